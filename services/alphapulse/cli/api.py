@@ -1,0 +1,40 @@
+"""``alphapulse api [--host H] [--port P]``: the REST API and the built dashboard."""
+
+import argparse
+from typing import Any
+
+__all__ = ("register",)
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "api",
+        help="serve the REST API (and the dashboard) over HTTP",
+        description="Needs DATABASE_URL, REDIS_URL, ALPHAPULSE_SESSION_SECRET and ALPHAPULSE_BRIDGE_SECRET "
+        "(no defaults for secrets). OpenAPI at /schema; see docs/api.md.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="listen port (default 8000; 0 picks one)")
+    parser.add_argument("--frontend-dir", default=None, help="built dashboard folder (default frontend/dist)")
+    parser.add_argument(
+        "--no-order-events",
+        action="store_true",
+        help="do not consume alphapulse:order-events in this process",
+    )
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from alphapulse.api.server import serve
+    from alphapulse.api.settings import ApiSettings
+    from alphapulse.cli._runtime import run_service
+
+    overrides: dict[str, Any] = {}
+    if args.frontend_dir:
+        overrides["frontend_dir"] = Path(args.frontend_dir)
+    if args.no_order_events:
+        overrides["consume_order_events"] = False
+    settings = ApiSettings.from_env(**overrides)  # fails fast on missing secrets, before any I/O
+    return run_service(lambda: serve(settings, host=args.host, port=args.port))
