@@ -72,7 +72,11 @@ exception_handlers: ExceptionHandlersMap = {
     HTTPException: _http,
     asyncpg.DataError: _data_error,
     asyncpg.InterfaceError: _unavailable,
-    asyncpg.CannotConnectNowError: _unavailable,
+    asyncpg.PostgresConnectionError: _unavailable,
+    asyncpg.exceptions.OperatorInterventionError: _unavailable,  # shutdown, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError: _unavailable,  # too many connections, disk full
+    # raised on connect while a database refuses connections (ALLOW_CONNECTIONS false, being dropped)
+    asyncpg.exceptions.ObjectNotInPrerequisiteStateError: _unavailable,
     OSError: _unavailable,
     redis.exceptions.ConnectionError: _unavailable,
     redis.exceptions.TimeoutError: _unavailable,

@@ -152,3 +152,61 @@ async def login(client: httpx.AsyncClient, username: str, password: str = TEST_P
 
 def new_name(kind: str) -> str:
     return f"ap_{kind}_{uuid.uuid4().hex[:10]}"
+
+
+async def seed_market(pool: asyncpg.Pool, *, now_s: float, trades_per_symbol: int = 120) -> None:
+    """Two venues, three instruments, quotes, and one trade a second up to ``now_s``."""
+    from datetime import UTC, datetime, timedelta
+
+    await pool.executemany(
+        "INSERT INTO instruments (exchange, symbol, native_symbol, price_scale, qty_scale, price_increment, "
+        "qty_increment) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [
+            ("binance", "BTC-USDT", "BTCUSDT", 2, 5, Decimal("0.01"), Decimal("0.00001")),
+            ("binance", "ETH-USDT", "ETHUSDT", 2, 4, Decimal("0.01"), Decimal("0.0001")),
+            ("kraken", "BTC-USDT", "BTC/USDT", 1, 8, Decimal("0.1"), Decimal("0.00000001")),
+        ],
+    )
+    now = datetime.fromtimestamp(now_s, tz=UTC)
+    quotes = []
+    for exchange, symbol, bid, ask in (
+        ("binance", "BTC-USDT", "64000.00", "64001.00"),
+        ("binance", "ETH-USDT", "3000.00", "3000.50"),
+        ("kraken", "BTC-USDT", "64010.0", "64012.0"),
+    ):
+        for age_s in (5, 1):  # an older quote, then the latest
+            shift = Decimal(age_s)
+            quotes.append((exchange, symbol, Decimal(bid) - shift, Decimal("1.5"), Decimal(ask) - shift,
+                           Decimal("2.5"), now - timedelta(seconds=age_s, milliseconds=3),
+                           now - timedelta(seconds=age_s)))
+    await pool.executemany(
+        "INSERT INTO quotes (exchange, symbol, bid_price, bid_qty, ask_price, ask_qty, ts_exchange, ts_recv) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        quotes,
+    )
+    trades = []
+    for exchange, symbol, base in (("binance", "BTC-USDT", 64000), ("binance", "ETH-USDT", 3000),
+                                   ("kraken", "BTC-USDT", 64010)):
+        for i in range(trades_per_symbol):
+            ts = now - timedelta(seconds=trades_per_symbol - i)
+            price = Decimal(base) + Decimal(i % 7) - 3
+            trades.append((exchange, symbol, 1000 + i, "buy" if i % 2 else "sell", price, Decimal("0.01") * (1 + i % 3),
+                           ts, ts + timedelta(milliseconds=2 + i % 5)))
+    await pool.executemany(
+        "INSERT INTO trades (exchange, symbol, trade_id, side, price, qty, ts_exchange, ts_recv) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        trades,
+    )
+
+
+async def create_account(client: httpx.AsyncClient, owner: str, *, usdt: str = "100000", name: str = "paper-1",
+                         extra: list[dict[str, str]] | None = None) -> int:
+    """Through the API (the caller must be logged in as admin)."""
+    resp = await client.post(
+        "/api/accounts",
+        json={"name": name, "owner": owner, "base_currency": "USDT",
+              "balances": [{"asset": "USDT", "amount": usdt}, *(extra or [])]},
+    )
+    assert resp.status_code == 201, resp.text
+    account_id: int = resp.json()["id"]
+    return account_id
