@@ -1,4 +1,4 @@
-"""Reads of the storage issue's market-data tables (instruments, trades, quotes, gaps).
+"""Reads of the storage issue's market-data tables (instruments, trades, quotes, gaps, feed_events).
 
 The SQL matching the storage schema lives here and nowhere else, so a renamed column is a
 one-file change. Hot reads (latest quotes, candles) go through a short Redis cache: many
@@ -7,7 +7,7 @@ dashboards asking the same question in the same second cost the database one que
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,26 +24,24 @@ __all__ = (
     "candle_window",
 )
 
+_NS = 1_000_000_000
 CANDLE_INTERVALS_S = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400, "1d": 86_400}
 
-_TS_NS = "(extract(epoch FROM {col}) * 1000000000)::bigint"
-
 _INSTRUMENTS_SQL = """
-SELECT exchange, symbol, native_symbol, price_increment, qty_increment
+SELECT exchange, symbol, price_scale, qty_scale
 FROM instruments
 WHERE ($1::text IS NULL OR exchange = $1)
 ORDER BY exchange, symbol
 """
 
-# One index probe per instrument (quotes is large; DISTINCT ON would scan it).
-_LATEST_QUOTES_SQL = f"""
-SELECT i.exchange, i.symbol, q.bid_price, q.bid_qty, q.ask_price, q.ask_qty,
-       {_TS_NS.format(col="q.ts_exchange")} AS ts_exchange_ns, {_TS_NS.format(col="q.ts_recv")} AS ts_recv_ns
+# One index probe per instrument on (instrument_id, time DESC): DISTINCT ON would scan the table.
+_LATEST_QUOTES_SQL = """
+SELECT i.exchange, i.symbol, q.bid_price, q.bid_qty, q.ask_price, q.ask_qty, q.ts_exchange_ns, q.ts_recv_ns
 FROM instruments i
 CROSS JOIN LATERAL (
-    SELECT bid_price, bid_qty, ask_price, ask_qty, ts_exchange, ts_recv FROM quotes
-    WHERE quotes.exchange = i.exchange AND quotes.symbol = i.symbol
-    ORDER BY ts_recv DESC LIMIT 1
+    SELECT bid_price, bid_qty, ask_price, ask_qty, ts_exchange_ns, ts_recv_ns FROM quotes
+    WHERE quotes.instrument_id = i.instrument_id
+    ORDER BY time DESC LIMIT 1
 ) q
 ORDER BY i.exchange, i.symbol
 """
@@ -52,62 +50,54 @@ _LAST_TRADES_SQL = """
 SELECT i.exchange, i.symbol, t.price
 FROM instruments i
 CROSS JOIN LATERAL (
-    SELECT price FROM trades WHERE trades.exchange = i.exchange AND trades.symbol = i.symbol
-    ORDER BY ts_exchange DESC LIMIT 1
+    SELECT price FROM trades WHERE trades.instrument_id = i.instrument_id ORDER BY time DESC LIMIT 1
 ) t
 """
 
-_TRADES_SQL = f"""
-SELECT exchange, symbol, trade_id, side, price, qty,
-       {_TS_NS.format(col="ts_exchange")} AS ts_exchange_ns, {_TS_NS.format(col="ts_recv")} AS ts_recv_ns
+_INSTRUMENT_ID_SQL = "SELECT instrument_id FROM instruments WHERE exchange = $1 AND symbol = $2"
+
+_TRADES_SQL = """
+SELECT time, trade_id, side, price, qty, ts_exchange_ns, ts_recv_ns
 FROM trades
-WHERE exchange = $1 AND symbol = $2 AND ts_exchange >= $3 AND ts_exchange < $4
-  AND (ts_exchange, trade_id) > ($5, $6)
-ORDER BY ts_exchange, trade_id
-LIMIT $7
+WHERE instrument_id = $1 AND time >= $2 AND time < $3 AND (time, trade_id) > ($4, $5)
+ORDER BY time, trade_id
+LIMIT $6
 """
 
-# Plain-PostgreSQL bucketing (TimescaleDB's time_bucket is not assumed); buckets align to the epoch.
+# ap_candles (storage migration 0007): date_bin buckets anchored at the epoch, open/close by
+# (exchange ns, trade id) -- the same definition the DuckDB analytics use.
 _CANDLES_SQL = """
-SELECT to_timestamp(floor(extract(epoch FROM ts_exchange) / $3) * $3) AS ts,
-       (array_agg(price ORDER BY ts_exchange, trade_id))[1] AS open,
-       max(price) AS high,
-       min(price) AS low,
-       (array_agg(price ORDER BY ts_exchange DESC, trade_id DESC))[1] AS close,
-       sum(qty) AS volume,
-       count(*) AS trades
-FROM trades
-WHERE exchange = $1 AND symbol = $2 AND ts_exchange >= $4 AND ts_exchange < $5
-GROUP BY 1
-ORDER BY 1
+SELECT bucket AS ts, open, high, low, close, volume, notional, trades
+FROM ap_candles($1::interval, $2, $3, ARRAY[$4::bigint])
+ORDER BY bucket
 """
 
 _HEALTH_SQL = """
-SELECT i.exchange, i.symbol,
-       extract(epoch FROM now() - last.ts_recv)::float8 AS last_trade_age_s,
-       recent.n AS trades_1m,
-       recent.p50_ms, recent.p99_ms
+SELECT i.exchange, i.symbol, last.ts_recv_ns AS last_recv_ns, recent.n AS trades_1m, recent.p50_ms, recent.p99_ms
 FROM instruments i
 LEFT JOIN LATERAL (
-    SELECT ts_recv FROM trades WHERE trades.exchange = i.exchange AND trades.symbol = i.symbol
-    ORDER BY ts_exchange DESC LIMIT 1
+    SELECT ts_recv_ns FROM trades WHERE trades.instrument_id = i.instrument_id ORDER BY time DESC LIMIT 1
 ) last ON true
 LEFT JOIN LATERAL (
     SELECT count(*) AS n,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM ts_recv - ts_exchange) * 1000) AS p50_ms,
-           percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM ts_recv - ts_exchange) * 1000) AS p99_ms
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY (ts_recv_ns - ts_exchange_ns) / 1e6) AS p50_ms,
+           percentile_cont(0.99) WITHIN GROUP (ORDER BY (ts_recv_ns - ts_exchange_ns) / 1e6) AS p99_ms
     FROM trades
-    WHERE trades.exchange = i.exchange AND trades.symbol = i.symbol AND ts_exchange >= now() - interval '1 minute'
+    WHERE trades.instrument_id = i.instrument_id AND time >= $2
 ) recent ON true
 WHERE ($1::text IS NULL OR i.exchange = $1)
 ORDER BY i.exchange, i.symbol
 """
 
-_GAPS_SQL = """
-SELECT exchange, symbol, count(*) AS n FROM gaps
-WHERE ts_recv >= now() - interval '1 hour'
-GROUP BY exchange, symbol
+_GAPS_SQL = "SELECT exchange, count(*) AS n FROM gaps WHERE time >= $1 GROUP BY exchange"
+
+# The newest status event per exchange (a venue may have several feeds; the newest wins).
+_FEED_EVENTS_SQL = """
+SELECT DISTINCT ON (exchange) exchange, feed, kind, ts_ns
+FROM feed_events WHERE exchange <> ''
+ORDER BY exchange, time DESC
 """
+_DOWN_EVENTS = frozenset({"disconnected", "reconnecting", "down", "error", "stopped"})
 
 
 def candle_window(
@@ -185,8 +175,23 @@ class MarketData:
     async def instruments(self, exchange: str | None) -> list[InstrumentOut]:
         if not await self._tables_exist("instruments"):
             return []
-        rows = await self._pool.fetch(_INSTRUMENTS_SQL, exchange)
-        return [InstrumentOut(**dict(r)) for r in rows]
+        return [
+            InstrumentOut(
+                exchange=r["exchange"],
+                symbol=r["symbol"],
+                price_scale=r["price_scale"],
+                qty_scale=r["qty_scale"],
+                price_increment=Decimal(1).scaleb(-r["price_scale"]),
+                qty_increment=Decimal(1).scaleb(-r["qty_scale"]),
+            )
+            for r in await self._pool.fetch(_INSTRUMENTS_SQL, exchange)
+        ]
+
+    async def instrument_id(self, exchange: str, symbol: str) -> int | None:
+        if not await self._tables_exist("instruments"):
+            return None
+        value = await self._pool.fetchval(_INSTRUMENT_ID_SQL, exchange, symbol)
+        return None if value is None else int(value)
 
     async def latest_quotes(self) -> list[QuoteOut]:
         async def load() -> bytes:
@@ -209,68 +214,70 @@ class MarketData:
         return Marks(by_symbol)
 
     async def trades(
-        self,
-        *,
-        exchange: str,
-        symbol: str,
-        start: datetime,
-        end: datetime,
-        after: tuple[datetime, int],
-        limit: int,
-    ) -> list[TradeOut]:
-        if not await self._tables_exist("trades"):
+        self, *, exchange: str, symbol: str, start: datetime, end: datetime, after: tuple[datetime, int], limit: int
+    ) -> list[tuple[datetime, TradeOut]]:
+        """Trades with the ``time`` key each one sorts by (the next page's cursor)."""
+        instrument_id = await self.instrument_id(exchange, symbol)
+        if instrument_id is None or not await self._tables_exist("trades"):
             return []
-        rows = await self._pool.fetch(_TRADES_SQL, exchange, symbol, start, end, after[0], after[1], limit)
-        return [TradeOut(**dict(r)) for r in rows]
+        rows = await self._pool.fetch(_TRADES_SQL, instrument_id, start, end, after[0], after[1], limit)
+        return [
+            (
+                r["time"],
+                TradeOut(
+                    exchange=exchange,
+                    symbol=symbol,
+                    trade_id=r["trade_id"],
+                    side=r["side"],
+                    price=r["price"],
+                    qty=r["qty"],
+                    ts_exchange_ns=r["ts_exchange_ns"],
+                    ts_recv_ns=r["ts_recv_ns"],
+                ),
+            )
+            for r in rows
+        ]
 
-    async def candles(
-        self, *, exchange: str, symbol: str, interval_s: int, start_s: int, end_s: int
-    ) -> list[CandleOut]:
+    async def candles(self, *, exchange: str, symbol: str, interval_s: int, start_s: int, end_s: int) -> list[CandleOut]:
         async def load() -> bytes:
-            if not await self._tables_exist("trades"):
+            instrument_id = await self.instrument_id(exchange, symbol)
+            if instrument_id is None or not await self._tables_exist("trades"):
                 return b"[]"
             rows = await self._pool.fetch(
-                _CANDLES_SQL, exchange, symbol, interval_s, _dt(start_s), _dt(end_s)
+                _CANDLES_SQL, timedelta(seconds=interval_s), _dt(start_s), _dt(end_s), instrument_id
             )
             return msgspec.json.encode([CandleOut(**dict(r)) for r in rows])
 
         key = f"{self._prefix}cache:candles:{exchange}:{symbol}:{interval_s}:{start_s}:{end_s}"
         return self._candles_decoder.decode(await self._cached(key, self._candles_ttl_ms, load))
 
-    async def feed_health(self, exchange: str | None) -> list[FeedHealthOut]:
+    async def feed_health(self, exchange: str | None, *, now_ns: int) -> list[FeedHealthOut]:
         if not await self._tables_exist("instruments", "trades"):
             return []
-        rows = await self._pool.fetch(_HEALTH_SQL, exchange)
-        gaps: dict[tuple[str, str], int] | None = None
+        rows = await self._pool.fetch(_HEALTH_SQL, exchange, _dt((now_ns - 60 * _NS) / _NS))
+        gaps: dict[str, int] | None = None
         if await self._tables_exist("gaps"):
-            try:
-                gaps = {(r["exchange"], r["symbol"]): int(r["n"]) for r in await self._pool.fetch(_GAPS_SQL)}
-            except asyncpg.UndefinedColumnError:
-                gaps = None  # a gaps table of another shape: report "unknown" rather than fail
-        reported: dict[str, dict[str, str]] = {}
-        for ex in sorted({r["exchange"] for r in rows}):
-            raw = await self._redis.hgetall(f"{self._prefix}feed-status:{ex}")
-            reported[ex] = {
-                (k.decode() if isinstance(k, bytes) else str(k)): (
-                    v.decode() if isinstance(v, bytes) else str(v)
-                )
-                for k, v in raw.items()
-            }
+            since = _dt((now_ns - 3600 * _NS) / _NS)
+            gaps = {r["exchange"]: int(r["n"]) for r in await self._pool.fetch(_GAPS_SQL, since)}
+        events: dict[str, Any] = {}
+        if await self._tables_exist("feed_events"):
+            events = {r["exchange"]: r for r in await self._pool.fetch(_FEED_EVENTS_SQL)}
         out = []
         for r in rows:
-            key = (r["exchange"], r["symbol"])
-            age = r["last_trade_age_s"]
+            event = events.get(r["exchange"])
+            age_s = None if r["last_recv_ns"] is None else max(0.0, (now_ns - r["last_recv_ns"]) / _NS)
             out.append(
                 FeedHealthOut(
                     exchange=r["exchange"],
                     symbol=r["symbol"],
-                    status=_status(age, reported[r["exchange"]].get("status")),
-                    last_trade_age_s=None if age is None else round(float(age), 3),
+                    status=_status(age_s, None if event is None else event["kind"]),
+                    last_trade_age_s=None if age_s is None else round(age_s, 3),
                     trades_per_s_1m=round(int(r["trades_1m"] or 0) / 60, 3),
                     latency_p50_ms_1m=_round(r["p50_ms"]),
                     latency_p99_ms_1m=_round(r["p99_ms"]),
-                    gaps_1h=None if gaps is None else gaps.get(key, 0),
-                    reported=reported[r["exchange"]],
+                    gaps_1h=None if gaps is None else gaps.get(r["exchange"], 0),
+                    last_feed_event=None if event is None else event["kind"],
+                    last_feed_event_age_s=None if event is None else round(max(0.0, (now_ns - event["ts_ns"]) / _NS), 3),
                 )
             )
         return out
@@ -280,9 +287,9 @@ def _round(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
-def _status(age_s: float | None, reported: str | None) -> Any:
-    """``down`` if the collector says so; otherwise from how old the last trade is."""
-    if reported in {"down", "disconnected"}:
+def _status(age_s: float | None, last_event: str | None) -> Any:
+    """``down`` if the feed's newest status event says so; otherwise from how old the last trade is."""
+    if last_event in _DOWN_EVENTS:
         return "down"
     if age_s is None:
         return "unknown"

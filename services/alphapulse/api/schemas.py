@@ -110,9 +110,10 @@ class StatusOut(Struct):
 class InstrumentOut(Struct):
     exchange: str
     symbol: str
-    native_symbol: str | None
-    price_increment: Decimal | None
-    qty_increment: Decimal | None
+    price_scale: int
+    qty_scale: int
+    price_increment: Decimal  # the finest step the wire format carries: 10^-price_scale
+    qty_increment: Decimal
 
 
 class FeedOut(Struct):
@@ -154,6 +155,7 @@ class CandleOut(Struct):
     low: Decimal
     close: Decimal
     volume: Decimal
+    notional: Decimal
     trades: int
 
 
@@ -173,8 +175,9 @@ class FeedHealthOut(Struct):
     trades_per_s_1m: float
     latency_p50_ms_1m: float | None
     latency_p99_ms_1m: float | None
-    gaps_1h: int | None
-    reported: dict[str, str]
+    gaps_1h: int | None  # gaps recorded for this exchange in the last hour (None: no gaps table)
+    last_feed_event: str | None  # newest feed_events kind for this exchange (connected, disconnected, ...)
+    last_feed_event_age_s: float | None
 
 
 # --- portfolio ------------------------------------------------------------------------------

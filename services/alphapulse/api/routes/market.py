@@ -20,6 +20,7 @@ from alphapulse.api.routes.params import (
     TimeQ,
     aware,
     parse_cursor,
+    time_us,
 )
 from alphapulse.api.schemas import CandlesPage, FeedHealthOut, FeedOut, InstrumentOut, QuoteOut, TradesPage
 
@@ -58,9 +59,9 @@ class MarketController(Controller):
 
     @get("/feeds/health", summary="Per-symbol feed status, trade rate, exchange latency and gaps")
     async def feed_health(
-        self, principal: CurrentUser, market: Market, exchange: ExchangeFilter = None
+        self, principal: CurrentUser, market: Market, ctx: Ctx, exchange: ExchangeFilter = None
     ) -> list[FeedHealthOut]:
-        return await market.feed_health(exchange)
+        return await market.feed_health(exchange, now_ns=ctx.clock.now_ns())
 
     @get("/quotes/latest", summary="Latest top-of-book per instrument (cached for a second)")
     async def latest_quotes(
@@ -98,7 +99,7 @@ class MarketController(Controller):
         after_ts, after_id = start_dt - timedelta(microseconds=1), -(2**63)
         if (decoded := parse_cursor("trades", cursor, "ti")) is not None:
             after_ts, after_id = decoded
-        items = await market.trades(
+        keyed = await market.trades(
             exchange=exchange,
             symbol=symbol,
             start=start_dt,
@@ -107,10 +108,10 @@ class MarketController(Controller):
             limit=limit,
         )
         next_cursor = None
-        if len(items) == limit:
-            last = items[-1]
-            next_cursor = encode_cursor("trades", last.ts_exchange_ns // 1000, last.trade_id)
-        return TradesPage(items=items, next_cursor=next_cursor)
+        if len(keyed) == limit:
+            last_time, last = keyed[-1]
+            next_cursor = encode_cursor("trades", time_us(last_time), last.trade_id)
+        return TradesPage(items=[t for _, t in keyed], next_cursor=next_cursor)
 
     @get("/candles", summary="OHLCV candles aggregated from trades; pages move forward in time")
     async def candles(

@@ -73,11 +73,12 @@ async def _instrument_rules(pool: asyncpg.Pool, exchange: str, symbol: str) -> I
     if await pool.fetchval("SELECT to_regclass('instruments') IS NULL"):
         return None
     row = await pool.fetchrow(
-        "SELECT price_increment, qty_increment FROM instruments WHERE exchange = $1 AND symbol = $2",
-        exchange,
-        symbol,
+        "SELECT price_scale, qty_scale FROM instruments WHERE exchange = $1 AND symbol = $2", exchange, symbol
     )
-    return None if row is None else InstrumentRules(row["price_increment"], row["qty_increment"])
+    if row is None:
+        return None
+    # The wire format carries prices and quantities at these scales: anything finer cannot travel.
+    return InstrumentRules(Decimal(1).scaleb(-row["price_scale"]), Decimal(1).scaleb(-row["qty_scale"]))
 
 
 async def _reference_price(market: Market, exchange: str, symbol: str, side: str) -> Decimal | None:

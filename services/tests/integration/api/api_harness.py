@@ -154,20 +154,22 @@ def new_name(kind: str) -> str:
     return f"ap_{kind}_{uuid.uuid4().hex[:10]}"
 
 
+INSTRUMENTS = {  # (exchange, symbol) -> (instrument_id, price_scale, qty_scale)
+    ("binance", "BTC-USDT"): (101, 2, 5),
+    ("binance", "ETH-USDT"): (102, 2, 4),
+    ("kraken", "BTC-USDT"): (201, 1, 8),
+}
+
+
 async def seed_market(pool: asyncpg.Pool, *, now_s: float, trades_per_symbol: int = 120) -> None:
     """Two venues, three instruments, quotes, and one trade a second up to ``now_s``."""
     from datetime import UTC, datetime, timedelta
 
     await pool.executemany(
-        "INSERT INTO instruments (exchange, symbol, native_symbol, price_scale, qty_scale, price_increment, "
-        "qty_increment) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [
-            ("binance", "BTC-USDT", "BTCUSDT", 2, 5, Decimal("0.01"), Decimal("0.00001")),
-            ("binance", "ETH-USDT", "ETHUSDT", 2, 4, Decimal("0.01"), Decimal("0.0001")),
-            ("kraken", "BTC-USDT", "BTC/USDT", 1, 8, Decimal("0.1"), Decimal("0.00000001")),
-        ],
+        "INSERT INTO instruments (instrument_id, exchange, symbol, price_scale, qty_scale) VALUES ($1, $2, $3, $4, $5)",
+        [(iid, ex, sym, ps, qs) for (ex, sym), (iid, ps, qs) in INSTRUMENTS.items()],
     )
-    now = datetime.fromtimestamp(now_s, tz=UTC)
+    now_ns = int(now_s * 1e9)
     quotes = []
     for exchange, symbol, bid, ask in (
         ("binance", "BTC-USDT", "64000.00", "64001.00"),
@@ -175,27 +177,35 @@ async def seed_market(pool: asyncpg.Pool, *, now_s: float, trades_per_symbol: in
         ("kraken", "BTC-USDT", "64010.0", "64012.0"),
     ):
         for age_s in (5, 1):  # an older quote, then the latest
-            shift = Decimal(age_s)
-            quotes.append((exchange, symbol, Decimal(bid) - shift, Decimal("1.5"), Decimal(ask) - shift,
-                           Decimal("2.5"), now - timedelta(seconds=age_s, milliseconds=3),
-                           now - timedelta(seconds=age_s)))
+            recv_ns = now_ns - age_s * 10**9
+            exch_ns = recv_ns - 3_000_000
+            quotes.append((datetime.fromtimestamp(exch_ns / 1e9, tz=UTC), INSTRUMENTS[(exchange, symbol)][0],
+                           Decimal(bid) - age_s, Decimal("1.5"), Decimal(ask) - age_s, Decimal("2.5"), age_s,
+                           exch_ns, recv_ns))
     await pool.executemany(
-        "INSERT INTO quotes (exchange, symbol, bid_price, bid_qty, ask_price, ask_qty, ts_exchange, ts_recv) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO quotes (time, instrument_id, bid_price, bid_qty, ask_price, ask_qty, seq, ts_exchange_ns, "
+        "ts_recv_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         quotes,
     )
     trades = []
-    for exchange, symbol, base in (("binance", "BTC-USDT", 64000), ("binance", "ETH-USDT", 3000),
-                                   ("kraken", "BTC-USDT", 64010)):
+    for (exchange, symbol), base in ((("binance", "BTC-USDT"), 64000), (("binance", "ETH-USDT"), 3000),
+                                     (("kraken", "BTC-USDT"), 64010)):
         for i in range(trades_per_symbol):
-            ts = now - timedelta(seconds=trades_per_symbol - i)
+            exch_ns = now_ns - (trades_per_symbol - i) * 10**9
+            exch_ns -= exch_ns % 1000  # microsecond times, as the writer stores them
             price = Decimal(base) + Decimal(i % 7) - 3
-            trades.append((exchange, symbol, 1000 + i, "buy" if i % 2 else "sell", price, Decimal("0.01") * (1 + i % 3),
-                           ts, ts + timedelta(milliseconds=2 + i % 5)))
+            trades.append((datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=exch_ns // 1000),
+                           INSTRUMENTS[(exchange, symbol)][0], 1000 + i, "buy" if i % 2 else "sell", price,
+                           Decimal("0.01") * (1 + i % 3), i, exch_ns, exch_ns + (2 + i % 5) * 1_000_000))
+    await insert_trades(pool, trades)
+
+
+async def insert_trades(pool: asyncpg.Pool, rows: list[tuple[Any, ...]]) -> None:
+    """Rows of (time, instrument_id, trade_id, side, price, qty, seq, ts_exchange_ns, ts_recv_ns)."""
     await pool.executemany(
-        "INSERT INTO trades (exchange, symbol, trade_id, side, price, qty, ts_exchange, ts_recv) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        trades,
+        "INSERT INTO trades (time, instrument_id, trade_id, side, price, qty, seq, ts_exchange_ns, ts_recv_ns) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        rows,
     )
 
 

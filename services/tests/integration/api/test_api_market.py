@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from api_harness import RunningApi, create_account, login, seed_market
+from api_harness import RunningApi, create_account, insert_trades, login, seed_market
 
 from alphapulse.api.equity import snapshot_equity
 from alphapulse.api.marketdata import MarketData
@@ -41,7 +41,8 @@ async def test_instruments_and_feeds(viewer: httpx.AsyncClient) -> None:
     instruments = (await viewer.get("/api/instruments")).json()
     assert [(i["exchange"], i["symbol"]) for i in instruments] == [
         ("binance", "BTC-USDT"), ("binance", "ETH-USDT"), ("kraken", "BTC-USDT")]
-    assert instruments[0]["price_increment"] == "0.01"
+    assert (instruments[0]["price_scale"], instruments[0]["price_increment"]) == (2, "0.01")
+    assert instruments[2]["qty_increment"] == "1E-8"
     assert len((await viewer.get("/api/instruments", params={"exchange": "kraken"})).json()) == 1
     assert (await viewer.get("/api/instruments", params={"exchange": "NOT VALID"})).status_code == 400
     feeds = (await viewer.get("/api/feeds")).json()
@@ -60,7 +61,7 @@ async def test_latest_quotes_are_the_newest_and_cached(api: RunningApi, viewer: 
     assert await api.redis.exists(f"{api.settings.key_prefix}cache:quotes:latest")
     # a newer quote shows up once the cache entry (1 s) has expired
     await api.pool.execute(
-        "INSERT INTO quotes VALUES ('binance', 'BTC-USDT', 1, 1, 2, 1, now(), now() + interval '1 minute')")
+        "INSERT INTO quotes VALUES (now() + interval '1 minute', 101, 1, 1, 2, 1, 9, 1, 2)")
     assert (await viewer.get("/api/quotes/latest", params={"symbol": "BTC-USDT", "exchange": "binance"})).json()[0][
         "bid_price"] == "63999.00"
     await api.redis.delete(f"{api.settings.key_prefix}cache:quotes:latest")
@@ -69,7 +70,7 @@ async def test_latest_quotes_are_the_newest_and_cached(api: RunningApi, viewer: 
 
 
 async def test_trades_page_through_a_time_range(api: RunningApi, viewer: httpx.AsyncClient) -> None:
-    last = await api.pool.fetchval("SELECT max(ts_exchange) FROM trades WHERE exchange = 'binance'")
+    last = await api.pool.fetchval("SELECT max(time) FROM trades WHERE instrument_id = 101")
     params: dict[str, Any] = {"exchange": "binance", "symbol": "BTC-USDT", "limit": 50,
                               "start": _iso(last - timedelta(seconds=99)), "end": _iso(last + timedelta(seconds=1))}
     seen = []
@@ -107,24 +108,22 @@ async def test_trades_validation(viewer: httpx.AsyncClient) -> None:
 
 async def test_candles_aggregate_trades(api: RunningApi, viewer: httpx.AsyncClient) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    rows = [  # two minutes of trades, out of insertion order
-        ("binance", "BTC-USDT", 1, "buy", Decimal("100"), Decimal("1"), start + timedelta(seconds=1)),
-        ("binance", "BTC-USDT", 3, "buy", Decimal("90"), Decimal("2"), start + timedelta(seconds=50)),
-        ("binance", "BTC-USDT", 2, "sell", Decimal("120"), Decimal("1"), start + timedelta(seconds=20)),
-        ("binance", "BTC-USDT", 4, "sell", Decimal("95"), Decimal("0.5"), start + timedelta(seconds=61)),
-    ]
-    await api.pool.executemany(
-        "INSERT INTO trades (exchange, symbol, trade_id, side, price, qty, ts_exchange, ts_recv) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $7)", rows)
+    def trade(trade_id: int, price: str, qty: str, at_s: int) -> tuple[Any, ...]:
+        ns = int((start + timedelta(seconds=at_s)).timestamp()) * 10**9
+        return (start + timedelta(seconds=at_s), 101, trade_id, "buy", Decimal(price), Decimal(qty), trade_id, ns, ns)
+
+    # two minutes of trades, out of insertion order
+    await insert_trades(api.pool, [trade(1, "100", "1", 1), trade(3, "90", "2", 50), trade(2, "120", "1", 20),
+                                   trade(4, "95", "0.5", 61)])
     params = {"exchange": "binance", "symbol": "BTC-USDT", "interval": "1m", "start": _iso(start),
               "end": _iso(start + timedelta(minutes=5))}
     page = (await viewer.get("/api/candles", params=params)).json()
     assert page["next_cursor"] is None
     assert page["items"] == [
         {"ts": "2026-01-01T00:00:00Z", "open": "100", "high": "120", "low": "90", "close": "90", "volume": "4",
-         "trades": 3},
+         "notional": "400", "trades": 3},
         {"ts": "2026-01-01T00:01:00Z", "open": "95", "high": "95", "low": "95", "close": "95", "volume": "0.5",
-         "trades": 1},
+         "notional": "47.5", "trades": 1},
     ]
     # one bucket per page: the cursor walks forward
     first = (await viewer.get("/api/candles", params={**params, "limit": 1})).json()
@@ -142,9 +141,14 @@ async def test_candles_aggregate_trades(api: RunningApi, viewer: httpx.AsyncClie
 
 
 async def test_feed_health(api: RunningApi, viewer: httpx.AsyncClient) -> None:
-    await api.pool.execute("INSERT INTO gaps VALUES ('kraken', 'BTC-USDT', 'sequence', now())")
-    await api.redis.hset(f"{api.settings.key_prefix}feed-status:kraken", mapping={"status": "down",
-                                                                                  "reconnects": "3"})
+    now_ns = api.clock.now_ns()
+    await api.pool.execute(
+        "INSERT INTO gaps (time, source, feed, exchange, reason, detected_ns) VALUES (now(), 'relay', 'kraken-spot', "
+        "'kraken', 'exchange_gap', $1)", now_ns)
+    await api.pool.execute(
+        "INSERT INTO feed_events (time, feed, exchange, kind, ts_ns) VALUES "
+        "(now() - interval '1 minute', 'kraken-spot', 'kraken', 'connected', $1), "
+        "(now(), 'kraken-spot', 'kraken', 'disconnected', $2)", now_ns - 60 * 10**9, now_ns)
     health = {(h["exchange"], h["symbol"]): h for h in (await viewer.get("/api/feeds/health")).json()}
     btc = health[("binance", "BTC-USDT")]
     assert btc["status"] == "live"
@@ -153,7 +157,8 @@ async def test_feed_health(api: RunningApi, viewer: httpx.AsyncClient) -> None:
     assert btc["gaps_1h"] == 0
     assert health[("kraken", "BTC-USDT")]["gaps_1h"] == 1
     assert health[("kraken", "BTC-USDT")]["status"] == "down"
-    assert health[("kraken", "BTC-USDT")]["reported"] == {"status": "down", "reconnects": "3"}
+    assert health[("kraken", "BTC-USDT")]["last_feed_event"] == "disconnected"
+    assert btc["last_feed_event"] is None
     only = (await viewer.get("/api/feeds/health", params={"exchange": "binance"})).json()
     assert {h["exchange"] for h in only} == {"binance"}
 
