@@ -26,6 +26,8 @@ __all__ = ("CONSUMER_GROUP", "OrderEventConsumer", "apply_event")
 
 log = logging.getLogger(__name__)
 CONSUMER_GROUP = "alphapulse-api"
+# A pooled connection or a plain one: the consumer uses the pool, tests may pass either.
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 TERMINAL = frozenset({"filled", "cancelled", "rejected"})
 
 
@@ -40,8 +42,11 @@ def _ts(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC).replace(microsecond=(ns // 1000) % 1_000_000)
 
 
-async def _apply_fill(conn: asyncpg.Connection, order: Any, event: OrderEvent) -> str:
-    assert event.price is not None and event.qty is not None and event.fill_id is not None
+async def _apply_fill(conn: Conn, order: Any, event: OrderEvent) -> str:
+    # decode_event guarantees these for fill events; the asserts tell the type checker
+    assert event.price is not None
+    assert event.qty is not None
+    assert event.fill_id is not None
     inserted = await conn.fetchval(
         "INSERT INTO fills (order_id, fill_id, account_id, exchange, symbol, side, price, qty, fee, fee_asset, "
         "liquidity, ts, ts_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
@@ -116,7 +121,7 @@ async def _apply_fill(conn: asyncpg.Connection, order: Any, event: OrderEvent) -
     return "applied"
 
 
-async def _apply_status(conn: asyncpg.Connection, order: Any, event: OrderEvent) -> str:
+async def _apply_status(conn: Conn, order: Any, event: OrderEvent) -> str:
     current = order["status"]
     if current in TERMINAL:
         return "ignored_terminal"
@@ -131,7 +136,8 @@ async def _apply_status(conn: asyncpg.Connection, order: Any, event: OrderEvent)
         )
     else:  # rejected or cancelled
         await conn.execute(
-            "UPDATE orders SET status = $2, reject_reason = coalesce($3, reject_reason), updated_at = now() WHERE id = $1",
+            "UPDATE orders SET status = $2, reject_reason = coalesce($3, reject_reason), updated_at = now() "
+            "WHERE id = $1",
             order["id"],
             event.type,
             event.reason,
@@ -139,7 +145,7 @@ async def _apply_status(conn: asyncpg.Connection, order: Any, event: OrderEvent)
     return "applied"
 
 
-async def apply_event(conn: asyncpg.Connection, stream_id: str, raw: dict[Any, Any]) -> str:
+async def apply_event(conn: Conn, stream_id: str, raw: dict[Any, Any]) -> str:
     """Apply one stream entry; returns the outcome recorded for it (``applied``, ``duplicate``, ...)."""
     async with conn.transaction():
         try:
@@ -235,7 +241,7 @@ class OrderEventConsumer:
         """Re-apply what this consumer read but did not acknowledge before a restart."""
         total = 0
         while True:
-            reply = await self._redis.xreadgroup(
+            reply: Any = await self._redis.xreadgroup(
                 self._group, self._consumer, {self._stream: "0"}, count=self._batch
             )
             entries = reply[0][1] if reply else []
@@ -244,7 +250,7 @@ class OrderEventConsumer:
             total += await self._handle(entries)
 
     async def poll_once(self, block_ms: int | None = None) -> int:
-        reply = await self._redis.xreadgroup(
+        reply: Any = await self._redis.xreadgroup(
             self._group,
             self._consumer,
             {self._stream: ">"},

@@ -166,7 +166,7 @@ class MarketData:
         if ttl_ms > 0:
             hit = await self._redis.get(key)
             if hit is not None:
-                return bytes(hit)
+                return hit if isinstance(hit, bytes) else hit.encode()
         value = await load()
         if ttl_ms > 0:
             await self._redis.set(key, value, px=ttl_ms)
@@ -214,7 +214,14 @@ class MarketData:
         return Marks(by_symbol)
 
     async def trades(
-        self, *, exchange: str, symbol: str, start: datetime, end: datetime, after: tuple[datetime, int], limit: int
+        self,
+        *,
+        exchange: str,
+        symbol: str,
+        start: datetime,
+        end: datetime,
+        after: tuple[datetime, int],
+        limit: int,
     ) -> list[tuple[datetime, TradeOut]]:
         """Trades with the ``time`` key each one sorts by (the next page's cursor)."""
         instrument_id = await self.instrument_id(exchange, symbol)
@@ -238,7 +245,9 @@ class MarketData:
             for r in rows
         ]
 
-    async def candles(self, *, exchange: str, symbol: str, interval_s: int, start_s: int, end_s: int) -> list[CandleOut]:
+    async def candles(
+        self, *, exchange: str, symbol: str, interval_s: int, start_s: int, end_s: int
+    ) -> list[CandleOut]:
         async def load() -> bytes:
             instrument_id = await self.instrument_id(exchange, symbol)
             if instrument_id is None or not await self._tables_exist("trades"):
@@ -277,7 +286,9 @@ class MarketData:
                     latency_p99_ms_1m=_round(r["p99_ms"]),
                     gaps_1h=None if gaps is None else gaps.get(r["exchange"], 0),
                     last_feed_event=None if event is None else event["kind"],
-                    last_feed_event_age_s=None if event is None else round(max(0.0, (now_ns - event["ts_ns"]) / _NS), 3),
+                    last_feed_event_age_s=None
+                    if event is None
+                    else round(max(0.0, (now_ns - event["ts_ns"]) / _NS), 3),
                 )
             )
         return out

@@ -28,9 +28,9 @@ class PasswordHasher:
         return self._hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
+        """``password_hash`` is ``None`` for an unknown user: the same work is done, and it fails."""
         try:
-            return (
-                self._hasher.verify(password_hash or self._dummy_hash, password) and password_hash is not None
-            )
+            self._hasher.verify(password_hash or self._dummy_hash, password)  # raises unless it matches
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+        return password_hash is not None

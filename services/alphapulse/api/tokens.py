@@ -16,7 +16,7 @@ def issue_bridge_token(secret: bytes, *, username: str, role: str, now_s: int, t
 
 def decode_bridge_token(secret: bytes, token: str, *, now_s: int | None = None) -> dict[str, Any]:
     """What the bridge does: verify signature, algorithm, audience and expiry. Raises ``jwt.InvalidTokenError``."""
-    options: dict[str, Any] = {"require": ["sub", "role", "exp"]}
+    options: jwt.types.Options = {"require": ["sub", "role", "exp"]}
     if now_s is not None:
         # PyJWT checks ``exp`` against the wall clock; a caller with its own clock checks it itself.
         options["verify_exp"] = False

@@ -24,6 +24,7 @@ class BacktestsController(Controller):
     @get("/", summary="Backtest runs, newest first")
     async def list_(
         self,
+        *,
         principal: CurrentUser,
         ctx: Ctx,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,

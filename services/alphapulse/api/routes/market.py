@@ -66,6 +66,7 @@ class MarketController(Controller):
     @get("/quotes/latest", summary="Latest top-of-book per instrument (cached for a second)")
     async def latest_quotes(
         self,
+        *,
         principal: CurrentUser,
         market: Market,
         exchange: ExchangeFilter = None,
@@ -81,6 +82,7 @@ class MarketController(Controller):
     @get("/trades", summary="Trade history, oldest first, keyset-paginated")
     async def trades(
         self,
+        *,
         principal: CurrentUser,
         market: Market,
         ctx: Ctx,
@@ -116,6 +118,7 @@ class MarketController(Controller):
     @get("/candles", summary="OHLCV candles aggregated from trades; pages move forward in time")
     async def candles(
         self,
+        *,
         principal: CurrentUser,
         market: Market,
         ctx: Ctx,

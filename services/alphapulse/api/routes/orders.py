@@ -189,6 +189,7 @@ class OrdersController(Controller):
                 "the order queue is unavailable; the order was not sent", headers={"Retry-After": "5"}
             ) from e
         metrics.ORDERS_SUBMITTED.labels(result="queued").inc()
+        assert row is not None  # INSERT ... RETURNING always returns the row
         return Response(
             order_out(row), status_code=HTTP_201_CREATED, headers={"Location": f"/api/orders/{row['id']}"}
         )
@@ -196,6 +197,7 @@ class OrdersController(Controller):
     @get("/", summary="Orders, newest first")
     async def list_(
         self,
+        *,
         principal: CurrentUser,
         ctx: Ctx,
         account_id: AccountFilter = None,
@@ -270,6 +272,8 @@ class OrdersController(Controller):
             f"WHERE id = $1 RETURNING {_ORDER_COLUMNS}",
             order_id,
         )
+        if updated is None:  # deleted between the two statements (its account was removed)
+            raise NotFoundException(f"no order {order_id}")
         return order_out(updated)
 
 
@@ -280,6 +284,7 @@ class FillsController(Controller):
     @get("/", summary="Fills, newest first")
     async def list_(
         self,
+        *,
         principal: CurrentUser,
         ctx: Ctx,
         account_id: AccountFilter = None,

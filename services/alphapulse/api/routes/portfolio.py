@@ -68,6 +68,7 @@ class AccountsController(Controller):
     @get("/{account_id:int}/equity", summary="Equity history, oldest first")
     async def equity_history(
         self,
+        *,
         principal: CurrentUser,
         account_id: AccountPath,
         ctx: Ctx,

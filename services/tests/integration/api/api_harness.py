@@ -179,24 +179,47 @@ async def seed_market(pool: asyncpg.Pool, *, now_s: float, trades_per_symbol: in
         for age_s in (5, 1):  # an older quote, then the latest
             recv_ns = now_ns - age_s * 10**9
             exch_ns = recv_ns - 3_000_000
-            quotes.append((datetime.fromtimestamp(exch_ns / 1e9, tz=UTC), INSTRUMENTS[(exchange, symbol)][0],
-                           Decimal(bid) - age_s, Decimal("1.5"), Decimal(ask) - age_s, Decimal("2.5"), age_s,
-                           exch_ns, recv_ns))
+            quotes.append(
+                (
+                    datetime.fromtimestamp(exch_ns / 1e9, tz=UTC),
+                    INSTRUMENTS[(exchange, symbol)][0],
+                    Decimal(bid) - age_s,
+                    Decimal("1.5"),
+                    Decimal(ask) - age_s,
+                    Decimal("2.5"),
+                    age_s,
+                    exch_ns,
+                    recv_ns,
+                )
+            )
     await pool.executemany(
         "INSERT INTO quotes (time, instrument_id, bid_price, bid_qty, ask_price, ask_qty, seq, ts_exchange_ns, "
         "ts_recv_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         quotes,
     )
     trades = []
-    for (exchange, symbol), base in ((("binance", "BTC-USDT"), 64000), (("binance", "ETH-USDT"), 3000),
-                                     (("kraken", "BTC-USDT"), 64010)):
+    for (exchange, symbol), base in (
+        (("binance", "BTC-USDT"), 64000),
+        (("binance", "ETH-USDT"), 3000),
+        (("kraken", "BTC-USDT"), 64010),
+    ):
         for i in range(trades_per_symbol):
             exch_ns = now_ns - (trades_per_symbol - i) * 10**9
             exch_ns -= exch_ns % 1000  # microsecond times, as the writer stores them
             price = Decimal(base) + Decimal(i % 7) - 3
-            trades.append((datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=exch_ns // 1000),
-                           INSTRUMENTS[(exchange, symbol)][0], 1000 + i, "buy" if i % 2 else "sell", price,
-                           Decimal("0.01") * (1 + i % 3), i, exch_ns, exch_ns + (2 + i % 5) * 1_000_000))
+            trades.append(
+                (
+                    datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=exch_ns // 1000),
+                    INSTRUMENTS[(exchange, symbol)][0],
+                    1000 + i,
+                    "buy" if i % 2 else "sell",
+                    price,
+                    Decimal("0.01") * (1 + i % 3),
+                    i,
+                    exch_ns,
+                    exch_ns + (2 + i % 5) * 1_000_000,
+                )
+            )
     await insert_trades(pool, trades)
 
 
@@ -209,13 +232,23 @@ async def insert_trades(pool: asyncpg.Pool, rows: list[tuple[Any, ...]]) -> None
     )
 
 
-async def create_account(client: httpx.AsyncClient, owner: str, *, usdt: str = "100000", name: str = "paper-1",
-                         extra: list[dict[str, str]] | None = None) -> int:
+async def create_account(
+    client: httpx.AsyncClient,
+    owner: str,
+    *,
+    usdt: str = "100000",
+    name: str = "paper-1",
+    extra: list[dict[str, str]] | None = None,
+) -> int:
     """Through the API (the caller must be logged in as admin)."""
     resp = await client.post(
         "/api/accounts",
-        json={"name": name, "owner": owner, "base_currency": "USDT",
-              "balances": [{"asset": "USDT", "amount": usdt}, *(extra or [])]},
+        json={
+            "name": name,
+            "owner": owner,
+            "base_currency": "USDT",
+            "balances": [{"asset": "USDT", "amount": usdt}, *(extra or [])],
+        },
     )
     assert resp.status_code == 201, resp.text
     account_id: int = resp.json()["id"]

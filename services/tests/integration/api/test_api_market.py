@@ -40,14 +40,19 @@ async def test_market_data_needs_a_session(api: RunningApi) -> None:
 async def test_instruments_and_feeds(viewer: httpx.AsyncClient) -> None:
     instruments = (await viewer.get("/api/instruments")).json()
     assert [(i["exchange"], i["symbol"]) for i in instruments] == [
-        ("binance", "BTC-USDT"), ("binance", "ETH-USDT"), ("kraken", "BTC-USDT")]
+        ("binance", "BTC-USDT"),
+        ("binance", "ETH-USDT"),
+        ("kraken", "BTC-USDT"),
+    ]
     assert (instruments[0]["price_scale"], instruments[0]["price_increment"]) == (2, "0.01")
     assert instruments[2]["qty_increment"] == "1E-8"
     assert len((await viewer.get("/api/instruments", params={"exchange": "kraken"})).json()) == 1
     assert (await viewer.get("/api/instruments", params={"exchange": "NOT VALID"})).status_code == 400
     feeds = (await viewer.get("/api/feeds")).json()
-    assert feeds == [{"exchange": "binance", "symbols": ["BTC-USDT", "ETH-USDT"]},
-                     {"exchange": "kraken", "symbols": ["BTC-USDT"]}]
+    assert feeds == [
+        {"exchange": "binance", "symbols": ["BTC-USDT", "ETH-USDT"]},
+        {"exchange": "kraken", "symbols": ["BTC-USDT"]},
+    ]
 
 
 async def test_latest_quotes_are_the_newest_and_cached(api: RunningApi, viewer: httpx.AsyncClient) -> None:
@@ -56,23 +61,34 @@ async def test_latest_quotes_are_the_newest_and_cached(api: RunningApi, viewer: 
     btc = next(q for q in quotes if (q["exchange"], q["symbol"]) == ("binance", "BTC-USDT"))
     assert (btc["bid_price"], btc["ask_price"]) == ("63999.00", "64000.00")
     assert btc["ts_recv_ns"] - btc["ts_exchange_ns"] == 3_000_000
-    only = (await viewer.get("/api/quotes/latest", params={"exchange": "kraken", "symbol": "BTC-USDT"})).json()
+    only = (
+        await viewer.get("/api/quotes/latest", params={"exchange": "kraken", "symbol": "BTC-USDT"})
+    ).json()
     assert [(q["exchange"], q["symbol"]) for q in only] == [("kraken", "BTC-USDT")]
     assert await api.redis.exists(f"{api.settings.key_prefix}cache:quotes:latest")
     # a newer quote shows up once the cache entry (1 s) has expired
     await api.pool.execute(
-        "INSERT INTO quotes VALUES (now() + interval '1 minute', 101, 1, 1, 2, 1, 9, 1, 2)")
-    assert (await viewer.get("/api/quotes/latest", params={"symbol": "BTC-USDT", "exchange": "binance"})).json()[0][
-        "bid_price"] == "63999.00"
+        "INSERT INTO quotes VALUES (now() + interval '1 minute', 101, 1, 1, 2, 1, 9, 1, 2)"
+    )
+    assert (
+        await viewer.get("/api/quotes/latest", params={"symbol": "BTC-USDT", "exchange": "binance"})
+    ).json()[0]["bid_price"] == "63999.00"
     await api.redis.delete(f"{api.settings.key_prefix}cache:quotes:latest")
-    fresh = (await viewer.get("/api/quotes/latest", params={"symbol": "BTC-USDT", "exchange": "binance"})).json()
+    fresh = (
+        await viewer.get("/api/quotes/latest", params={"symbol": "BTC-USDT", "exchange": "binance"})
+    ).json()
     assert fresh[0]["bid_price"] == "1"
 
 
 async def test_trades_page_through_a_time_range(api: RunningApi, viewer: httpx.AsyncClient) -> None:
     last = await api.pool.fetchval("SELECT max(time) FROM trades WHERE instrument_id = 101")
-    params: dict[str, Any] = {"exchange": "binance", "symbol": "BTC-USDT", "limit": 50,
-                              "start": _iso(last - timedelta(seconds=99)), "end": _iso(last + timedelta(seconds=1))}
+    params: dict[str, Any] = {
+        "exchange": "binance",
+        "symbol": "BTC-USDT",
+        "limit": 50,
+        "start": _iso(last - timedelta(seconds=99)),
+        "end": _iso(last + timedelta(seconds=1)),
+    }
     seen = []
     while True:
         resp = await viewer.get("/api/trades", params=params)
@@ -93,49 +109,102 @@ async def test_trades_page_through_a_time_range(api: RunningApi, viewer: httpx.A
 async def test_trades_validation(viewer: httpx.AsyncClient) -> None:
     base = {"exchange": "binance", "symbol": "BTC-USDT"}
     for params in (
-        {}, {"exchange": "binance"}, {**base, "limit": 0}, {**base, "limit": 5001}, {**base, "start": "yesterday"},
-        {**base, "start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, {**base, "cursor": "!!"},
-        {**base, "symbol": "BTCUSDT"}, {**base, "start": "9999-01-01T00:00:00Z"},
+        {},
+        {"exchange": "binance"},
+        {**base, "limit": 0},
+        {**base, "limit": 5001},
+        {**base, "start": "yesterday"},
+        {**base, "start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+        {**base, "cursor": "!!"},
+        {**base, "symbol": "BTCUSDT"},
+        {**base, "start": "9999-01-01T00:00:00Z"},
     ):
         resp = await viewer.get("/api/trades", params=params)
         assert resp.status_code == 400, (params, resp.text)
         assert resp.headers["content-type"].startswith(PROBLEM)
     # a candles cursor is refused by trades
-    candles = (await viewer.get("/api/candles", params={**base, "limit": 1, "interval": "1m",
-                                                        "start": "2026-01-01T00:00:00Z"})).json()
-    assert (await viewer.get("/api/trades", params={**base, "cursor": candles["next_cursor"]})).status_code == 400
+    candles = (
+        await viewer.get(
+            "/api/candles", params={**base, "limit": 1, "interval": "1m", "start": "2026-01-01T00:00:00Z"}
+        )
+    ).json()
+    assert (
+        await viewer.get("/api/trades", params={**base, "cursor": candles["next_cursor"]})
+    ).status_code == 400
 
 
 async def test_candles_aggregate_trades(api: RunningApi, viewer: httpx.AsyncClient) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
+
     def trade(trade_id: int, price: str, qty: str, at_s: int) -> tuple[Any, ...]:
         ns = int((start + timedelta(seconds=at_s)).timestamp()) * 10**9
-        return (start + timedelta(seconds=at_s), 101, trade_id, "buy", Decimal(price), Decimal(qty), trade_id, ns, ns)
+        return (
+            start + timedelta(seconds=at_s),
+            101,
+            trade_id,
+            "buy",
+            Decimal(price),
+            Decimal(qty),
+            trade_id,
+            ns,
+            ns,
+        )
 
     # two minutes of trades, out of insertion order
-    await insert_trades(api.pool, [trade(1, "100", "1", 1), trade(3, "90", "2", 50), trade(2, "120", "1", 20),
-                                   trade(4, "95", "0.5", 61)])
-    params = {"exchange": "binance", "symbol": "BTC-USDT", "interval": "1m", "start": _iso(start),
-              "end": _iso(start + timedelta(minutes=5))}
+    await insert_trades(
+        api.pool,
+        [
+            trade(1, "100", "1", 1),
+            trade(3, "90", "2", 50),
+            trade(2, "120", "1", 20),
+            trade(4, "95", "0.5", 61),
+        ],
+    )
+    params = {
+        "exchange": "binance",
+        "symbol": "BTC-USDT",
+        "interval": "1m",
+        "start": _iso(start),
+        "end": _iso(start + timedelta(minutes=5)),
+    }
     page = (await viewer.get("/api/candles", params=params)).json()
     assert page["next_cursor"] is None
     assert page["items"] == [
-        {"ts": "2026-01-01T00:00:00Z", "open": "100", "high": "120", "low": "90", "close": "90", "volume": "4",
-         "notional": "400", "trades": 3},
-        {"ts": "2026-01-01T00:01:00Z", "open": "95", "high": "95", "low": "95", "close": "95", "volume": "0.5",
-         "notional": "47.5", "trades": 1},
+        {
+            "ts": "2026-01-01T00:00:00Z",
+            "open": "100",
+            "high": "120",
+            "low": "90",
+            "close": "90",
+            "volume": "4",
+            "notional": "400",
+            "trades": 3,
+        },
+        {
+            "ts": "2026-01-01T00:01:00Z",
+            "open": "95",
+            "high": "95",
+            "low": "95",
+            "close": "95",
+            "volume": "0.5",
+            "notional": "47.5",
+            "trades": 1,
+        },
     ]
     # one bucket per page: the cursor walks forward
     first = (await viewer.get("/api/candles", params={**params, "limit": 1})).json()
     assert [c["ts"] for c in first["items"]] == ["2026-01-01T00:00:00Z"]
-    second = (await viewer.get("/api/candles", params={**params, "limit": 1, "cursor": first["next_cursor"]})).json()
+    second = (
+        await viewer.get("/api/candles", params={**params, "limit": 1, "cursor": first["next_cursor"]})
+    ).json()
     assert [c["ts"] for c in second["items"]] == ["2026-01-01T00:01:00Z"]
     hourly = (await viewer.get("/api/candles", params={**params, "interval": "1h"})).json()
     assert [(c["open"], c["close"], c["trades"]) for c in hourly["items"]] == [("100", "95", 4)]
     assert (await viewer.get("/api/candles", params={**params, "interval": "2m"})).status_code == 400
     # the default window ends with the current bucket and holds recent trades
-    recent = (await viewer.get("/api/candles", params={"exchange": "binance", "symbol": "BTC-USDT",
-                                                       "limit": 5})).json()
+    recent = (
+        await viewer.get("/api/candles", params={"exchange": "binance", "symbol": "BTC-USDT", "limit": 5})
+    ).json()
     assert sum(c["trades"] for c in recent["items"]) > 0
     assert recent["next_cursor"] is None
 
@@ -144,11 +213,16 @@ async def test_feed_health(api: RunningApi, viewer: httpx.AsyncClient) -> None:
     now_ns = api.clock.now_ns()
     await api.pool.execute(
         "INSERT INTO gaps (time, source, feed, exchange, reason, detected_ns) VALUES (now(), 'relay', 'kraken-spot', "
-        "'kraken', 'exchange_gap', $1)", now_ns)
+        "'kraken', 'exchange_gap', $1)",
+        now_ns,
+    )
     await api.pool.execute(
         "INSERT INTO feed_events (time, feed, exchange, kind, ts_ns) VALUES "
         "(now() - interval '1 minute', 'kraken-spot', 'kraken', 'connected', $1), "
-        "(now(), 'kraken-spot', 'kraken', 'disconnected', $2)", now_ns - 60 * 10**9, now_ns)
+        "(now(), 'kraken-spot', 'kraken', 'disconnected', $2)",
+        now_ns - 60 * 10**9,
+        now_ns,
+    )
     health = {(h["exchange"], h["symbol"]): h for h in (await viewer.get("/api/feeds/health")).json()}
     btc = health[("binance", "BTC-USDT")]
     assert btc["status"] == "live"
@@ -166,13 +240,21 @@ async def test_feed_health(api: RunningApi, viewer: httpx.AsyncClient) -> None:
 async def test_accounts_and_equity_history(api: RunningApi, viewer: httpx.AsyncClient) -> None:
     async with api.client() as admin:
         await login(admin, "admin")
-        account_id = await create_account(admin, "viewer", usdt="1000", extra=[{"asset": "BTC", "amount": "0.1"}])
+        account_id = await create_account(
+            admin, "viewer", usdt="1000", extra=[{"asset": "BTC", "amount": "0.1"}]
+        )
         bad = await admin.post("/api/accounts", json={"name": "x", "owner": "nobody", "balances": []})
         assert bad.status_code == 400
         dup = await admin.post("/api/accounts", json={"name": "paper-1", "owner": "viewer"})
         assert dup.status_code == 409
-        twice = await admin.post("/api/accounts", json={"name": "y", "owner": "viewer", "balances": [
-            {"asset": "BTC", "amount": "1"}, {"asset": "BTC", "amount": "2"}]})
+        twice = await admin.post(
+            "/api/accounts",
+            json={
+                "name": "y",
+                "owner": "viewer",
+                "balances": [{"asset": "BTC", "amount": "1"}, {"asset": "BTC", "amount": "2"}],
+            },
+        )
         assert twice.status_code == 400
     assert (await viewer.post("/api/accounts", json={"name": "mine", "owner": "viewer"})).status_code == 403
     accounts = (await viewer.get("/api/accounts")).json()
@@ -181,13 +263,23 @@ async def test_accounts_and_equity_history(api: RunningApi, viewer: httpx.AsyncC
     # BTC valued at the binance BTC-USDT mid (the first venue quoting it)
     assert Decimal(portfolio["equity"]) == Decimal(1000) + Decimal("0.1") * Decimal("63999.5")
     assert portfolio["unpriced_assets"] == []
-    market = MarketData(api.pool, api.redis, prefix=api.settings.key_prefix, quotes_ttl_ms=0, candles_ttl_ms=0)
+    market = MarketData(
+        api.pool, api.redis, prefix=api.settings.key_prefix, quotes_ttl_ms=0, candles_ttl_ms=0
+    )
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     for minutes in (0, 1, 2):
         assert await snapshot_equity(api.pool, market, now=t0 + timedelta(minutes=minutes)) == 1
-    history = (await viewer.get(f"/api/accounts/{account_id}/equity",
-                                params={"start": _iso(t0), "end": _iso(t0 + timedelta(hours=1))})).json()
-    assert [h["ts"] for h in history] == ["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z"]
+    history = (
+        await viewer.get(
+            f"/api/accounts/{account_id}/equity",
+            params={"start": _iso(t0), "end": _iso(t0 + timedelta(hours=1))},
+        )
+    ).json()
+    assert [h["ts"] for h in history] == [
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:01:00Z",
+        "2026-01-01T00:02:00Z",
+    ]
     assert Decimal(history[0]["equity"]) == Decimal(portfolio["equity"])
     assert (await viewer.get("/api/accounts/999999/portfolio")).status_code == 404
     assert (await viewer.get("/api/accounts/0")).status_code == 400
@@ -200,7 +292,10 @@ async def test_backtest_runs_are_listed_newest_first(api: RunningApi, viewer: ht
         await api.pool.execute(
             "INSERT INTO backtest_runs (id, name, strategy, params, symbols, metrics, started_at) "
             "VALUES ($1, $2, 'ema-cross', $3::jsonb, $4, $5::jsonb, $6)",
-            run_id, f"run {n}", orjson.dumps({"fast": 5 + n}).decode(), ["binance:BTC-USDT"],
+            run_id,
+            f"run {n}",
+            orjson.dumps({"fast": 5 + n}).decode(),
+            ["binance:BTC-USDT"],
             orjson.dumps({"sharpe": 1.2 + n}).decode(),
             datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n),
         )
@@ -209,7 +304,11 @@ async def test_backtest_runs_are_listed_newest_first(api: RunningApi, viewer: ht
     rest = (await viewer.get("/api/backtests", params={"limit": 2, "cursor": page["next_cursor"]})).json()
     assert [r["name"] for r in rest["items"]] == ["run 0"]
     one = (await viewer.get(f"/api/backtests/{ids[0]}")).json()
-    assert (one["params"], one["metrics"], one["symbols"]) == ({"fast": 5}, {"sharpe": 1.2}, ["binance:BTC-USDT"])
+    assert (one["params"], one["metrics"], one["symbols"]) == (
+        {"fast": 5},
+        {"sharpe": 1.2},
+        ["binance:BTC-USDT"],
+    )
     assert (await viewer.get(f"/api/backtests/{uuid.uuid4()}")).status_code == 404
     assert (await viewer.get("/api/backtests/not-a-uuid")).status_code in {400, 404}
 
@@ -233,16 +332,19 @@ async def test_health_readiness_metrics_schema_and_root(api: RunningApi, viewer:
         assert "npm run build" in root.text
 
 
-async def test_readiness_reports_a_dead_database(api: RunningApi, database: str, users: dict[str, int]) -> None:
-    from api_harness import PG_ADMIN_DSN
-
+async def test_readiness_reports_a_dead_database(
+    api: RunningApi, database: str, users: dict[str, int]
+) -> None:
     import asyncpg
+    from api_harness import PG_ADMIN_DSN
 
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
         # end the API's connections; the pool reconnects on next use, so block new ones first
         await admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
-        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database)
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database
+        )
         async with api.client() as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 503

@@ -81,7 +81,9 @@ def api_schema() -> Iterator[Any]:
     app = create_asgi(make_settings(database, prefix), clock=clock, hasher=CHEAP_HASHER)
     try:
         with _ThreadedServer(app) as base_url:
-            login = httpx.post(f"{base_url}/api/auth/login", json={"username": "admin", "password": TEST_PASSWORD})
+            login = httpx.post(
+                f"{base_url}/api/auth/login", json={"username": "admin", "password": TEST_PASSWORD}
+            )
             assert login.status_code == 200
             account = httpx.post(
                 f"{base_url}/api/accounts",
@@ -111,8 +113,13 @@ def test_no_server_errors(api_schema: Any) -> None:
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-                  database=None)
+        @settings(
+            max_examples=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
         def run(case: Any) -> None:
             try:
                 response = case.call_and_validate(

@@ -21,7 +21,9 @@ async def _stream_entries(api: RunningApi) -> list[dict[str, str]]:
 
 
 async def _push_event(api: RunningApi, **fields: str) -> None:
-    await api.redis.xadd(api.settings.order_events_stream, {"v": "1", "ts_ns": str(api.clock.now_ns()), **fields})
+    await api.redis.xadd(
+        api.settings.order_events_stream, {"v": "1", "ts_ns": str(api.clock.now_ns()), **fields}
+    )
 
 
 async def _wait_for(predicate: Any, timeout_s: float = 10.0) -> Any:
@@ -46,15 +48,24 @@ async def _setup(api: RunningApi) -> AsyncIterator[tuple[httpx.AsyncClient, http
         yield admin, trader, await create_account(admin, "trader")
 
 
-ORDER = {"exchange": "binance", "symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.5",
-         "limit_price": "64000.00", "time_in_force": "gtc"}
+ORDER = {
+    "exchange": "binance",
+    "symbol": "BTC-USDT",
+    "side": "buy",
+    "type": "limit",
+    "quantity": "0.5",
+    "limit_price": "64000.00",
+    "time_in_force": "gtc",
+}
 
 
 async def test_submit_queues_one_stream_entry_with_the_documented_fields(
     api: RunningApi, users: dict[str, int]
 ) -> None:
-    async with _setup(api) as (admin, trader, account_id):
-        resp = await trader.post("/api/orders", json={**ORDER, "account_id": account_id, "client_order_id": "c-1"})
+    async with _setup(api) as (_admin, trader, account_id):
+        resp = await trader.post(
+            "/api/orders", json={**ORDER, "account_id": account_id, "client_order_id": "c-1"}
+        )
         assert resp.status_code == 201, resp.text
         order = resp.json()
         assert order["status"] == "pending_new"
@@ -66,12 +77,23 @@ async def test_submit_queues_one_stream_entry_with_the_documented_fields(
         created_ns = int(entry.pop("created_ns"))
         assert abs(created_ns - api.clock.now_ns()) < 60 * 10**9
         assert entry == {
-            "v": "1", "action": "new", "order_id": order["id"], "account": str(account_id), "exchange": "binance",
-            "symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.5", "limit_price": "64000.00",
-            "time_in_force": "gtc", "user": "trader",
+            "v": "1",
+            "action": "new",
+            "order_id": order["id"],
+            "account": str(account_id),
+            "exchange": "binance",
+            "symbol": "BTC-USDT",
+            "side": "buy",
+            "type": "limit",
+            "quantity": "0.5",
+            "limit_price": "64000.00",
+            "time_in_force": "gtc",
+            "user": "trader",
         }
         # the same client order id again is a conflict, and queues nothing
-        again = await trader.post("/api/orders", json={**ORDER, "account_id": account_id, "client_order_id": "c-1"})
+        again = await trader.post(
+            "/api/orders", json={**ORDER, "account_id": account_id, "client_order_id": "c-1"}
+        )
         assert again.status_code == 409
         assert len(await _stream_entries(api)) == 1
         listed = (await trader.get("/api/orders", params={"account_id": account_id})).json()
@@ -80,8 +102,14 @@ async def test_submit_queues_one_stream_entry_with_the_documented_fields(
 
 
 async def test_market_order_encodes_an_empty_limit_price(api: RunningApi, users: dict[str, int]) -> None:
-    async with _setup(api) as (admin, trader, account_id):
-        body = {**ORDER, "type": "market", "limit_price": None, "time_in_force": "ioc", "account_id": account_id}
+    async with _setup(api) as (_admin, trader, account_id):
+        body = {
+            **ORDER,
+            "type": "market",
+            "limit_price": None,
+            "time_in_force": "ioc",
+            "account_id": account_id,
+        }
         resp = await trader.post("/api/orders", json=body)
         assert resp.status_code == 201, resp.text
         (entry,) = await _stream_entries(api)
@@ -91,7 +119,7 @@ async def test_market_order_encodes_an_empty_limit_price(api: RunningApi, users:
 
 
 async def test_viewer_cannot_trade(api: RunningApi, users: dict[str, int]) -> None:
-    async with _setup(api) as (admin, trader, _), api.client() as viewer:
+    async with _setup(api) as (admin, _trader, _), api.client() as viewer:
         await login(viewer, "viewer")
         viewer_account = await create_account(admin, "viewer", name="viewer-paper")
         resp = await viewer.post("/api/orders", json={**ORDER, "account_id": viewer_account})
@@ -112,7 +140,7 @@ async def test_a_trader_cannot_use_someone_elses_account(api: RunningApi, users:
 
 
 async def test_risk_checks_refuse_before_anything_is_queued(api: RunningApi, users: dict[str, int]) -> None:
-    async with _setup(api) as (admin, trader, account_id):
+    async with _setup(api) as (_admin, trader, account_id):
         cases = [
             ({"symbol": "DOGE-USDT"}, "not a known instrument"),
             ({"quantity": "100", "limit_price": "64000.00"}, "exceeds the maximum order notional"),
@@ -130,11 +158,21 @@ async def test_risk_checks_refuse_before_anything_is_queued(api: RunningApi, use
 
 
 async def test_order_input_is_validated(api: RunningApi, users: dict[str, int]) -> None:
-    async with _setup(api) as (admin, trader, account_id):
+    async with _setup(api) as (_admin, trader, account_id):
         bad = [
-            {"side": "hold"}, {"type": "stop"}, {"quantity": "-1"}, {"quantity": "1e3"}, {"quantity": "0"},
-            {"quantity": 0.5}, {"time_in_force": "day"}, {"symbol": "btcusdt"}, {"exchange": "Binance!"},
-            {"limit_price": None}, {"type": "market"}, {"account_id": 0}, {"unexpected": "field"},
+            {"side": "hold"},
+            {"type": "stop"},
+            {"quantity": "-1"},
+            {"quantity": "1e3"},
+            {"quantity": "0"},
+            {"quantity": 0.5},
+            {"time_in_force": "day"},
+            {"symbol": "btcusdt"},
+            {"exchange": "Binance!"},
+            {"limit_price": None},
+            {"type": "market"},
+            {"account_id": 0},
+            {"unexpected": "field"},
         ]
         for change in bad:
             resp = await trader.post("/api/orders", json={**ORDER, "account_id": account_id, **change})
@@ -146,7 +184,7 @@ async def test_order_input_is_validated(api: RunningApi, users: dict[str, int]) 
 async def test_events_move_the_order_and_book_fills_positions_and_balances(
     api: RunningApi, users: dict[str, int]
 ) -> None:
-    async with _setup(api) as (admin, trader, account_id):
+    async with _setup(api) as (_admin, trader, account_id):
         order = (await trader.post("/api/orders", json={**ORDER, "account_id": account_id})).json()
         oid = order["id"]
 
@@ -155,20 +193,35 @@ async def test_events_move_the_order_and_book_fills_positions_and_balances(
 
         await _push_event(api, order_id=oid, type="accepted", venue_order_id="V-1")
         await _wait_for(lambda: _eq(status, "accepted"))
-        await _push_event(api, order_id=oid, type="partially_filled", fill_id="f1", price="63990.00", qty="0.2",
-                          fee="1.5", fee_asset="USDT", liquidity="maker")
+        await _push_event(
+            api,
+            order_id=oid,
+            type="partially_filled",
+            fill_id="f1",
+            price="63990.00",
+            qty="0.2",
+            fee="1.5",
+            fee_asset="USDT",
+            liquidity="maker",
+        )
         await _wait_for(lambda: _eq(status, "partially_filled"))
-        await _push_event(api, order_id=oid, type="filled", fill_id="f2", price="64000.00", qty="0.3", fee="2")
+        await _push_event(
+            api, order_id=oid, type="filled", fill_id="f2", price="64000.00", qty="0.3", fee="2"
+        )
         await _wait_for(lambda: _eq(status, "filled"))
 
         got = (await trader.get(f"/api/orders/{oid}")).json()
         assert Decimal(got["filled_qty"]) == Decimal("0.5")
-        assert Decimal(got["avg_fill_price"]) == (Decimal("0.2") * 63990 + Decimal("0.3") * 64000) / Decimal("0.5")
+        assert Decimal(got["avg_fill_price"]) == (Decimal("0.2") * 63990 + Decimal("0.3") * 64000) / Decimal(
+            "0.5"
+        )
         assert Decimal(got["fees"]) == Decimal("3.5")
 
         fills = (await trader.get("/api/fills", params={"account_id": account_id})).json()["items"]
-        assert [(f["fill_id"], f["qty"], f["price"]) for f in fills] == [("f2", "0.3", "64000.00"),
-                                                                         ("f1", "0.2", "63990.00")]
+        assert [(f["fill_id"], f["qty"], f["price"]) for f in fills] == [
+            ("f2", "0.3", "64000.00"),
+            ("f1", "0.2", "63990.00"),
+        ]
         portfolio = (await trader.get(f"/api/accounts/{account_id}/portfolio")).json()
         (pos,) = portfolio["positions"]
         assert (pos["exchange"], pos["symbol"]) == ("binance", "BTC-USDT")
@@ -179,16 +232,22 @@ async def test_events_move_the_order_and_book_fills_positions_and_balances(
         assert Decimal(pos["unrealised_pnl"]) == Decimal("0.5") * (mark - Decimal("63996"))
         balances = {b["asset"]: Decimal(b["amount"]) for b in portfolio["balances"]}
         assert balances["BTC"] == Decimal("0.5")
-        assert balances["USDT"] == Decimal(100000) - Decimal("0.2") * 63990 - Decimal("0.3") * 64000 - Decimal("3.5")
+        assert balances["USDT"] == Decimal(100000) - Decimal("0.2") * 63990 - Decimal(
+            "0.3"
+        ) * 64000 - Decimal("3.5")
         assert Decimal(portfolio["equity"]) == balances["USDT"] + Decimal("0.5") * mark
 
         # a duplicate delivery of the same fill changes nothing; the terminal order ignores a late cancel
-        await _push_event(api, order_id=oid, type="filled", fill_id="f2", price="64000.00", qty="0.3", fee="2")
+        await _push_event(
+            api, order_id=oid, type="filled", fill_id="f2", price="64000.00", qty="0.3", fee="2"
+        )
         await _push_event(api, order_id=oid, type="cancelled")
         await _wait_for(lambda: _count_is(api, "SELECT count(*) FROM order_events", 5))
         assert await status() == "filled"
         assert await api.pool.fetchval("SELECT count(*) FROM fills") == 2
-        outcomes = [r["outcome"] for r in await api.pool.fetch("SELECT outcome FROM order_events ORDER BY stream_id")]
+        outcomes = [
+            r["outcome"] for r in await api.pool.fetch("SELECT outcome FROM order_events ORDER BY stream_id")
+        ]
         assert outcomes == ["applied", "applied", "applied", "duplicate_fill", "ignored_terminal"]
         # every entry was acknowledged
         pending = await api.redis.xpending(api.settings.order_events_stream, CONSUMER_GROUP)
@@ -196,7 +255,7 @@ async def test_events_move_the_order_and_book_fills_positions_and_balances(
 
 
 async def test_selling_books_realised_pnl(api: RunningApi, users: dict[str, int]) -> None:
-    async with _setup(api) as (admin, trader, account_id):
+    async with _setup(api) as (_admin, trader, account_id):
         for side, price, fid in (("buy", "60000.00", "b"), ("sell", "61000.00", "s")):
             body = {**ORDER, "side": side, "limit_price": price, "quantity": "0.1", "account_id": account_id}
             oid = (await trader.post("/api/orders", json=body)).json()["id"]
@@ -211,7 +270,7 @@ async def test_selling_books_realised_pnl(api: RunningApi, users: dict[str, int]
 
 
 async def test_rejected_and_invalid_events(api: RunningApi, users: dict[str, int]) -> None:
-    async with _setup(api) as (admin, trader, account_id):
+    async with _setup(api) as (_admin, trader, account_id):
         oid = (await trader.post("/api/orders", json={**ORDER, "account_id": account_id})).json()["id"]
         await _push_event(api, order_id=oid, type="rejected", reason="insufficient margin")
         await _push_event(api, order_id=oid, type="exploded")
@@ -230,14 +289,14 @@ async def test_rejected_and_invalid_events(api: RunningApi, users: dict[str, int
 async def test_cancel_queues_a_cancel_request_then_the_event_closes_the_order(
     api: RunningApi, users: dict[str, int]
 ) -> None:
-    async with _setup(api) as (admin, trader, account_id), api.client() as viewer:
+    async with _setup(api) as (_admin, trader, account_id), api.client() as viewer:
         oid = (await trader.post("/api/orders", json={**ORDER, "account_id": account_id})).json()["id"]
         await login(viewer, "viewer")
         assert (await viewer.post(f"/api/orders/{oid}/cancel")).status_code == 403
         resp = await trader.post(f"/api/orders/{oid}/cancel")
         assert resp.status_code == 202
         assert resp.json()["cancel_requested_at"] is not None
-        new, cancel = await _stream_entries(api)
+        _new, cancel = await _stream_entries(api)
         assert cancel["action"] == "cancel"
         assert (cancel["order_id"], cancel["account"], cancel["user"]) == (oid, str(account_id), "trader")
         await _push_event(api, order_id=oid, type="cancelled")
@@ -251,10 +310,12 @@ async def test_cancel_queues_a_cancel_request_then_the_event_closes_the_order(
 
 
 async def test_orders_paginate_newest_first(api: RunningApi, users: dict[str, int]) -> None:
-    async with _setup(api) as (admin, trader, account_id):
+    async with _setup(api) as (_admin, trader, account_id):
         ids = []
         for _ in range(5):
-            ids.append((await trader.post("/api/orders", json={**ORDER, "account_id": account_id})).json()["id"])
+            ids.append(
+                (await trader.post("/api/orders", json={**ORDER, "account_id": account_id})).json()["id"]
+            )
         seen: list[str] = []
         params: dict[str, Any] = {"limit": 2}
         while True:
@@ -268,8 +329,10 @@ async def test_orders_paginate_newest_first(api: RunningApi, users: dict[str, in
         assert bad.status_code == 400
 
 
-async def test_queue_down_marks_the_order_rejected_and_answers_503(api: RunningApi, users: dict[str, int]) -> None:
-    async with _setup(api) as (admin, trader, account_id):
+async def test_queue_down_marks_the_order_rejected_and_answers_503(
+    api: RunningApi, users: dict[str, int]
+) -> None:
+    async with _setup(api) as (_admin, trader, account_id):
         # a key of the wrong type where the stream should be makes XADD fail like an unavailable queue
         await api.redis.set(api.settings.orders_stream, "not a stream")
         resp = await trader.post("/api/orders", json={**ORDER, "account_id": account_id})
