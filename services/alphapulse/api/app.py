@@ -62,6 +62,13 @@ def create_app(
                     f"the database lacks tables {', '.join(missing)}: run `alphapulse db migrate` first"
                 )
             await redis.ping()
+            market = MarketData(
+                pool,
+                redis,
+                prefix=settings.key_prefix,
+                quotes_ttl_ms=settings.quotes_cache_ttl_ms,
+                candles_ttl_ms=settings.candles_cache_ttl_ms,
+            )
             ctx = ApiContext(
                 settings=settings,
                 pool=pool,
@@ -83,6 +90,7 @@ def create_app(
                 ),
                 hasher=hasher or PasswordHasher(),
                 clock=clock,
+                market=market,
             )
             app.state["ctx"] = ctx
             if settings.consume_order_events:
@@ -90,13 +98,6 @@ def create_app(
                 await consumer.ensure_group()
                 tasks.append(asyncio.create_task(consumer.run(), name="api.order-events"))
             if settings.equity_snapshot_interval_s > 0:
-                market = MarketData(
-                    pool,
-                    redis,
-                    prefix=settings.key_prefix,
-                    quotes_ttl_ms=settings.quotes_cache_ttl_ms,
-                    candles_ttl_ms=settings.candles_cache_ttl_ms,
-                )
                 snapshotter = EquitySnapshotter(pool, market, interval_s=settings.equity_snapshot_interval_s)
                 tasks.append(asyncio.create_task(snapshotter.run(), name="api.equity-snapshots"))
             for task in tasks:

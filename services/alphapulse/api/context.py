@@ -6,6 +6,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from litestar.datastructures import State
 
+from alphapulse.api.marketdata import MarketData
 from alphapulse.api.passwords import PasswordHasher
 from alphapulse.api.sessions import LoginThrottle, SessionStore
 from alphapulse.api.settings import ApiSettings
@@ -23,6 +24,7 @@ class ApiContext:
     throttle: LoginThrottle
     hasher: PasswordHasher
     clock: Clock
+    market: MarketData
 
 
 def provide_context(state: State) -> ApiContext:

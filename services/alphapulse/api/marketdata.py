@@ -5,6 +5,7 @@ one-file change. Hot reads (latest quotes, candles) go through a short Redis cac
 dashboards asking the same question in the same second cost the database one query.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,12 +20,17 @@ from alphapulse.api.schemas import CandleOut, FeedHealthOut, InstrumentOut, Quot
 
 __all__ = (
     "CANDLE_INTERVALS_S",
+    "CANDLE_SETTLE_S",
+    "CLOSED_CANDLES_TTL_MS",
     "MarketData",
     "Marks",
     "candle_window",
 )
 
 _NS = 1_000_000_000
+CLOSED_CANDLES_TTL_MS = 3_600_000
+# A bucket is treated as closed this long after its end: late trades (a reconnect's backfill) land first.
+CANDLE_SETTLE_S = 60
 CANDLE_INTERVALS_S = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400, "1d": 86_400}
 
 _INSTRUMENTS_SQL = """
@@ -151,6 +157,7 @@ class MarketData:
         self._pool = pool
         self._redis = redis
         self._prefix = prefix
+        self._inflight: dict[str, asyncio.Task[bytes]] = {}
         self._quotes_ttl_ms = quotes_ttl_ms
         self._candles_ttl_ms = candles_ttl_ms
         self._quotes_decoder = msgspec.json.Decoder(list[QuoteOut])
@@ -163,14 +170,34 @@ class MarketData:
         return int(missing) == 0
 
     async def _cached(self, key: str, ttl_ms: int, load: Callable[[], Awaitable[bytes]]) -> bytes:
-        if ttl_ms > 0:
-            hit = await self._redis.get(key)
-            if hit is not None:
-                return hit if isinstance(hit, bytes) else hit.encode()
+        """Redis first; on a miss one load per key per process (single flight), then stored for ``ttl_ms``.
+
+        Without the single flight, every request arriving while an expired entry is being rebuilt
+        runs the same query: at hundreds of requests/s that stampede is what overloads the database.
+        """
+        if ttl_ms <= 0:
+            return await load()
+        hit = await self._redis.get(key)
+        if hit is not None:
+            return hit if isinstance(hit, bytes) else hit.encode()
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.create_task(self._fill(key, ttl_ms, load), name=f"api.cache-fill:{key}")
+            self._inflight[key] = task
+            task.add_done_callback(lambda t: self._fill_done(key, t))
+        # shield: a caller that goes away (client disconnect) does not cancel the others' load
+        return await asyncio.shield(task)
+
+    async def _fill(self, key: str, ttl_ms: int, load: Callable[[], Awaitable[bytes]]) -> bytes:
         value = await load()
-        if ttl_ms > 0:
-            await self._redis.set(key, value, px=ttl_ms)
+        await self._redis.set(key, value, px=ttl_ms)
         return value
+
+    def _fill_done(self, key: str, task: "asyncio.Task[bytes]") -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here too, so an error nobody awaited any more is not reported twice
 
     async def instruments(self, exchange: str | None) -> list[InstrumentOut]:
         if not await self._tables_exist("instruments"):
@@ -193,15 +220,19 @@ class MarketData:
         value = await self._pool.fetchval(_INSTRUMENT_ID_SQL, exchange, symbol)
         return None if value is None else int(value)
 
-    async def latest_quotes(self) -> list[QuoteOut]:
+    async def latest_quotes_json(self) -> bytes:
+        """The latest quotes as the JSON array the API serves (cached: served without re-encoding)."""
+
         async def load() -> bytes:
             if not await self._tables_exist("instruments", "quotes"):
                 return b"[]"
             rows = await self._pool.fetch(_LATEST_QUOTES_SQL)
             return msgspec.json.encode([QuoteOut(**dict(r)) for r in rows])
 
-        raw = await self._cached(f"{self._prefix}cache:quotes:latest", self._quotes_ttl_ms, load)
-        return self._quotes_decoder.decode(raw)
+        return await self._cached(f"{self._prefix}cache:quotes:latest", self._quotes_ttl_ms, load)
+
+    async def latest_quotes(self) -> list[QuoteOut]:
+        return self._quotes_decoder.decode(await self.latest_quotes_json())
 
     async def marks(self) -> Marks:
         by_symbol: dict[tuple[str, str], Decimal] = {}
@@ -245,9 +276,12 @@ class MarketData:
             for r in rows
         ]
 
-    async def candles(
-        self, *, exchange: str, symbol: str, interval_s: int, start_s: int, end_s: int
-    ) -> list[CandleOut]:
+    async def candles_json(
+        self, *, exchange: str, symbol: str, interval_s: int, start_s: int, end_s: int, closed: bool = False
+    ) -> bytes:
+        """Candles as a JSON array, cached per window: briefly while the window holds the open bucket,
+        for ``CLOSED_CANDLES_TTL_MS`` once every bucket in it is closed (history does not change)."""
+
         async def load() -> bytes:
             instrument_id = await self.instrument_id(exchange, symbol)
             if instrument_id is None or not await self._tables_exist("trades"):
@@ -258,7 +292,16 @@ class MarketData:
             return msgspec.json.encode([CandleOut(**dict(r)) for r in rows])
 
         key = f"{self._prefix}cache:candles:{exchange}:{symbol}:{interval_s}:{start_s}:{end_s}"
-        return self._candles_decoder.decode(await self._cached(key, self._candles_ttl_ms, load))
+        return await self._cached(key, CLOSED_CANDLES_TTL_MS if closed else self._candles_ttl_ms, load)
+
+    async def candles(
+        self, *, exchange: str, symbol: str, interval_s: int, start_s: int, end_s: int
+    ) -> list[CandleOut]:
+        return self._candles_decoder.decode(
+            await self.candles_json(
+                exchange=exchange, symbol=symbol, interval_s=interval_s, start_s=start_s, end_s=end_s
+            )
+        )
 
     async def feed_health(self, exchange: str | None, *, now_ns: int) -> list[FeedHealthOut]:
         if not await self._tables_exist("instruments", "trades"):

@@ -22,7 +22,8 @@ async def serve(settings: ApiSettings, *, host: str, port: int) -> int:
         access_log=False,  # the API logs each request itself, as structured fields
         proxy_headers=False,
         server_header=False,
-        loop="none",
+        loop="none",  # the caller's loop (uvloop under run_service)
+        http="httptools",
     )
     server = uvicorn.Server(config)
     # uvicorn installs its own SIGINT/SIGTERM handlers; run_service's cancellation also ends serve().

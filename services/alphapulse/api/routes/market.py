@@ -3,13 +3,15 @@
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from litestar import Controller, get
+import msgspec
+from litestar import Controller, MediaType, Response, get
 from litestar.exceptions import ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery
 
 from alphapulse.api.cursor import encode_cursor
 from alphapulse.api.deps import Ctx, CurrentUser, Market
-from alphapulse.api.marketdata import CANDLE_INTERVALS_S, MarketData, candle_window
+from alphapulse.api.marketdata import CANDLE_INTERVALS_S, CANDLE_SETTLE_S, MarketData, candle_window
 from alphapulse.api.routes.params import (
     Cursor,
     ExchangeFilter,
@@ -40,6 +42,16 @@ def provide_market(ctx: Ctx) -> MarketData:
     )
 
 
+class _RawCandlesPage(msgspec.Struct):
+    """:class:`CandlesPage` with the items already JSON (from the cache): spliced, not re-encoded."""
+
+    exchange: str
+    symbol: str
+    interval: str
+    items: msgspec.Raw
+    next_cursor: str | None
+
+
 class MarketController(Controller):
     path = "/api"
     tags = ["market data"]  # noqa: RUF012
@@ -63,7 +75,17 @@ class MarketController(Controller):
     ) -> list[FeedHealthOut]:
         return await market.feed_health(exchange, now_ns=ctx.clock.now_ns())
 
-    @get("/quotes/latest", summary="Latest top-of-book per instrument (cached for a second)")
+    @get(
+        "/quotes/latest",
+        summary="Latest top-of-book per instrument (cached for a second)",
+        responses={
+            200: ResponseSpec(
+                data_container=list[QuoteOut],
+                description="latest quote per instrument",
+                generate_examples=False,
+            )
+        },
+    )
     async def latest_quotes(
         self,
         *,
@@ -71,13 +93,15 @@ class MarketController(Controller):
         market: Market,
         exchange: ExchangeFilter = None,
         symbol: SymbolFilter = None,
-    ) -> list[QuoteOut]:
-        quotes = await market.latest_quotes()
-        return [
+    ) -> Response[bytes]:
+        if exchange is None and symbol is None:  # the hot path: the cached document as it is
+            return Response(await market.latest_quotes_json(), media_type=MediaType.JSON)
+        quotes = [
             q
-            for q in quotes
+            for q in await market.latest_quotes()
             if (exchange is None or q.exchange == exchange) and (symbol is None or q.symbol == symbol)
         ]
+        return Response(msgspec.json.encode(quotes), media_type=MediaType.JSON)
 
     @get("/trades", summary="Trade history, oldest first, keyset-paginated")
     async def trades(
@@ -115,7 +139,15 @@ class MarketController(Controller):
             next_cursor = encode_cursor("trades", time_us(last_time), last.trade_id)
         return TradesPage(items=[t for _, t in keyed], next_cursor=next_cursor)
 
-    @get("/candles", summary="OHLCV candles aggregated from trades; pages move forward in time")
+    @get(
+        "/candles",
+        summary="OHLCV candles aggregated from trades; pages move forward in time",
+        responses={
+            200: ResponseSpec(
+                data_container=CandlesPage, description="one page of candles", generate_examples=False
+            )
+        },
+    )
     async def candles(
         self,
         *,
@@ -129,7 +161,7 @@ class MarketController(Controller):
         end: TimeQ = None,
         limit: Limit = 500,
         cursor: Cursor = None,
-    ) -> CandlesPage:
+    ) -> Response[bytes]:
         interval_s = CANDLE_INTERVALS_S[interval]
         start_dt, end_dt = aware(start, "start"), aware(end, "end")
         start_s = None if start_dt is None else int(start_dt.timestamp())
@@ -142,13 +174,23 @@ class MarketController(Controller):
         page_start, page_end = candle_window(
             interval_s=interval_s, start_s=start_s, end_s=end_s, now_s=now_s, limit=limit
         )
-        items = await market.candles(
-            exchange=exchange, symbol=symbol, interval_s=interval_s, start_s=page_start, end_s=page_end
+        items = await market.candles_json(
+            exchange=exchange,
+            symbol=symbol,
+            interval_s=interval_s,
+            start_s=page_start,
+            end_s=page_end,
+            closed=page_end + CANDLE_SETTLE_S <= now_s,
         )
         requested_end = end_s if end_s is not None else (now_s // interval_s + 1) * interval_s
         next_cursor = (
             encode_cursor(f"candles-{interval}", page_end * 1_000_000) if page_end < requested_end else None
         )
-        return CandlesPage(
-            exchange=exchange, symbol=symbol, interval=interval, items=items, next_cursor=next_cursor
+        page = _RawCandlesPage(
+            exchange=exchange,
+            symbol=symbol,
+            interval=interval,
+            items=msgspec.Raw(items),
+            next_cursor=next_cursor,
         )
+        return Response(msgspec.json.encode(page), media_type=MediaType.JSON)
