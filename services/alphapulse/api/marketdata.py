@@ -6,6 +6,9 @@ dashboards asking the same question in the same second cost the database one que
 """
 
 import asyncio
+import functools
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +22,7 @@ import redis.asyncio as aioredis
 from alphapulse.api.schemas import CandleOut, FeedHealthOut, InstrumentOut, QuoteOut, TradeOut
 
 __all__ = (
+    "CANDLE_CHUNK_BUCKETS",
     "CANDLE_INTERVALS_S",
     "CANDLE_SETTLE_S",
     "CLOSED_CANDLES_TTL_MS",
@@ -27,8 +31,12 @@ __all__ = (
     "candle_window",
 )
 
+log = logging.getLogger(__name__)
 _NS = 1_000_000_000
 CLOSED_CANDLES_TTL_MS = 3_600_000
+# How long past its freshness a cached entry may still be served while it is being reloaded.
+STALE_GRACE_MS = 30_000
+CANDLE_CHUNK_BUCKETS = 60
 # A bucket is treated as closed this long after its end: late trades (a reconnect's backfill) land first.
 CANDLE_SETTLE_S = 60
 CANDLE_INTERVALS_S = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400, "1d": 86_400}
@@ -170,34 +178,46 @@ class MarketData:
         return int(missing) == 0
 
     async def _cached(self, key: str, ttl_ms: int, load: Callable[[], Awaitable[bytes]]) -> bytes:
-        """Redis first; on a miss one load per key per process (single flight), then stored for ``ttl_ms``.
+        """A Redis read-through cache with single flight and stale-while-revalidate.
 
-        Without the single flight, every request arriving while an expired entry is being rebuilt
-        runs the same query: at hundreds of requests/s that stampede is what overloads the database.
+        An entry is fresh for ``ttl_ms``; after that it is still served (for up to
+        ``STALE_GRACE_MS``) while one task per key and process reloads it in the background, so a
+        hot key never makes its readers wait for the database. A miss (or an entry older than the
+        grace) is loaded once, however many requests are waiting for it: without that, every
+        request arriving during a reload runs the same query, the stampede that overloads the
+        database at hundreds of requests/s.
         """
         if ttl_ms <= 0:
             return await load()
         hit = await self._redis.get(key)
         if hit is not None:
-            return hit if isinstance(hit, bytes) else hit.encode()
+            fresh_until_ms, value = _unframe(hit if isinstance(hit, bytes) else hit.encode())
+            if fresh_until_ms < time.time() * 1000:
+                self._refresh(key, ttl_ms, load)  # served stale this once; the reload runs meanwhile
+            return value
+        # shield: a caller that goes away (client disconnect) does not cancel the others' load
+        return await asyncio.shield(self._refresh(key, ttl_ms, load))
+
+    def _refresh(self, key: str, ttl_ms: int, load: Callable[[], Awaitable[bytes]]) -> "asyncio.Task[bytes]":
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.create_task(self._fill(key, ttl_ms, load), name=f"api.cache-fill:{key}")
             self._inflight[key] = task
-            task.add_done_callback(lambda t: self._fill_done(key, t))
-        # shield: a caller that goes away (client disconnect) does not cancel the others' load
-        return await asyncio.shield(task)
+            task.add_done_callback(functools.partial(self._fill_done, key))
+        return task
 
     async def _fill(self, key: str, ttl_ms: int, load: Callable[[], Awaitable[bytes]]) -> bytes:
         value = await load()
-        await self._redis.set(key, value, px=ttl_ms)
+        fresh_until_ms = int(time.time() * 1000) + ttl_ms
+        await self._redis.set(key, _frame(fresh_until_ms, value), px=ttl_ms + STALE_GRACE_MS)
         return value
 
     def _fill_done(self, key: str, task: "asyncio.Task[bytes]") -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
-        if not task.cancelled():
-            task.exception()  # retrieved here too, so an error nobody awaited any more is not reported twice
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # a background reload's failure has no awaiting caller to report it: log it here
+            log.warning("cache reload failed", extra={"key": key, "error": repr(exc)})
 
     async def instruments(self, exchange: str | None) -> list[InstrumentOut]:
         if not await self._tables_exist("instruments"):
@@ -277,29 +297,60 @@ class MarketData:
         ]
 
     async def candles_json(
-        self, *, exchange: str, symbol: str, interval_s: int, start_s: int, end_s: int, closed: bool = False
+        self, *, exchange: str, symbol: str, interval_s: int, start_s: int, end_s: int, now_s: int
     ) -> bytes:
-        """Candles as a JSON array, cached per window: briefly while the window holds the open bucket,
-        for ``CLOSED_CANDLES_TTL_MS`` once every bucket in it is closed (history does not change)."""
+        """Candles in ``[start_s, end_s)`` as a JSON array.
 
-        async def load() -> bytes:
+        Two cache levels. The page itself is cached briefly (many dashboards showing the same chart
+        cost one assembly per ``candles_ttl_ms``). Underneath, candles are computed in chunks of
+        ``CANDLE_CHUNK_BUCKETS`` buckets aligned to the epoch: a chunk whose last bucket closed more
+        than ``CANDLE_SETTLE_S`` ago never changes and is cached for ``CLOSED_CANDLES_TTL_MS``; only
+        the chunk holding the open bucket is recomputed. A page of 500 one-minute candles thus costs
+        the database one hour of trades, not 500 minutes of them, however busy the symbol.
+        """
+
+        async def assemble() -> bytes:
             instrument_id = await self.instrument_id(exchange, symbol)
             if instrument_id is None or not await self._tables_exist("trades"):
                 return b"[]"
-            rows = await self._pool.fetch(
-                _CANDLES_SQL, timedelta(seconds=interval_s), _dt(start_s), _dt(end_s), instrument_id
-            )
-            return msgspec.json.encode([CandleOut(**dict(r)) for r in rows])
+            chunk_s = interval_s * CANDLE_CHUNK_BUCKETS
+            items: list[CandleOut] = []
+            for chunk_start in range(start_s // chunk_s * chunk_s, end_s, chunk_s):
+                chunk_end = chunk_start + chunk_s
+                closed = chunk_end + CANDLE_SETTLE_S <= now_s
+                raw = await self._cached(
+                    f"{self._prefix}cache:candle-chunk:{instrument_id}:{interval_s}:{chunk_start}",
+                    CLOSED_CANDLES_TTL_MS if closed else self._candles_ttl_ms,
+                    functools.partial(self._load_candles, instrument_id, interval_s, chunk_start, chunk_end),
+                )
+                items.extend(
+                    c for c in self._candles_decoder.decode(raw) if start_s <= c.ts.timestamp() < end_s
+                )
+            return msgspec.json.encode(items)
 
         key = f"{self._prefix}cache:candles:{exchange}:{symbol}:{interval_s}:{start_s}:{end_s}"
-        return await self._cached(key, CLOSED_CANDLES_TTL_MS if closed else self._candles_ttl_ms, load)
+        page_closed = end_s + CANDLE_SETTLE_S <= now_s
+        return await self._cached(
+            key, CLOSED_CANDLES_TTL_MS if page_closed else self._candles_ttl_ms, assemble
+        )
+
+    async def _load_candles(self, instrument_id: int, interval_s: int, start_s: int, end_s: int) -> bytes:
+        rows = await self._pool.fetch(
+            _CANDLES_SQL, timedelta(seconds=interval_s), _dt(start_s), _dt(end_s), instrument_id
+        )
+        return msgspec.json.encode([CandleOut(**dict(r)) for r in rows])
 
     async def candles(
-        self, *, exchange: str, symbol: str, interval_s: int, start_s: int, end_s: int
+        self, *, exchange: str, symbol: str, interval_s: int, start_s: int, end_s: int, now_s: int
     ) -> list[CandleOut]:
         return self._candles_decoder.decode(
             await self.candles_json(
-                exchange=exchange, symbol=symbol, interval_s=interval_s, start_s=start_s, end_s=end_s
+                exchange=exchange,
+                symbol=symbol,
+                interval_s=interval_s,
+                start_s=start_s,
+                end_s=end_s,
+                now_s=now_s,
             )
         )
 
@@ -335,6 +386,14 @@ class MarketData:
                 )
             )
         return out
+
+
+def _frame(fresh_until_ms: int, value: bytes) -> bytes:
+    return fresh_until_ms.to_bytes(8, "big") + value
+
+
+def _unframe(raw: bytes) -> tuple[int, bytes]:
+    return int.from_bytes(raw[:8], "big"), raw[8:]
 
 
 def _round(value: Any) -> float | None:

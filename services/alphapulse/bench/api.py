@@ -16,8 +16,9 @@ Two measurements per scenario:
 Scenarios: ``latest_quotes`` (``GET /api/quotes/latest``); ``candles`` (``GET /api/candles``, the
 last 500 one-minute candles: the dashboard's chart request, Redis-cached for two seconds);
 ``candles_history`` (random 500-minute windows of the last day: cache misses at first, closed
-windows stay cached for an hour); ``candles_cold`` (one client, never the same window twice: what
-PostgreSQL itself costs per page of 500 candles).
+windows stay cached for an hour); ``candles_scroll`` (one client, a new window on every request,
+as when scrolling back through history: each page is assembled from hour-long candle chunks,
+computed by PostgreSQL the first time a chunk is needed and cached after).
 """
 
 import argparse
@@ -56,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop clients")
     parser.add_argument(
         "--scenarios",
-        default="latest_quotes,candles,candles_cold",
-        help="comma-separated subset of latest_quotes, candles, candles_history, candles_cold",
+        default="latest_quotes,candles,candles_scroll",
+        help="comma-separated subset of latest_quotes, candles, candles_history, candles_scroll",
     )
 
 
@@ -242,15 +243,15 @@ def _scenarios(base_url: str, now_s: int) -> dict[str, Any]:
         # a random 500-minute window of the last day: misses until the day's windows are cached
         return window(now_s - rng.randrange(500, day_minutes) * 60)
 
-    def cold(i: int) -> str:
-        # never the same window twice (shifted by whole seconds): every request aggregates in PostgreSQL
+    def scroll(i: int) -> str:
+        # never the same page twice (shifted 7 s per request); its hour-long chunks are shared
         return window(now_s - 2 * day_minutes * 60 + 7 * i)
 
     return {
         "latest_quotes": lambda _: f"{base_url}/api/quotes/latest",
         "candles": lambda _: candles,
         "candles_history": history,
-        "candles_cold": cold,
+        "candles_scroll": scroll,
     }
 
 
@@ -289,7 +290,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
             for name in wanted:
                 url_for = urls[name]
-                if name == "candles_cold":  # a database measurement: sequential, no rate to keep up with
+                if name == "candles_scroll":  # sequential: the cost of a new page, no rate to keep up with
                     phase = await _closed_loop(session, url_for, 1, args.seconds)
                     results.append(
                         result(

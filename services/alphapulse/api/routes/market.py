@@ -11,7 +11,7 @@ from litestar.params import FromQuery
 
 from alphapulse.api.cursor import encode_cursor
 from alphapulse.api.deps import Ctx, CurrentUser, Market
-from alphapulse.api.marketdata import CANDLE_INTERVALS_S, CANDLE_SETTLE_S, MarketData, candle_window
+from alphapulse.api.marketdata import CANDLE_INTERVALS_S, MarketData, candle_window
 from alphapulse.api.routes.params import (
     Cursor,
     ExchangeFilter,
@@ -180,7 +180,7 @@ class MarketController(Controller):
             interval_s=interval_s,
             start_s=page_start,
             end_s=page_end,
-            closed=page_end + CANDLE_SETTLE_S <= now_s,
+            now_s=now_s,
         )
         requested_end = end_s if end_s is not None else (now_s // interval_s + 1) * interval_s
         next_cursor = (

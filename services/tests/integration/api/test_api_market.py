@@ -356,3 +356,33 @@ async def test_readiness_reports_a_dead_database(
     finally:
         await admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
         await admin.close()
+
+
+async def test_candles_across_cache_chunks_equal_one_aggregation(
+    api: RunningApi, viewer: httpx.AsyncClient
+) -> None:
+    """Pages are assembled from hour-long cached chunks; the result equals aggregating the range at once."""
+    start = datetime(2026, 1, 1, 0, 50, tzinfo=UTC)
+    rows = []
+    for i in range(40):  # a trade every 30 s from 00:50 to 01:09:30, crossing the 01:00 chunk edge
+        at = start + timedelta(seconds=30 * i)
+        ns = int(at.timestamp()) * 10**9
+        rows.append((at, 101, 10_000 + i, "buy", Decimal(100 + i % 9), Decimal("0.5"), i, ns, ns))
+    await insert_trades(api.pool, rows)
+    params = {
+        "exchange": "binance",
+        "symbol": "BTC-USDT",
+        "interval": "1m",
+        "start": "2026-01-01T00:55:00Z",
+        "end": "2026-01-01T01:05:00Z",
+    }
+    page = (await viewer.get("/api/candles", params=params)).json()
+    direct = await api.pool.fetch(
+        "SELECT bucket, open, close, trades FROM ap_candles('1 minute', $1, $2, ARRAY[101::bigint]) ORDER BY bucket",
+        datetime(2026, 1, 1, 0, 55, tzinfo=UTC),
+        datetime(2026, 1, 1, 1, 5, tzinfo=UTC),
+    )
+    assert [(c["ts"], c["open"], c["close"], c["trades"]) for c in page["items"]] == [
+        (_iso(r["bucket"]), str(r["open"]), str(r["close"]), r["trades"]) for r in direct
+    ]
+    assert len(page["items"]) == 10
