@@ -28,6 +28,7 @@ __all__ = (
     "CLOSED_CANDLES_TTL_MS",
     "MarketData",
     "Marks",
+    "candle_pieces",
     "candle_window",
 )
 
@@ -127,6 +128,28 @@ def candle_window(
     start = start_s if start_s is not None else end - limit * interval_s
     start = start // interval_s * interval_s
     return start, min(end, start + limit * interval_s)
+
+
+def candle_pieces(*, interval_s: int, start_s: int, end_s: int, now_s: int) -> list[tuple[int, int, bool]]:
+    """How a candle page is computed and cached: ``(start, end, closed)`` pieces covering it.
+
+    Pieces are chunks of ``CANDLE_CHUNK_BUCKETS`` buckets aligned to the epoch, so pages that
+    overlap share them. A chunk whose buckets have all settled never changes (``closed``). The
+    chunk still filling is split at the last settled bucket: its settled head is computed once per
+    bucket interval, and only the short open tail is recomputed every few seconds.
+    """
+    chunk_s = interval_s * CANDLE_CHUNK_BUCKETS
+    settled = max((now_s - CANDLE_SETTLE_S) // interval_s * interval_s, 0)
+    pieces = []
+    for chunk_start in range(start_s // chunk_s * chunk_s, end_s, chunk_s):
+        chunk_end = chunk_start + chunk_s
+        if chunk_end <= settled:
+            pieces.append((chunk_start, chunk_end, True))
+        elif chunk_start >= settled:
+            pieces.append((chunk_start, chunk_end, False))
+        else:
+            pieces += [(chunk_start, settled, True), (settled, chunk_end, False)]
+    return pieces
 
 
 def _dt(seconds: int | float) -> datetime:
@@ -313,15 +336,14 @@ class MarketData:
             instrument_id = await self.instrument_id(exchange, symbol)
             if instrument_id is None or not await self._tables_exist("trades"):
                 return b"[]"
-            chunk_s = interval_s * CANDLE_CHUNK_BUCKETS
             items: list[CandleOut] = []
-            for chunk_start in range(start_s // chunk_s * chunk_s, end_s, chunk_s):
-                chunk_end = chunk_start + chunk_s
-                closed = chunk_end + CANDLE_SETTLE_S <= now_s
+            for piece_start, piece_end, closed in candle_pieces(
+                interval_s=interval_s, start_s=start_s, end_s=end_s, now_s=now_s
+            ):
                 raw = await self._cached(
-                    f"{self._prefix}cache:candle-chunk:{instrument_id}:{interval_s}:{chunk_start}",
+                    f"{self._prefix}cache:candle-piece:{instrument_id}:{interval_s}:{piece_start}:{piece_end}",
                     CLOSED_CANDLES_TTL_MS if closed else self._candles_ttl_ms,
-                    functools.partial(self._load_candles, instrument_id, interval_s, chunk_start, chunk_end),
+                    functools.partial(self._load_candles, instrument_id, interval_s, piece_start, piece_end),
                 )
                 items.extend(
                     c for c in self._candles_decoder.decode(raw) if start_s <= c.ts.timestamp() < end_s

@@ -42,3 +42,20 @@ def test_candle_window_aligns_and_bounds_the_page() -> None:
     # an explicit range is aligned outward and cut to `limit` buckets
     assert candle_window(interval_s=60, start_s=125, end_s=10_000, now_s=0, limit=3) == (120, 300)
     assert candle_window(interval_s=3600, start_s=0, end_s=1800, now_s=0, limit=500) == (0, 3600)
+
+
+def test_candle_pieces_split_only_the_chunk_still_filling() -> None:
+    from alphapulse.api.marketdata import candle_pieces
+
+    hour = 3600
+    # now = 10:30:00; settled buckets end at 10:29 (60 s settle)
+    now = 10 * hour + 30 * 60
+    pieces = candle_pieces(interval_s=60, start_s=8 * hour + 15 * 60, end_s=11 * hour, now_s=now)
+    assert pieces == [
+        (8 * hour, 9 * hour, True),
+        (9 * hour, 10 * hour, True),
+        (10 * hour, 10 * hour + 29 * 60, True),
+        (10 * hour + 29 * 60, 11 * hour, False),
+    ]
+    # a window far in the past is all closed chunks
+    assert all(closed for _, _, closed in candle_pieces(interval_s=60, start_s=0, end_s=3 * hour, now_s=now))
