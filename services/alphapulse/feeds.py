@@ -118,7 +118,9 @@ def _check_cel(schema: dict[str, Any], doc: dict[str, Any]) -> list[str]:
 def validate_feed_document(doc: Any, source: str = "<feed>") -> dict[str, Any]:
     """Default and validate one document; return it defaulted, or raise ConfigError naming every problem."""
     if not isinstance(doc, dict):
-        raise ConfigError(f"{source}: expected a mapping (an ExchangeFeed document), got {type(doc).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping (an ExchangeFeed document), got {type(doc).__name__}"
+        )
     if doc.get("apiVersion") != API_VERSION or doc.get("kind") != KIND:
         raise ConfigError(
             f"{source}: expected apiVersion {API_VERSION} and kind {KIND}, "
@@ -168,8 +170,11 @@ def load_feeds(text: str, source: str = "<feed>") -> list[ExchangeFeed]:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as e:
         raise ConfigError(f"{source}: not valid YAML: {e}") from e
-    feeds = [parse_feed(d, f"{source} (document {i + 1})") for i, d in enumerate(docs)
-             if not isinstance(d, dict) or d.get("kind") == KIND or "kind" not in d]
+    feeds = [
+        parse_feed(d, f"{source} (document {i + 1})")
+        for i, d in enumerate(docs)
+        if not isinstance(d, dict) or d.get("kind") == KIND or "kind" not in d
+    ]
     names = [f.name for f in feeds]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: feed names must be unique, got {names}")

@@ -29,13 +29,13 @@ from alphapulse.api.routes.frontend import frontend_router
 from alphapulse.api.routes.market import MarketController, provide_market
 from alphapulse.api.routes.orders import FillsController, OrdersController
 from alphapulse.api.routes.portfolio import AccountsController
-from alphapulse.api.routes.system import healthz, metrics_endpoint, readyz
+from alphapulse.api.routes.system import config, healthz, metrics_endpoint, readyz
 from alphapulse.api.sessions import LoginThrottle, SessionStore
 from alphapulse.api.settings import ApiSettings
 from alphapulse.clock import Clock, SystemClock
 from alphapulse.errors import ConfigError
 
-__all__ = ("create_app", "create_asgi")
+__all__ = ("create_app", "create_asgi", "openapi_document")
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,7 @@ def create_app(
             OrdersController,
             FillsController,
             BacktestsController,
+            config,
             healthz,
             readyz,
             metrics_endpoint,
@@ -162,3 +163,11 @@ def create_asgi(
     return RequestMetricsMiddleware(
         create_app(settings, clock=clock, hasher=hasher), log_requests=settings.access_log
     )
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, without connecting to anything (for client generation)."""
+    placeholder = ApiSettings(
+        database_url="", redis_url="", session_secret=b"\0" * 32, bridge_secret=b"\1" * 32
+    )
+    return create_app(placeholder).openapi_schema.to_schema()

@@ -20,6 +20,7 @@ __all__ = (
     "BridgeTokenOut",
     "CandleOut",
     "CandlesPage",
+    "ConfigOut",
     "CreateAccountIn",
     "CreateUserIn",
     "EquityPoint",
@@ -97,6 +98,13 @@ class CreateUserIn(Struct, forbid_unknown_fields=True):
 class RevokedOut(Struct):
     username: str
     sessions_revoked: int
+
+
+class ConfigOut(Struct):
+    """What the dashboard needs to know before logging in."""
+
+    bridge_url: str
+    version: str
 
 
 class StatusOut(Struct):

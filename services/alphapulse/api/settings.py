@@ -46,6 +46,8 @@ class ApiSettings:
     consume_order_events: bool = True
     access_log: bool = True
     frontend_dir: Path = Path("frontend/dist")
+    # Where browsers reach the bridge (told to the dashboard by GET /api/config).
+    bridge_url: str = "ws://127.0.0.1:8765/ws"
     risk: RiskLimits = field(default_factory=RiskLimits)
 
     @property
@@ -77,6 +79,7 @@ class ApiSettings:
             "equity_snapshot_interval_s": env_float("EQUITY_SNAPSHOT_INTERVAL_S", 60.0),
             "access_log": _env_bool("API_ACCESS_LOG", default=True),
             "frontend_dir": Path(env("FRONTEND_DIR") or "frontend/dist"),
+            "bridge_url": env("BRIDGE_URL") or "ws://127.0.0.1:8765/ws",
             "risk": RiskLimits(
                 max_order_qty=_env_decimal("RISK_MAX_ORDER_QTY"),
                 max_order_notional=_env_decimal("RISK_MAX_ORDER_NOTIONAL") or Decimal(100_000),

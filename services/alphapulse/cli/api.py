@@ -21,11 +21,24 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="do not consume alphapulse:order-events in this process",
     )
+    parser.add_argument(
+        "--openapi",
+        action="store_true",
+        help="print the OpenAPI document as JSON and exit (no secrets or services needed)",
+    )
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    if args.openapi:
+        import orjson
+
+        from alphapulse.api.app import openapi_document
+
+        print(orjson.dumps(openapi_document(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+        return 0
 
     from alphapulse.api.server import serve
     from alphapulse.api.settings import ApiSettings

@@ -5,12 +5,18 @@ import asyncio
 from litestar import MediaType, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from alphapulse import __version__
 from alphapulse.api.deps import Ctx
-from alphapulse.api.schemas import StatusOut
+from alphapulse.api.schemas import ConfigOut, StatusOut
 
-__all__ = ("healthz", "metrics_endpoint", "readyz")
+__all__ = ("config", "healthz", "metrics_endpoint", "readyz")
 
 _READY_TIMEOUT_S = 2.0
+
+
+@get("/api/config", tags=["system"], security=[], summary="Public settings the dashboard needs (bridge URL)")
+async def config(ctx: Ctx) -> ConfigOut:
+    return ConfigOut(bridge_url=ctx.settings.bridge_url, version=__version__)
 
 
 @get("/healthz", tags=["system"], security=[], summary="Liveness: the process serves requests")

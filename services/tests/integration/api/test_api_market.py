@@ -316,6 +316,7 @@ async def test_backtest_runs_are_listed_newest_first(api: RunningApi, viewer: ht
 async def test_health_readiness_metrics_schema_and_root(api: RunningApi, viewer: httpx.AsyncClient) -> None:
     async with api.client() as anonymous:
         assert (await anonymous.get("/healthz")).json() == {"status": "ok", "checks": {}}
+        assert (await anonymous.get("/api/config")).json()["bridge_url"] == "ws://127.0.0.1:8765/ws"
         ready = await anonymous.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
