@@ -27,7 +27,12 @@ export function CandleChart({ stream }: { stream: MarketStream | undefined }) {
 
   useEffect(() => {
     if (!box.current) return;
-    const c = createChart(box.current, { height: 420, layout: { background: { color: "#0e1116" }, textColor: "#c9d1d9" } });
+    const c = createChart(box.current, {
+      height: 420,
+      layout: { background: { color: "#0e1116" }, textColor: "#c9d1d9" },
+      grid: { vertLines: { color: "#21262d" }, horzLines: { color: "#21262d" } },
+      timeScale: { timeVisible: true, secondsVisible: false },
+    });
     chart.current = c;
     series.current = c.addSeries(CandlestickSeries, {});
     return () => {
