@@ -22,6 +22,11 @@ def register(subparsers: Any) -> None:
         help="do not consume alphapulse:order-events in this process",
     )
     parser.add_argument(
+        "--migrate",
+        action="store_true",
+        help="apply pending database migrations (as `alphapulse db migrate`) before serving",
+    )
+    parser.add_argument(
         "--openapi",
         action="store_true",
         help="print the OpenAPI document as JSON and exit (no secrets or services needed)",
@@ -50,4 +55,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.no_order_events:
         overrides["consume_order_events"] = False
     settings = ApiSettings.from_env(**overrides)  # fails fast on missing secrets, before any I/O
-    return run_service(lambda: serve(settings, host=args.host, port=args.port))
+
+    async def main() -> int:
+        if args.migrate:
+            import importlib
+
+            from alphapulse.errors import ConfigError
+
+            try:  # the storage issue's runner; imported by name so this verb has no hard dependency
+                runner = importlib.import_module("alphapulse.store.migrate")
+            except ImportError as e:
+                raise ConfigError("--migrate needs alphapulse.store.migrate, absent from this build") from e
+            await runner.migrate(settings.database_url)
+        return await serve(settings, host=args.host, port=args.port)
+
+    return run_service(main)

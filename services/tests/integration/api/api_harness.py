@@ -38,11 +38,21 @@ def dsn(database: str) -> str:
 
 
 async def apply_schema(database: str) -> None:
-    """All migrations in order, then the market-data stand-in where the storage tables are absent."""
+    """The project's migrations (through the storage issue's runner when it is in the tree, else each
+    file in order), then the market-data stand-in where the storage tables are absent."""
+    import importlib
+
+    try:
+        runner = importlib.import_module("alphapulse.store.migrate")
+    except ImportError:
+        runner = None
+    if runner is not None:
+        await runner.migrate(dsn(database))
     conn = await asyncpg.connect(dsn(database))
     try:
-        for path in sorted(MIGRATIONS.glob("*.sql")):
-            await conn.execute(path.read_text())
+        if runner is None:
+            for path in sorted(MIGRATIONS.glob("*.sql")):
+                await conn.execute(path.read_text())
         if await conn.fetchval("SELECT to_regclass('trades') IS NULL"):
             await conn.execute(MARKET_STUB.read_text())
     finally:
