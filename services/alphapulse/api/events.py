@@ -28,6 +28,16 @@ log = logging.getLogger(__name__)
 CONSUMER_GROUP = "alphapulse-api"
 # A pooled connection or a plain one: the consumer uses the pool, tests may pass either.
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+# Worth retrying: the entry stays pending and is applied once the dependency is back.
+TEMPORARY_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
 TERMINAL = frozenset({"filled", "cancelled", "rejected"})
 
 
@@ -226,8 +236,21 @@ class OrderEventConsumer:
             if fields is None:  # trimmed from the stream while pending: nothing left to apply
                 await self._redis.xack(self._stream, self._group, sid)
                 continue
-            async with self._pool.acquire() as conn:
-                outcome = await apply_event(conn, sid, fields)
+            try:
+                async with self._pool.acquire() as conn:
+                    outcome = await apply_event(conn, sid, fields)
+            except TEMPORARY_ERRORS:
+                raise
+            except Exception as e:  # a bad entry must not stall every entry behind it
+                log.exception("order event %s could not be applied; recorded and skipped", sid)
+                outcome = "error"
+                await self._pool.execute(
+                    "INSERT INTO order_events (stream_id, type, payload, outcome) VALUES ($1, 'error', $2, $3) "
+                    "ON CONFLICT (stream_id) DO UPDATE SET outcome = EXCLUDED.outcome",
+                    sid,
+                    _text_fields(fields),
+                    f"error: {e!r}"[:500],
+                )
             event_type = fields.get(b"type", fields.get("type", b"?"))
             metrics.ORDER_EVENTS.labels(
                 type=event_type.decode() if isinstance(event_type, bytes) else str(event_type),
@@ -261,32 +284,14 @@ class OrderEventConsumer:
 
     async def run(self) -> None:
         await self.ensure_group()
-        await self.drain_pending()
         while True:
             try:
-                await self.poll_once()
-            except (
-                redis.exceptions.ConnectionError,
-                redis.exceptions.TimeoutError,
-                OSError,
-                asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError,
-            ) as e:
-                # Temporary: the entry stays pending and is re-read after the backoff.
+                await self.drain_pending()  # first, and after every outage: read but not acknowledged
+                while True:
+                    await self.poll_once()
+            except TEMPORARY_ERRORS as e:
+                # The entry stays pending and is re-read after the backoff.
                 log.warning(
                     "order event consumer: dependency unavailable, retrying", extra={"error": repr(e)}
                 )
-                await asyncio.sleep(1.0)
-                await self.drain_pending_quietly()
-
-    async def drain_pending_quietly(self) -> None:
-        try:
-            await self.drain_pending()
-        except (
-            redis.exceptions.ConnectionError,
-            redis.exceptions.TimeoutError,
-            OSError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError,
-        ):
-            return
+            await asyncio.sleep(1.0)

@@ -189,7 +189,7 @@ async def _open_loop(session: Any, url_for: Any, rate: int, seconds: float) -> _
                 await resp.read()
                 if resp.status != 200:
                     errors += 1
-        except Exception:
+        except Exception:  # a failed request is counted, the run goes on
             errors += 1
         latencies[i] = time.perf_counter_ns() - scheduled
 
@@ -219,7 +219,7 @@ async def _closed_loop(session: Any, url_for: Any, concurrency: int, seconds: fl
                     await resp.read()
                     if resp.status != 200:
                         errors += 1
-            except Exception:
+            except Exception:  # counted, as in the open loop
                 errors += 1
             latencies.append(time.perf_counter_ns() - t0)
 

@@ -28,7 +28,7 @@ async def _check(name: str, probe: asyncio.Future[object] | object) -> tuple[str
     try:
         async with asyncio.timeout(_READY_TIMEOUT_S):
             await probe  # type: ignore[misc]
-    except Exception as e:
+    except Exception as e:  # a readiness probe reports every failure, whatever it is
         return name, f"down: {type(e).__name__}"
     return name, "ok"
 

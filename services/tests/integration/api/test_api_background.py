@@ -83,3 +83,50 @@ async def test_events_written_before_the_api_started_are_applied(
     assert await pool.fetchval("SELECT status FROM orders WHERE id = $1", order_id) == "filled"
     balances = dict(await pool.fetch("SELECT asset, amount FROM balances WHERE account_id = $1", account_id))
     assert balances == {"USDT": Decimal(400), "BTC": Decimal(1)}
+
+
+async def test_an_entry_that_cannot_be_applied_is_recorded_and_does_not_block_the_next(
+    database: str, prefix: str, pool: asyncpg.Pool
+) -> None:
+    account_id = await _account(pool)
+    bad, good = uuid.uuid4(), uuid.uuid4()
+    for order_id, symbol in ((bad, "BTCUSDT"), (good, "BTC-USDT")):  # the first is not BASE-QUOTE
+        await pool.execute(
+            "INSERT INTO orders (id, account_id, exchange, symbol, side, type, time_in_force, quantity, "
+            "limit_price, status, created_ns) VALUES ($1, $2, 'binance', $3, 'buy', 'limit', 'gtc', 1, 100, "
+            "'pending_new', 1)",
+            order_id,
+            account_id,
+            symbol,
+        )
+    settings = make_settings(database, prefix)
+    redis = aioredis.from_url(settings.redis_url)
+    try:
+        async with serve_api(settings, OffsetClock()):
+            for order_id in (bad, good):
+                await redis.xadd(
+                    settings.order_events_stream,
+                    {
+                        "v": "1",
+                        "order_id": str(order_id),
+                        "type": "filled",
+                        "ts_ns": "1",
+                        "fill_id": "f",
+                        "price": "100",
+                        "qty": "1",
+                    },
+                )
+            await _wait_for_count(pool, "SELECT count(*) FROM order_events", 2)
+            for _ in range(200):  # acknowledged right after each entry's transaction commits
+                pending = await redis.xpending(settings.order_events_stream, "alphapulse-api")
+                if pending["pending"] == 0:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await redis.aclose()
+    outcomes = dict(await pool.fetch("SELECT type, outcome FROM order_events"))
+    assert outcomes["error"].startswith("error: ValueError")
+    assert outcomes["filled"] == "applied"
+    assert await pool.fetchval("SELECT status FROM orders WHERE id = $1", good) == "filled"
+    assert await pool.fetchval("SELECT count(*) FROM fills WHERE order_id = $1", bad) == 0  # rolled back
+    assert pending["pending"] == 0
