@@ -249,9 +249,13 @@ async def test_events_move_the_order_and_book_fills_positions_and_balances(
             r["outcome"] for r in await api.pool.fetch("SELECT outcome FROM order_events ORDER BY stream_id")
         ]
         assert outcomes == ["applied", "applied", "applied", "duplicate_fill", "ignored_terminal"]
-        # every entry was acknowledged
-        pending = await api.redis.xpending(api.settings.order_events_stream, CONSUMER_GROUP)
-        assert pending["pending"] == 0
+
+        # every entry was acknowledged (right after its transaction committed)
+        async def none_pending() -> bool:
+            pending = await api.redis.xpending(api.settings.order_events_stream, CONSUMER_GROUP)
+            return bool(pending["pending"] == 0)
+
+        await _wait_for(none_pending)
 
 
 async def test_selling_books_realised_pnl(api: RunningApi, users: dict[str, int]) -> None:
