@@ -12,6 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 
 from alphapulse import __version__
 from alphapulse.api.auth import SESSION_COOKIE, provide_principal
@@ -22,7 +23,7 @@ from alphapulse.api.events import OrderEventConsumer
 from alphapulse.api.marketdata import MarketData
 from alphapulse.api.metrics import RequestMetricsMiddleware
 from alphapulse.api.passwords import PasswordHasher
-from alphapulse.api.problems import exception_handlers
+from alphapulse.api.problems import document_problems, exception_handlers
 from alphapulse.api.routes.auth import AuthController, UsersController
 from alphapulse.api.routes.backtests import BacktestsController
 from alphapulse.api.routes.frontend import frontend_router
@@ -129,7 +130,7 @@ def create_app(
         ),
         security=[{"session": []}],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             AuthController,
             UsersController,
@@ -154,6 +155,16 @@ def create_app(
         lifespan=[lifespan],
         debug=False,
     )
+    secured = {
+        (route.path_format, method.lower())
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for handler in route.route_handlers
+        if "principal" in handler.parsed_fn_signature.parameters
+        for method in handler.http_methods
+    }
+    document_problems(app.openapi_schema, secured)
+    return app
 
 
 def create_asgi(

@@ -14,9 +14,11 @@ import asyncpg
 import redis.exceptions
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.spec import Components, OpenAPI, OpenAPIMediaType, OpenAPIResponse, Reference, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.types import ExceptionHandlersMap
 
-__all__ = ("PROBLEM_MEDIA_TYPE", "RuleViolation", "exception_handlers", "problem")
+__all__ = ("PROBLEM_MEDIA_TYPE", "RuleViolation", "document_problems", "exception_handlers", "problem")
 
 log = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -82,3 +84,47 @@ exception_handlers: ExceptionHandlersMap = {
     redis.exceptions.TimeoutError: _unavailable,
     Exception: _internal,
 }
+
+
+_PROBLEM_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["type", "title", "status", "detail"],
+    properties={
+        "type": Schema(type=OpenAPIType.STRING),
+        "title": Schema(type=OpenAPIType.STRING),
+        "status": Schema(type=OpenAPIType.INTEGER),
+        "detail": Schema(type=OpenAPIType.STRING),
+        "errors": Schema(
+            type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT), description="malformed input"
+        ),
+        "reason": Schema(type=OpenAPIType.STRING, description="why a rule (risk check) refused the request"),
+    },
+    description="RFC 9457 problem document",
+)
+_METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def document_problems(openapi: OpenAPI, secured: set[tuple[str, str]]) -> None:
+    """Make the OpenAPI document say what errors really look like.
+
+    Litestar documents its own error shape (``status_code``/``detail``/``extra``); this API sends
+    problem documents (see the module docstring). Every 4xx response is re-pointed at the
+    ``Problem`` schema, and operations behind the session cookie (``secured``: path and lower-case
+    method) also list 401, so a client generated from the document handles errors as they arrive.
+    """
+    components = openapi.components
+    assert isinstance(components, Components)  # create_app sets it (security schemes)
+    components.schemas = {**(components.schemas or {}), "Problem": _PROBLEM_SCHEMA}
+    content = {PROBLEM_MEDIA_TYPE: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))}
+    for path, path_item in (openapi.paths or {}).items():
+        for method in _METHODS:
+            operation = getattr(path_item, method, None)
+            if operation is None or operation.responses is None:
+                continue
+            for status, response in operation.responses.items():
+                if isinstance(response, OpenAPIResponse) and status.isdigit() and 400 <= int(status) < 600:
+                    response.content = dict(content)
+            if (path, method) in secured and "401" not in operation.responses:
+                operation.responses["401"] = OpenAPIResponse(
+                    description="not logged in, or the session ended", content=dict(content)
+                )

@@ -28,6 +28,7 @@ from api_harness import (
 )
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from alphapulse.api.app import create_asgi
 from alphapulse.api.auth import SESSION_COOKIE
@@ -123,7 +124,9 @@ def test_no_server_errors(api_schema: Any) -> None:
         def run(case: Any) -> None:
             try:
                 response = case.call_and_validate(
-                    headers={"Cookie": api_schema.cookie}, checks=[not_a_server_error], timeout=10
+                    headers={"Cookie": api_schema.cookie},
+                    checks=[not_a_server_error, response_schema_conformance],
+                    timeout=10,
                 )
                 statuses.append(response.status_code)
             except AssertionError as e:  # schemathesis reports failed checks as AssertionError subclasses
