@@ -132,17 +132,17 @@ def validate_feed_document(doc: Any, source: str = "<feed>") -> dict[str, Any]:
             f"at most {_NAME_MAX} characters"
         )
     schema = crd_schema()
-    doc = dict(_apply_defaults(schema, copy.deepcopy(doc)))
+    defaulted: dict[str, Any] = _apply_defaults(schema, copy.deepcopy(doc))
     validator = jsonschema.Draft7Validator(schema)
     problems = [
         f"{'.'.join(str(p) for p in err.absolute_path) or '.'}: {err.message}"
-        for err in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+        for err in sorted(validator.iter_errors(defaulted), key=lambda e: list(e.absolute_path))
     ]
     if not problems:
-        problems = _check_cel(schema, doc)
+        problems = _check_cel(schema, defaulted)
     if problems:
         raise ConfigError(f"{source}: feed {name!r} is invalid:\n  " + "\n  ".join(problems))
-    return doc
+    return defaulted
 
 
 def parse_feed(doc: dict[str, Any], source: str = "<feed>") -> ExchangeFeed:
