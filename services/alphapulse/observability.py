@@ -69,8 +69,13 @@ class MetricsServer:
         else:
             status, ctype, body = b"404 Not Found", b"text/plain", b"not found\n"
         writer.write(
-            b"HTTP/1.1 " + status + b"\r\nContent-Type: " + ctype
-            + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n"
+            b"HTTP/1.1 "
+            + status
+            + b"\r\nContent-Type: "
+            + ctype
+            + b"\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\nConnection: close\r\n\r\n"
             + (body if method != b"HEAD" else b"")
         )
         with contextlib.suppress(ConnectionError):
