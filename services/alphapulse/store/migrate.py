@@ -76,9 +76,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise MigrationError(f"{path.name}: migration files are named NNNN_lowercase_name.sql")
         version = int(m.group(1))
         if version in found:
-            raise MigrationError(
-                f"two migrations share version {version:04d}: {found[version].name}, {path.name}"
-            )
+            raise MigrationError(f"two migrations share version {version:04d}: {found[version].name}, {path.name}")
         raw = path.read_bytes()
         found[version] = Migration(version, path.stem, raw.decode(), hashlib.sha256(raw).hexdigest())
     return [found[v] for v in sorted(found)]
@@ -108,9 +106,7 @@ async def migrate(
     """Apply every pending migration; returns the ones applied now (empty when up to date)."""
     migrations = discover(directory)
     own = isinstance(dsn_or_conn, str)
-    conn: asyncpg.Connection = (
-        await asyncpg.connect(dsn_or_conn) if isinstance(dsn_or_conn, str) else dsn_or_conn
-    )
+    conn: asyncpg.Connection = await asyncpg.connect(dsn_or_conn) if isinstance(dsn_or_conn, str) else dsn_or_conn
     try:
         # Session-level lock, held across the per-file transactions; a second runner waits here
         # and then finds nothing pending.
@@ -128,8 +124,7 @@ async def migrate(
                 async with conn.transaction():
                     await conn.execute(m.sql)
                     await conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum, duration_ms)"
-                        " VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)",
                         m.version,
                         m.name,
                         m.checksum,
@@ -163,8 +158,7 @@ async def status(dsn: str, *, directory: Path = MIGRATIONS_DIR) -> list[Migratio
             state: Literal["applied", "changed"] = "applied" if rec["checksum"] == m.checksum else "changed"
             states.append(MigrationState(m.version, m.name, state, rec["applied_at"].isoformat()))
     states.extend(
-        MigrationState(v, r["name"], "missing", r["applied_at"].isoformat())
-        for v, r in sorted(applied.items())
+        MigrationState(v, r["name"], "missing", r["applied_at"].isoformat()) for v, r in sorted(applied.items())
     )
     return sorted(states, key=lambda s: s.version)
 

@@ -34,9 +34,7 @@ from alphapulse.errors import FatalError
 __all__ = ("Position", "Record", "Spool", "SpoolCorruptError")
 
 _MAGIC: Final = 0x41505331  # "APS1"
-_HEADER: Final = struct.Struct(
-    "<IHHIIqII"
-)  # magic, kind, reserved, rows, payload_len, appended_ns, crc, reserved
+_HEADER: Final = struct.Struct("<IHHIIqII")  # magic, kind, reserved, rows, payload_len, appended_ns, crc, reserved
 HEADER_BYTES: Final = _HEADER.size
 _SEG_DIGITS: Final = 16
 
@@ -64,9 +62,7 @@ class Record:
 class Spool:
     """Append-only segmented journal with one committed read pointer; single process, one loop."""
 
-    def __init__(
-        self, directory: str | os.PathLike[str], *, max_bytes: int, segment_bytes: int = 64 << 20
-    ) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int, segment_bytes: int = 64 << 20) -> None:
         self.dir = Path(directory)
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
@@ -153,9 +149,7 @@ class Spool:
         seg, off = start.segment, start.offset
         while seg <= self._write_seg:
             path = self._seg_path(seg)
-            limit = (
-                self._write_off if seg == self._write_seg else (path.stat().st_size if path.exists() else 0)
-            )
+            limit = self._write_off if seg == self._write_seg else (path.stat().st_size if path.exists() else 0)
             if off < limit:
                 with open(path, "rb") as f:
                     f.seek(off)

@@ -83,9 +83,7 @@ def book_rows(n: int, *, start: int = 0, seed: int = 13, start_ns: int = _START_
     rows["ts_exchange_ns"] = start_ns + idx * 250_000
     rows["ts_recv_ns"] = rows["ts_exchange_ns"] + 90_000
     rows["side"] = np.where(idx % 2 == 0, Side.BUY, Side.SELL)
-    rows["price_raw"] = np.array([600_000, 300_000, 1_500_000], dtype=np.int64)[which] + rng.integers(
-        -50, 50, n
-    )
+    rows["price_raw"] = np.array([600_000, 300_000, 1_500_000], dtype=np.int64)[which] + rng.integers(-50, 50, n)
     rows["qty_raw"] = np.where(rng.random(n) < 0.1, 0, rng.integers(1, 10**8, n))
     rows["flags"] = np.where(idx % 50 == 0, 1, 0)
     rows["price_scale"] = np.array([i[3] for i in INSTRUMENTS], dtype=np.int16)[which]

@@ -250,9 +250,7 @@ class Writer:
                 delay_s = min(delay_s * 2, self.config.retry_max_s)
                 continue
             except (asyncpg.exceptions.DataError, asyncpg.exceptions.IntegrityConstraintViolationError) as e:
-                log.error(
-                    "batch rejected by the database; retrying record by record", extra={"error": str(e)}
-                )
+                log.error("batch rejected by the database; retrying record by record", extra={"error": str(e)})
                 await self._write_one_by_one(records)
             delay_s = self.config.retry_initial_s
             pos = records[-1].end
@@ -343,9 +341,7 @@ class Writer:
                 "detail": {"error": str(error)[:500], "file": name},
             }
         )
-        log.error(
-            "record rejected by the database", extra={"file": name, "rows": rec.rows, "error": str(error)}
-        )
+        log.error("record rejected by the database", extra={"file": name, "rows": rec.rows, "error": str(error)})
 
     def _update_gauges(self, lag_s: float | None = None) -> None:
         if self.metrics is None:
