@@ -41,6 +41,8 @@ __all__ = ("Writer", "WriterConfig", "WriterStats")
 
 log = logging.getLogger(__name__)
 
+_LOSS_REPORT_NS: Final = 1_000_000_000
+
 # Errors after which the same batch may succeed on a fresh connection: connection loss, server
 # shutdown or overload, serialization conflicts, and a schema not there yet (42xxx: someone may be
 # running `alphapulse db migrate`). Anything else from the server is a problem with the data.
@@ -83,6 +85,7 @@ class WriterStats:
 
 @dataclass(slots=True)
 class _Loss:
+    since_ns: int
     rows: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     ts_start_ns: int | None = None
@@ -135,19 +138,17 @@ class Writer:
 
     # -- memory to spool -------------------------------------------------------------------
 
-    def flush(self) -> None:
+    def flush(self, *, final: bool = False) -> None:
         """Move everything pending into the spool (or count it lost when the spool is full)."""
         now_ns = self.clock.now_ns()
         appended = False
-        if self._loss is not None and self.spool.has_room(1024):
-            self._docs.insert(0, self._gap_document(self._loss, now_ns))
-            self._loss = None
         if self._docs:
             # Documents are tiny and carry instruments and gaps: spooled even past the limit.
             self.spool.append(Kind.JSON, len(self._docs), orjson.dumps(self._docs), now_ns)
             self.stats.spooled_rows += len(self._docs)
             self._docs = []
             appended = True
+        dropped = False
         for kind, parts in self._pending.items():
             if not parts:
                 continue
@@ -159,15 +160,24 @@ class Writer:
                 self.stats.spooled_rows += len(rows)
                 appended = True
             else:
-                self._record_loss(kind, rows)
+                self._record_loss(kind, rows, now_ns)
+                dropped = True
         self._pending_rows = 0
+        loss = self._loss
+        # A loss is recorded once it ends (this flush dropped nothing), after at most
+        # _LOSS_REPORT_NS while it lasts (so a crash forgets at most that much of it), and on the
+        # way out. Gap documents are tiny and spooled even past the limit.
+        if loss is not None and (final or not dropped or now_ns - loss.since_ns >= _LOSS_REPORT_NS):
+            self.spool.append(Kind.JSON, 1, orjson.dumps([self._gap_document(loss, now_ns)]), now_ns)
+            self._loss = None
+            appended = True
         if appended:
             self._appended.set()
             self._drained.clear()
         self._update_gauges()
 
-    def _record_loss(self, kind: Kind, rows: Rows) -> None:
-        loss = self._loss or _Loss()
+    def _record_loss(self, kind: Kind, rows: Rows, now_ns: int) -> None:
+        loss = self._loss or _Loss(since_ns=now_ns)
         n = len(rows)
         loss.rows += n
         loss.by_kind[TABLE[kind]] = loss.by_kind.get(TABLE[kind], 0) + n
@@ -203,7 +213,7 @@ class Writer:
                 tg.create_task(self._flush_loop(), name="writer.flush")
                 tg.create_task(self._drain_loop(), name="writer.drain")
         finally:
-            self.flush()
+            self.flush(final=True)
             if self._sink is not None:
                 await self._sink.close()
                 self._sink = None
@@ -219,6 +229,8 @@ class Writer:
         return True
 
     def close(self) -> None:
+        """Spool whatever is pending (and any loss not yet recorded), then close the spool."""
+        self.flush(final=True)
         self.spool.close()
 
     async def _flush_loop(self) -> None:
