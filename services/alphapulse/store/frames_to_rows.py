@@ -158,7 +158,7 @@ class FrameConverter:
         if not mask.any():
             return np.zeros(0, dtype=BOOK_DTYPE)
         src = view[mask].view(bulk.BOOK_DTYPE)
-        flags = src["flags"] & ~FLAG_REPLAY
+        flags = src["flags"] & np.uint8(0xFF & ~FLAG_REPLAY)
         rows = np.empty(len(src), dtype=BOOK_DTYPE)
         rows["instrument_id"] = src["symbol_id"]
         rows["seq"] = src["seq"]
