@@ -15,7 +15,6 @@ from test_store_writer import db_trades, expected_trades
 from alphapulse.protocol import Exchange, pack_book, pack_quote
 from alphapulse.relay import Relay
 from alphapulse.store import synthetic as syn
-from alphapulse.store.rows import Kind
 from alphapulse.store.service import RelayWriter
 from alphapulse.store.writer import Writer, WriterConfig
 from alphapulse.transport import RelayClient
