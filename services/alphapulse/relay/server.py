@@ -35,6 +35,8 @@ from alphapulse.transport import bind_unix_socket
 
 __all__ = ("Relay",)
 
+SHARED_VIEW_MIN_BYTES = 16 * CELL_BYTES
+
 log = logging.getLogger(__name__)
 
 
@@ -115,6 +117,8 @@ class _FeedInput(asyncio.Protocol):
         self.lost = lost
         self.aligner = CellAligner()
         self.transport: asyncio.Transport | None = None
+        self._label = track.name or track.source
+        self._frames_in = metrics.FRAMES_IN.labels(self._label)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
@@ -135,7 +139,9 @@ class _FeedInput(asyncio.Protocol):
             self.transport.close()
             return
         label = self.track.name or self.track.source
-        metrics.FRAMES_IN.labels(label).inc(len(chunk) // CELL_BYTES)
+        if label != self._label:
+            self._label, self._frames_in = label, metrics.FRAMES_IN.labels(label)
+        self._frames_in.inc(len(chunk) // CELL_BYTES)
         for g in gaps:
             metrics.GAPS.labels(label, g.reason.name.lower()).inc()
         exchange = self.track.exchange
@@ -146,8 +152,8 @@ class _FeedInput(asyncio.Protocol):
                 if consumer.filter.everything:
                     consumer.deliver(self.track, piece)
                 else:
-                    if arr is None:
-                        arr = np.frombuffer(piece, dtype=CELL_DTYPE)
+                    if arr is None and len(piece) > SHARED_VIEW_MIN_BYTES:
+                        arr = np.frombuffer(piece, dtype=CELL_DTYPE)  # one view shared by every filtering consumer
                     consumer.deliver(self.track, consumer.filter.select(piece, arr, exchange))
         metrics.LATENCY.observe(time.perf_counter() - t0)
 

@@ -156,12 +156,13 @@ async def test_malformed_producer_is_closed_and_counted_relay_survives(sock_dir:
     bad_path = sock_dir / "feeds" / "bad.sock"
     garbage_sent = asyncio.Event()
 
+    writers: list[asyncio.StreamWriter] = []
+
     async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
         writer.write(b"\x07" * 480)  # version 7, not ours
         await writer.drain()
         garbage_sent.set()
-        await asyncio.sleep(0.2)
-        writer.close()
 
     bad_server = await asyncio.start_unix_server(garbage, str(bad_path))
     before = metrics.MALFORMED.labels("bad", "frame")._value.get()
@@ -175,6 +176,11 @@ async def test_malformed_producer_is_closed_and_counted_relay_survives(sock_dir:
         await eventually(lambda: metrics.MALFORMED.labels("bad", "frame")._value.get() > before, what="counted")
         await rec.stop()
     bad_server.close()
+    for w in writers:
+        w.close()
+        with contextlib.suppress(ConnectionError):
+            await w.wait_closed()
+    await bad_server.wait_closed()
     await good.server.close()
 
 
