@@ -35,7 +35,7 @@ async def test_relay_process_metrics_health_and_clean_stop(sock_dir: Path) -> No
     producer = Producer(sock_dir, "kraken-m", Exchange.KRAKEN, ["BTC-USD"])
     await producer.start()
     try:
-        await eventually(lambda: (sock_dir / "relay.sock").exists(), what="relay socket")
+        await eventually((sock_dir / "relay.sock").exists, what="relay socket")
         await eventually(lambda: producer.server.readers == 1, what="relay reads the feed")
         producer.publish_trades(25)  # + the 4 cells of the feed's hello (feed and instrument frames)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
@@ -77,7 +77,7 @@ async def test_second_relay_on_the_same_socket_is_refused(sock_dir: Path) -> Non
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
-        await eventually(lambda: (sock_dir / "relay.sock").exists(), what="first relay")
+        await eventually((sock_dir / "relay.sock").exists, what="first relay")
         second = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
