@@ -22,9 +22,9 @@ from alphapulse.clock import Clock, SystemClock
 from alphapulse.errors import ConfigError
 from alphapulse.protocol import (
     CELL_BYTES,
-    CellAligner,
     Control,
     ControlOp,
+    FrameAligner,
     FrameDecoder,
     FrameError,
     Gap,
@@ -223,7 +223,7 @@ class FeedServer:
 class _Input(asyncio.Protocol):
     def __init__(self, on_cells: Callable[[bytes], None], lost: asyncio.Future[None]) -> None:
         self._on_cells = on_cells
-        self._aligner = CellAligner()
+        self._aligner = FrameAligner()
         self._lost = lost
         self.transport: asyncio.Transport | None = None
 

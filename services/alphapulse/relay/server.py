@@ -19,9 +19,9 @@ import numpy as np
 from alphapulse.clock import Clock, SystemClock
 from alphapulse.protocol import (
     CELL_BYTES,
-    CellAligner,
     Control,
     ControlOp,
+    FrameAligner,
     FrameDecoder,
     FrameError,
     Gap,
@@ -115,7 +115,7 @@ class _FeedInput(asyncio.Protocol):
         self.relay = relay
         self.track = track
         self.lost = lost
-        self.aligner = CellAligner()
+        self.aligner = FrameAligner()
         self.transport: asyncio.Transport | None = None
         self._label = track.name or track.source
         self._frames_in = metrics.FRAMES_IN.labels(self._label)
@@ -158,6 +158,9 @@ class _FeedInput(asyncio.Protocol):
         metrics.LATENCY.observe(time.perf_counter() - t0)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.aligner.pending_bytes:
+            metrics.MALFORMED.labels(self.track.name or self.track.source, "truncated").inc()
+            log.warning("feed connection ended inside a frame", extra={"feed": self.track.source})
         if not self.lost.done():
             self.lost.set_result(None)
 
