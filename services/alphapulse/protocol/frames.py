@@ -4,6 +4,7 @@
 (``pack_trade`` and friends) write the same bytes without building a frame object.
 """
 
+import struct
 from dataclasses import dataclass
 
 from alphapulse.protocol.errors import FrameError
@@ -320,7 +321,17 @@ def _ascii(text: str, limit: int, what: str) -> bytes:
 
 
 def encode(frame: Frame) -> bytes:
-    """The exact bytes of ``frame``: ``cells_of(type) * 48`` of them."""
+    """The exact bytes of ``frame``: ``cells_of(type) * 48`` of them.
+
+    Raises FrameError for a field outside its wire width (the ``pack_*`` helpers, on the hot path,
+    leave that to ``struct.error``)."""
+    try:
+        return _encode(frame)
+    except struct.error as e:
+        raise FrameError(f"{type(frame).__name__} has a field outside its wire width: {e}") from e
+
+
+def _encode(frame: Frame) -> bytes:
     match frame:
         case Trade():
             flags = (TradeFlag.SNAPSHOT if frame.snapshot else 0) | _rp(frame.replay)

@@ -256,3 +256,27 @@ def test_encode_reduces_seq_modulo_2_32() -> None:
 def test_encode_refuses_what_the_layout_cannot_hold(frame: Frame) -> None:
     with pytest.raises(FrameError):
         encode(frame)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        Trade(-1, 0, Side.BUY, 0, 0, 0, 0, 0),
+        Trade(1, 0, Side.BUY, 0, 0, 0, 1 << 63, 0),
+        Quote(1, 0, 0, 0, 0, 0, 0, -(1 << 63) - 1),
+        BookLevel(1 << 32, 0, Side.SELL, 0, 0, 0, 0),
+        SnapshotBegin(1, 0, -1, 0, 0),
+        SnapshotEnd(1, 0, 0, 0, 0, request_id=1 << 64),
+        Instrument(1, 0, Exchange.KRAKEN, "A", 256, 0, 0, 0, "A"),
+        Feed(1 << 32, 0, Exchange.KRAKEN, "f", 0),
+        Status(1, 0, FeedState.STALE, 0, reconnects=-1),
+        Gap(1, 0, GapReason.SEQUENCE, 0, first=-1),
+        Heartbeat(1, 0, 1 << 63),
+        Control(ControlOp.RESET, type_mask=1 << 32),
+    ],
+    ids=lambda f: type(f).__name__,
+)
+def test_encode_refuses_fields_outside_their_width_with_frame_error(frame: Frame) -> None:
+    """Regression: these raised struct.error, outside the protocol's exception tree."""
+    with pytest.raises(FrameError, match="outside its wire width"):
+        encode(frame)
