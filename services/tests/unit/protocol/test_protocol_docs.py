@@ -194,3 +194,10 @@ def test_worked_example_is_the_golden_trade() -> None:
     assert dump
     rebuilt = b"".join(bytes.fromhex(line[8:35]) for line in dump.group(1).splitlines())
     assert rebuilt == wire_bytes
+
+
+def test_python_examples_run() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, str(DOC), "exec"), {})

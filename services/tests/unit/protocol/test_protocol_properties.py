@@ -546,3 +546,11 @@ def test_registry_checks_announced_instruments() -> None:
     registry.check(sid, Exchange.KRAKEN, first)
     with pytest.raises(SymbolCollisionError):
         registry.check(sid, Exchange.KRAKEN, second)  # the right id, but already taken
+
+
+def test_stream_decoder_bounds_its_pending_bytes() -> None:
+    """A reader with a small bound (the feed socket uses 64 cells) refuses to buffer more than that."""
+    decoder = FrameDecoder(max_pending_bytes=40)
+    assert decoder.feed(b"\x01\x0a" + b"\0" * 30) == []
+    with pytest.raises(ProtocolError):
+        decoder.feed(b"\0" * 10)
