@@ -4,6 +4,7 @@
 (``pack_trade`` and friends) write the same bytes without building a frame object.
 """
 
+import struct
 from dataclasses import dataclass
 
 from alphapulse.protocol.errors import FrameError
@@ -56,6 +57,11 @@ __all__ = (
 
 TRADE_ID_MAX = (1 << 40) - 1
 ALL_TYPES_MASK = 0xFFFFFFFF
+# The flag bits each type may carry besides REPLAY, as plain ints: ``~`` of an IntFlag inverts only
+# within the flag's own members, so ``flags & ~(0x03 | TradeFlag.SNAPSHOT)`` would let 0x20/0x40 through.
+_SIDE_BITS = 0x03
+_TRADE_FLAG_BITS = _SIDE_BITS | int(TradeFlag.SNAPSHOT)
+_BOOK_FLAG_BITS = _SIDE_BITS | int(TradeFlag.BOOK_LAST) | int(TradeFlag.BOOK_SNAPSHOT)
 
 
 def type_mask(*types: FrameType) -> int:
@@ -315,7 +321,17 @@ def _ascii(text: str, limit: int, what: str) -> bytes:
 
 
 def encode(frame: Frame) -> bytes:
-    """The exact bytes of ``frame``: ``cells_of(type) * 48`` of them."""
+    """The exact bytes of ``frame``: ``cells_of(type) * 48`` of them.
+
+    Raises FrameError for a field outside its wire width (the ``pack_*`` helpers, on the hot path,
+    leave that to ``struct.error``)."""
+    try:
+        return _encode(frame)
+    except struct.error as e:
+        raise FrameError(f"{type(frame).__name__} has a field outside its wire width: {e}") from e
+
+
+def _encode(frame: Frame) -> bytes:
     match frame:
         case Trade():
             flags = (TradeFlag.SNAPSHOT if frame.snapshot else 0) | _rp(frame.replay)
@@ -527,7 +543,7 @@ def decode(data: bytes | memoryview, offset: int = 0) -> Frame:
                 raise FrameError(f"{FrameType(ftype).name} cell {i} is missing or out of order")
     if ftype == FrameType.TRADE:
         _, _, _, hi, sid, seq, lo, tex, trc, px, qty = _T.unpack_from(data, offset)
-        if flags & ~(0x03 | TradeFlag.SNAPSHOT):
+        if flags & ~_TRADE_FLAG_BITS:
             raise FrameError(f"invalid trade flags {flags:#x}")
         return Trade(
             sid,
@@ -550,7 +566,7 @@ def decode(data: bytes | memoryview, offset: int = 0) -> Frame:
     if ftype == FrameType.BOOK:
         _, _, _, _, sid, seq, _, tex, trc, px, qty = _B.unpack_from(data, offset)
         side = _enum(Side, flags & 0x03, "book side")
-        if side == Side.UNKNOWN or flags & ~(0x03 | TradeFlag.BOOK_LAST | TradeFlag.BOOK_SNAPSHOT):
+        if side == Side.UNKNOWN or flags & ~_BOOK_FLAG_BITS:
             raise FrameError(f"invalid book level flags {flags:#x}")
         return BookLevel(
             sid,
