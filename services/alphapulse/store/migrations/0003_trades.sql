@@ -1,6 +1,8 @@
--- Trades. Natural key (instrument_id, trade_id, time): the venue's trade id is unique per
+-- Trades. Natural key (instrument_id, time, trade_id): the venue's trade id is unique per
 -- instrument, and TimescaleDB requires the partitioning column in every unique index. Replaying
--- the same frames hits the key and inserts nothing (INSERT ... ON CONFLICT DO NOTHING).
+-- the same frames hits the key and inserts nothing (INSERT ... ON CONFLICT DO NOTHING). Its column
+-- order (instrument, then time) also makes it the index for "this instrument over this range", so
+-- there is no second btree to maintain on every insert (measured: indexes are most of the cost).
 CREATE TABLE IF NOT EXISTS trades (
     time           timestamptz NOT NULL,          -- exchange time, microseconds (for bucketing)
     instrument_id  bigint      NOT NULL,
@@ -11,9 +13,8 @@ CREATE TABLE IF NOT EXISTS trades (
     seq            bigint      NOT NULL,          -- the feed's frame sequence number
     ts_exchange_ns bigint      NOT NULL,          -- exact exchange time, ns since the epoch
     ts_recv_ns     bigint      NOT NULL,          -- collector receive time, ns since the epoch
-    CONSTRAINT trades_natural_key UNIQUE (instrument_id, trade_id, time)
+    CONSTRAINT trades_natural_key UNIQUE (instrument_id, time, trade_id)
 );
-CREATE INDEX IF NOT EXISTS trades_instrument_time ON trades (instrument_id, time DESC);
 
 SELECT ap_make_hypertable('trades', interval '1 day');
 -- On plain PostgreSQL a BRIN index serves time-range scans (export, candles) for a few pages of

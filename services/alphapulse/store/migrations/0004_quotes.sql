@@ -1,5 +1,5 @@
 -- Top-of-book quotes. There is no venue id for a quote, so the natural key is the frame's own
--- identity: (instrument_id, ts_recv_ns, seq) — the collector's receive time and the feed's
+-- identity: (instrument_id, time, ts_recv_ns, seq) — the collector's receive time and the feed's
 -- sequence number; with the 32-bit wrapping sequence the receive time keeps it unique.
 CREATE TABLE IF NOT EXISTS quotes (
     time           timestamptz NOT NULL,
@@ -11,9 +11,8 @@ CREATE TABLE IF NOT EXISTS quotes (
     seq            bigint      NOT NULL,
     ts_exchange_ns bigint      NOT NULL,
     ts_recv_ns     bigint      NOT NULL,
-    CONSTRAINT quotes_natural_key UNIQUE (instrument_id, ts_recv_ns, seq, time)
+    CONSTRAINT quotes_natural_key UNIQUE (instrument_id, time, ts_recv_ns, seq)
 );
-CREATE INDEX IF NOT EXISTS quotes_instrument_time ON quotes (instrument_id, time DESC);
 
 SELECT ap_make_hypertable('quotes', interval '1 day');
 DO $$

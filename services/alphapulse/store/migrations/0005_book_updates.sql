@@ -11,9 +11,8 @@ CREATE TABLE IF NOT EXISTS book_updates (
     seq            bigint      NOT NULL,
     ts_exchange_ns bigint      NOT NULL,
     ts_recv_ns     bigint      NOT NULL,
-    CONSTRAINT book_updates_natural_key UNIQUE (instrument_id, ts_recv_ns, seq, time)
+    CONSTRAINT book_updates_natural_key UNIQUE (instrument_id, time, ts_recv_ns, seq)
 );
-CREATE INDEX IF NOT EXISTS book_updates_instrument_time ON book_updates (instrument_id, time DESC);
 
 SELECT ap_make_hypertable('book_updates', interval '6 hours');
 DO $$

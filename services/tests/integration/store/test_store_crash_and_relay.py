@@ -19,7 +19,7 @@ from alphapulse.store.service import RelayWriter
 from alphapulse.store.writer import Writer, WriterConfig
 from alphapulse.transport import RelayClient
 
-N_ROWS = 100_000
+N_ROWS = 30_000
 CHILD = """
 import asyncio, sys
 from alphapulse.store import synthetic as syn
@@ -27,11 +27,11 @@ from alphapulse.store.rows import Kind
 from alphapulse.store.writer import Writer, WriterConfig
 
 async def main(dsn, spool, n, produce):
-    w = Writer(WriterConfig(dsn=dsn, spool_dir=spool, batch_rows=2_000))
+    w = Writer(WriterConfig(dsn=dsn, spool_dir=spool, batch_rows=1_000))
     if produce:
-        for i in range(0, n, 1_000):
-            w.submit(Kind.TRADES, syn.trade_rows(1_000, start=i))
-            w.flush()  # one spool record per 1,000 rows, as the flush loop would make them
+        for i in range(0, n, 500):
+            w.submit(Kind.TRADES, syn.trade_rows(500, start=i))
+            w.flush()  # one spool record per 500 rows, as the flush loop would make them
         print("spooled", flush=True)
     task = asyncio.create_task(w.run())
     ok = await w.drained(120)
@@ -80,9 +80,7 @@ async def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(migrated
 
     got = await db_trades(migrated_url)
     assert len(got) == N_ROWS
-    assert set(got) == expected_trades(
-        np.concatenate([syn.trade_rows(1_000, start=i) for i in range(0, N_ROWS, 1_000)])
-    )
+    assert set(got) == expected_trades(np.concatenate([syn.trade_rows(500, start=i) for i in range(0, N_ROWS, 500)]))
 
 
 async def test_frames_through_a_real_relay_land_row_for_row(migrated_url: str, sock_dir: Path, tmp_path: Path) -> None:

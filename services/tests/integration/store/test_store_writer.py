@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry
 from store_tcp_proxy import TcpProxy
 
@@ -123,7 +124,10 @@ def _via(url: str, port: int) -> str:
     return urlunsplit((parts.scheme, f"{user}@127.0.0.1:{port}", parts.path, parts.query, ""))
 
 
-async def test_database_outage_spools_then_catches_up_without_loss(migrated_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("outage_s", [0.3, pytest.param(30.0, marks=pytest.mark.slow)])
+async def test_database_outage_spools_then_catches_up_without_loss(
+    migrated_url: str, tmp_path: Path, outage_s: float
+) -> None:
     target = urlsplit(migrated_url)
     proxy = TcpProxy("127.0.0.1", target.port or 5432)
     await proxy.start()
@@ -143,11 +147,14 @@ async def test_database_outage_spools_then_catches_up_without_loss(migrated_url:
                 writer.submit(Kind.TRADES, sent[-1])
                 await asyncio.sleep(0.01)
             assert await writer.drained(30)
-            await proxy.cut()  # the database disappears mid-stream
-            for i in range(10, 40):
+            await proxy.cut()  # the database disappears mid-stream; the stream goes on
+            loop = asyncio.get_running_loop()
+            until, i = loop.time() + outage_s, 10
+            while i < 40 or loop.time() < until:
                 sent.append(syn.trade_rows(1_000, start=i * 1_000))
                 writer.submit(Kind.TRADES, sent[-1])
-                await asyncio.sleep(0.01)
+                i += 1
+                await asyncio.sleep(0.01 if outage_s < 1 else 0.25)
             writer.flush()
             await asyncio.sleep(0.3)
             assert not writer.connected
