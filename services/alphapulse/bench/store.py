@@ -30,8 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="trades through the writer (default 1,000,000)")
     parser.add_argument("--chunk", type=int, default=1_000, help="rows per submit, as relay reads deliver them")
     parser.add_argument("--batch-rows", type=int, default=50_000, help="writer rows per transaction")
+    parser.add_argument("--connections", type=int, default=2, help="writer batch transactions in flight")
     parser.add_argument("--peer-rows", type=int, default=200_000, help="rows for the copy_records peer")
     parser.add_argument("--executemany-rows", type=int, default=20_000, help="rows for the executemany peer")
+    parser.add_argument("--rate", type=int, default=50_000, help="rows/s offered in the paced lag scenario")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of the paced lag scenario")
     parser.add_argument("--skip-peer", action="store_true", help="measure only alphapulse")
     parser.add_argument("--database-url", default=None, help="server to use (default: env DATABASE_URL or embedded)")
 
@@ -79,7 +82,7 @@ async def _measure(args: argparse.Namespace, dsn: str, notes: list[str]) -> dict
     # -- the writer: submit as fast as the loop allows, measure until everything is committed ----
     chunks = [syn.trade_rows(args.chunk, start=i) for i in range(0, args.rows, args.chunk)]
     with tempfile.TemporaryDirectory(prefix="ap-bench-spool-") as spool:
-        writer = Writer(WriterConfig(dsn=dsn, spool_dir=Path(spool), batch_rows=args.batch_rows))
+        writer = Writer(WriterConfig(dsn=dsn, spool_dir=Path(spool), batch_rows=args.batch_rows, connections=args.connections))
         for d in syn.instrument_documents():
             writer.submit_document(d)
         task = asyncio.create_task(writer.run(), name="bench.writer")
@@ -114,10 +117,40 @@ async def _measure(args: argparse.Namespace, dsn: str, notes: list[str]) -> dict
         )
     )  # fmt: skip
 
+    # -- paced: a steady offered rate below capacity; the lag is what a dashboard would see -----
+    with tempfile.TemporaryDirectory(prefix="ap-bench-spool-") as spool:
+        writer = Writer(WriterConfig(dsn=dsn, spool_dir=Path(spool), batch_rows=args.batch_rows, connections=args.connections))
+        task = asyncio.create_task(writer.run(), name="bench.writer.paced")
+        lag_ns = []
+        per_tick = max(1, args.rate // 100)  # 100 submits per second, like a relay read loop
+        start_i = args.rows + 10_000_000
+        began = time.perf_counter()
+        sent = 0
+        while (now := time.perf_counter()) - began < args.seconds:
+            due = int((now - began) * args.rate)
+            while sent < due:
+                writer.submit(Kind.TRADES, syn.trade_rows(per_tick, start=start_i + sent))
+                sent += per_tick
+            committed = writer.spool.read(writer.spool.committed, 1, max_records=1)
+            lag_ns.append(time.time_ns() - committed[0].appended_ns if committed else 0)
+            await asyncio.sleep(0.01)
+        await writer.drained(600)
+        elapsed = time.perf_counter() - began
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        writer.close()
+    results.append(
+        result(
+            "alphapulse", sent / elapsed, latency_summary(lag_ns), scenario="writer-paced-lag",
+            offered_rows_per_s=args.rate, rows=sent,
+            lag="latency_ns is the writer's lag sampled every 10 ms (0 when caught up)",
+        )
+    )  # fmt: skip
+
     # -- replay of the same rows: everything is a duplicate ------------------------------------
     with tempfile.TemporaryDirectory(prefix="ap-bench-spool-") as spool:
         replay_rows = chunks[: max(1, len(chunks) // 5)]
-        writer = Writer(WriterConfig(dsn=dsn, spool_dir=Path(spool), batch_rows=args.batch_rows))
+        writer = Writer(WriterConfig(dsn=dsn, spool_dir=Path(spool), batch_rows=args.batch_rows, connections=args.connections))
         task = asyncio.create_task(writer.run(), name="bench.writer.replay")
         began = time.perf_counter()
         for chunk in replay_rows:

@@ -19,6 +19,7 @@ replays from the pointer and the natural keys drop what was already committed.
 """
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ from alphapulse.store.metrics import WriterMetrics
 from alphapulse.store.migrate import migrate
 from alphapulse.store.rows import DTYPES, Kind, Rows
 from alphapulse.store.sink import TABLE, PostgresSink
-from alphapulse.store.spool import Record, Spool
+from alphapulse.store.spool import Position, Record, Spool
 
 __all__ = ("Writer", "WriterConfig", "WriterStats")
 
@@ -65,6 +66,7 @@ class WriterConfig:
     spool_dir: Path
     spool_max_bytes: int = 1 << 30
     batch_rows: int = 50_000
+    connections: int = 2  # batch transactions in flight at once (the server uses a core for each)
     flush_interval_s: float = 0.05
     db_timeout_s: float = 10.0
     retry_initial_s: float = 0.1
@@ -109,8 +111,9 @@ class Writer:
         self._pending_rows = 0
         self._docs: list[dict[str, Any]] = []
         self._loss: _Loss | None = None
-        self._sink: PostgresSink | None = None
+        self._sinks: dict[int, PostgresSink] = {}
         self._migrated = False
+        self._migrate_lock = asyncio.Lock()
         self._flush_now = asyncio.Event()
         self._appended = asyncio.Event()
         self._drained = asyncio.Event()
@@ -214,9 +217,9 @@ class Writer:
                 tg.create_task(self._drain_loop(), name="writer.drain")
         finally:
             self.flush(final=True)
-            if self._sink is not None:
-                await self._sink.close()
-                self._sink = None
+            sinks, self._sinks = list(self._sinks.values()), {}
+            for sink in sinks:
+                await sink.close()
             self.connected = False
 
     async def drained(self, timeout_s: float) -> bool:
@@ -241,54 +244,98 @@ class Writer:
             self.flush()
 
     async def _drain_loop(self) -> None:
+        """Keep up to ``connections`` batch transactions in flight; commit the pointer in order.
+
+        Batches run concurrently on separate connections (the server converts and indexes on as
+        many cores), but the spool pointer only moves past a batch once it and every batch before
+        it have committed. After a failure, whatever was in flight is awaited, the pointer stays
+        behind the first failed batch, and everything after it is read again (committed batches
+        among them are then duplicates, which the natural keys drop).
+        """
+        inflight: collections.deque[tuple[Position, int, asyncio.Task[None]]] = collections.deque()
+        try:
+            await self._drain(inflight)
+        finally:
+            for _, _, task in inflight:
+                task.cancel()
+            await asyncio.gather(*(t for _, _, t in inflight), return_exceptions=True)
+
+    async def _drain(self, inflight: collections.deque[tuple[Position, int, asyncio.Task[None]]]) -> None:
         delay_s = self.config.retry_initial_s
         pos = self.spool.committed
+        free = list(range(self.config.connections))
         while True:
-            records = self.spool.read(pos, self.config.batch_rows)
-            if not records:
-                self._drained.set()
-                self._update_gauges(lag_s=0.0)
-                self._appended.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._appended.wait(), max(self.config.flush_interval_s, 0.01) * 4)
-                continue
-            self._update_gauges(lag_s=max(0.0, (self.clock.now_ns() - records[0].appended_ns) / 1e9))
-            try:
-                sink = await self._ensure_sink()
-                await self._write(sink, records)
-            except _RETRYABLE as e:
-                await self._on_db_error(e)
+            failure: BaseException | None = None
+            while inflight and inflight[0][2].done():
+                end, slot, task = inflight.popleft()
+                free.append(slot)
+                failure = task.exception()
+                if failure is not None:
+                    break
+                self.spool.commit(end)
+                delay_s = self.config.retry_initial_s
+                self._update_gauges()
+            if failure is not None:
+                await asyncio.gather(*(t for _, _, t in inflight), return_exceptions=True)
+                free.extend(slot for _, slot, _ in inflight)
+                inflight.clear()
+                if not isinstance(failure, _RETRYABLE):
+                    raise failure
                 await self.clock.sleep(delay_s)
                 delay_s = min(delay_s * 2, self.config.retry_max_s)
+                pos = self.spool.committed
                 continue
-            except (asyncpg.exceptions.DataError, asyncpg.exceptions.IntegrityConstraintViolationError) as e:
-                log.error("batch rejected by the database; retrying record by record", extra={"error": str(e)})
-                await self._write_one_by_one(records)
-            delay_s = self.config.retry_initial_s
-            pos = records[-1].end
-            self.spool.commit(pos)
-            self._update_gauges()
+            records = self.spool.read(pos, self.config.batch_rows) if free else []
+            if records:
+                self._update_gauges(lag_s=max(0.0, (self.clock.now_ns() - records[0].appended_ns) / 1e9))
+                slot = free.pop()
+                task = asyncio.create_task(self._write_batch(slot, records), name=f"writer.batch.{slot}")
+                inflight.append((records[-1].end, slot, task))
+                pos = records[-1].end
+                continue
+            if inflight:
+                await asyncio.wait([t for _, _, t in inflight], return_when=asyncio.FIRST_COMPLETED)
+                continue
+            self._drained.set()
+            self._update_gauges(lag_s=0.0)
+            self._appended.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._appended.wait(), max(self.config.flush_interval_s, 0.01) * 4)
 
-    async def _ensure_sink(self) -> PostgresSink:
-        if self._sink is None:
-            self._sink = await PostgresSink.connect(self.config.dsn, timeout_s=self.config.db_timeout_s)
+    async def _write_batch(self, slot: int, records: Sequence[Record]) -> None:
+        try:
+            await self._write(await self._ensure_sink(slot), records)
+        except _RETRYABLE as e:
+            await self._on_db_error(slot, e)
+            raise
+        except (asyncpg.exceptions.DataError, asyncpg.exceptions.IntegrityConstraintViolationError) as e:
+            log.error("batch rejected by the database; retrying record by record", extra={"error": str(e)})
+            await self._write_one_by_one(slot, records)
+
+    async def _ensure_sink(self, slot: int) -> PostgresSink:
+        sink = self._sinks.get(slot)
+        if sink is None:
+            sink = await PostgresSink.connect(self.config.dsn, timeout_s=self.config.db_timeout_s)
+            self._sinks[slot] = sink
             if self.config.apply_migrations and not self._migrated:
-                await migrate(self._sink.conn)
-                self._migrated = True
-            if self.stats.batches or self.last_error:
+                async with self._migrate_lock:
+                    if not self._migrated:
+                        await migrate(sink.conn)
+                        self._migrated = True
+            if not self.connected and (self.stats.batches or self.last_error):
                 self.stats.reconnects += 1
                 log.info("database connection restored", extra={"spool_bytes": self.spool.backlog_bytes})
             self.connected = True
             self.last_error = None
-        return self._sink
+        return sink
 
-    async def _on_db_error(self, e: BaseException) -> None:
+    async def _on_db_error(self, slot: int, e: BaseException) -> None:
         if self.connected or self.last_error is None:
             log.warning("database unavailable; spooling", extra={"error": repr(e)})
         self.connected = False
         self.last_error = repr(e)
-        if self._sink is not None:
-            sink, self._sink = self._sink, None
+        sink = self._sinks.pop(slot, None)
+        if sink is not None:
             sink.conn.terminate()  # a stalled peer would make a polite close hang
 
     async def _write(self, sink: PostgresSink, records: Sequence[Record]) -> None:
@@ -316,16 +363,15 @@ class Writer:
             for table, n in written.items():
                 self.metrics.rows.labels(table=table).inc(n)
 
-    async def _write_one_by_one(self, records: Sequence[Record]) -> None:
+    async def _write_one_by_one(self, slot: int, records: Sequence[Record]) -> None:
         """Isolate records the database rejects for their content; keep them on disk, count them."""
         for rec in records:
             while True:
                 try:
-                    sink = await self._ensure_sink()
-                    await self._write(sink, [rec])
+                    await self._write(await self._ensure_sink(slot), [rec])
                     break
                 except _RETRYABLE as e:
-                    await self._on_db_error(e)
+                    await self._on_db_error(slot, e)
                     await self.clock.sleep(self.config.retry_max_s)
                 except (
                     asyncpg.exceptions.DataError,
