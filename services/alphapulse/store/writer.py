@@ -264,6 +264,15 @@ class Writer:
         delay_s = self.config.retry_initial_s
         pos = self.spool.committed
         free = list(range(self.config.connections))
+        # Connect (and migrate) at start-up, not at the first row: health and schema are ready early.
+        while not self.connected:
+            try:
+                await self._ensure_sink(free[-1])
+            except _RETRYABLE as e:
+                await self._on_db_error(free[-1], e)
+                await self.clock.sleep(delay_s)
+                delay_s = min(delay_s * 2, self.config.retry_max_s)
+        delay_s = self.config.retry_initial_s
         while True:
             failure: BaseException | None = None
             while inflight and inflight[0][2].done():
