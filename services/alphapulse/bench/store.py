@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of the paced lag scenario")
     parser.add_argument("--skip-peer", action="store_true", help="measure only alphapulse")
     parser.add_argument("--database-url", default=None, help="server to use (default: env DATABASE_URL or embedded)")
+    parser.add_argument(
+        "--timescaledb", action="store_true", help="use an embedded server with TimescaleDB preloaded (if installed)"
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -48,13 +51,16 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from alphapulse.store.embedded import embedded_postgres
 
     async with AsyncExitStack() as stack:
-        server = args.database_url or env("DATABASE_URL")
+        server = None if args.timescaledb else args.database_url or env("DATABASE_URL")
         notes: list[str] = []
         if not server:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="ap-bench-", dir="/tmp"))
             os.chmod(folder, 0o755)
-            server = await stack.enter_async_context(embedded_postgres(folder, settings={"fsync": "off"}))
-            notes.append("embedded PostgreSQL with fsync=off (no DATABASE_URL given)")
+            settings = {"fsync": "off"}
+            if args.timescaledb:
+                settings["shared_preload_libraries"] = "timescaledb"
+            server = await stack.enter_async_context(embedded_postgres(folder, settings=settings))
+            notes.append(f"embedded PostgreSQL with {settings}")
         name = f"ap_bench_store_{uuid.uuid4().hex[:10]}"
         admin = await asyncpg.connect(server)
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -82,7 +88,9 @@ async def _measure(args: argparse.Namespace, dsn: str, notes: list[str]) -> dict
     # -- the writer: submit as fast as the loop allows, measure until everything is committed ----
     chunks = [syn.trade_rows(args.chunk, start=i) for i in range(0, args.rows, args.chunk)]
     with tempfile.TemporaryDirectory(prefix="ap-bench-spool-") as spool:
-        writer = Writer(WriterConfig(dsn=dsn, spool_dir=Path(spool), batch_rows=args.batch_rows, connections=args.connections))
+        writer = Writer(
+            WriterConfig(dsn=dsn, spool_dir=Path(spool), batch_rows=args.batch_rows, connections=args.connections)
+        )
         for d in syn.instrument_documents():
             writer.submit_document(d)
         task = asyncio.create_task(writer.run(), name="bench.writer")
@@ -119,7 +127,9 @@ async def _measure(args: argparse.Namespace, dsn: str, notes: list[str]) -> dict
 
     # -- paced: a steady offered rate below capacity; the lag is what a dashboard would see -----
     with tempfile.TemporaryDirectory(prefix="ap-bench-spool-") as spool:
-        writer = Writer(WriterConfig(dsn=dsn, spool_dir=Path(spool), batch_rows=args.batch_rows, connections=args.connections))
+        writer = Writer(
+            WriterConfig(dsn=dsn, spool_dir=Path(spool), batch_rows=args.batch_rows, connections=args.connections)
+        )
         task = asyncio.create_task(writer.run(), name="bench.writer.paced")
         lag_ns = []
         per_tick = max(1, args.rate // 100)  # 100 submits per second, like a relay read loop
@@ -150,7 +160,9 @@ async def _measure(args: argparse.Namespace, dsn: str, notes: list[str]) -> dict
     # -- replay of the same rows: everything is a duplicate ------------------------------------
     with tempfile.TemporaryDirectory(prefix="ap-bench-spool-") as spool:
         replay_rows = chunks[: max(1, len(chunks) // 5)]
-        writer = Writer(WriterConfig(dsn=dsn, spool_dir=Path(spool), batch_rows=args.batch_rows, connections=args.connections))
+        writer = Writer(
+            WriterConfig(dsn=dsn, spool_dir=Path(spool), batch_rows=args.batch_rows, connections=args.connections)
+        )
         task = asyncio.create_task(writer.run(), name="bench.writer.replay")
         began = time.perf_counter()
         for chunk in replay_rows:
