@@ -37,6 +37,7 @@ from alphapulse.settings import env
 __all__ = (
     "EmbeddedError",
     "RunAs",
+    "embedded_defaults",
     "embedded_postgres",
     "embedded_redis",
     "find_pg_bin",
@@ -355,3 +356,27 @@ def _group_name(gid: int) -> str:  # pragma: no cover - diagnostics only
         return grp.getgrgid(gid).gr_name
     except KeyError:
         return str(gid)
+
+
+@contextlib.asynccontextmanager
+async def embedded_defaults(
+    directory: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+) -> AsyncIterator[dict[str, str]]:
+    """``DATABASE_URL`` and ``REDIS_URL`` for the local stack: the configured ones, or embedded servers.
+
+    Yields the variables to add to the services' environment (empty when both are configured).
+    Embedded data lives under ``directory`` (``postgres/`` and ``redis/``), so a restart keeps it.
+    The embedded database is migrated before it is handed out.
+    """
+    from alphapulse.store.migrate import migrate  # noqa: PLC0415 - only when a server is started here
+
+    environ = os.environ if environ is None else environ
+    added: dict[str, str] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        if not environ.get("DATABASE_URL"):
+            url = await stack.enter_async_context(embedded_postgres(Path(directory) / "postgres"))
+            await migrate(url)
+            added["DATABASE_URL"] = url
+        if not environ.get("REDIS_URL"):
+            added["REDIS_URL"] = await stack.enter_async_context(embedded_redis(directory))
+        yield added

@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import redis.asyncio as aioredis
 
-from alphapulse.store.embedded import embedded_postgres, embedded_redis, free_port, run_as_user
+from alphapulse.store.embedded import embedded_defaults, embedded_postgres, embedded_redis, free_port, run_as_user
 from alphapulse.store.migrate import migrate
 
 
@@ -80,3 +80,17 @@ async def test_embedded_redis_starts_serves_and_stops(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
     assert _port_is_free(port)
     assert (tmp_path / "redis").is_dir()
+
+
+async def test_embedded_defaults_start_only_what_is_not_configured() -> None:
+    with tempfile.TemporaryDirectory(prefix="ap-def-", dir="/tmp") as d:
+        os.chmod(d, 0o755)
+        async with embedded_defaults(d, {"REDIS_URL": "redis://configured:6379/0"}) as added:
+            assert set(added) == {"DATABASE_URL"}
+            conn = await asyncpg.connect(added["DATABASE_URL"])
+            try:
+                assert await conn.fetchval("SELECT count(*) FROM schema_migrations") > 0  # migrated
+            finally:
+                await conn.close()
+        async with embedded_defaults(d, {"DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://x"}) as added:
+            assert added == {}
