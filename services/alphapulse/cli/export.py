@@ -24,6 +24,15 @@ def register(subparsers: Any) -> None:
     pq.add_argument("--database-url", default=None, help="PostgreSQL URL (default: env DATABASE_URL)")
     pq.add_argument("--no-progress", action="store_true", help="no progress bar")
     pq.set_defaults(handler=run)
+    nt = sub.add_parser(
+        "nautilus",
+        help="convert an exported Parquet folder into a NautilusTrader data catalog",
+        description="Reads an `alphapulse export parquet` folder and writes instruments, trade ticks and quote "
+        "ticks into a NautilusTrader ParquetDataCatalog (for backtests).",
+    )
+    nt.add_argument("--parquet", required=True, help="an `alphapulse export parquet` folder")
+    nt.add_argument("--out", required=True, help="catalog folder")
+    nt.set_defaults(handler=run_nautilus)
 
 
 def parse_time(text: str) -> Any:
@@ -62,5 +71,16 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"exported {report.rows_written} rows into {len(report.files_written)} files "
         f"({len(report.files_skipped)} already there) in {report.seconds:.1f}s ({rate:,.0f} rows/s)"
+    )
+    return 0
+
+
+def run_nautilus(args: argparse.Namespace) -> int:
+    from alphapulse.store.nautilus_catalog import to_catalog
+
+    report = to_catalog(args.parquet, args.out)
+    print(
+        f"catalog {args.out}: {len(report.instruments)} instruments, {report.trades} trade ticks, "
+        f"{report.quotes} quote ticks"
     )
     return 0

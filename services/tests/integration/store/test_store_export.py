@@ -1,5 +1,6 @@
 """Export to Parquet and read back with DuckDB: equal to the database, candles equal to SQL's."""
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
@@ -123,3 +124,33 @@ async def test_export_is_resumable_and_skips_finished_files(migrated_url: str, t
     assert len(second.files_skipped) == len(first.files_written) - 1
     assert pq.read_table(victim).num_rows > 0
     assert not list(out.rglob("*.tmp"))
+
+
+async def test_export_converts_into_a_nautilus_trader_catalog(migrated_url: str, tmp_path: Path) -> None:
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    from alphapulse.store.nautilus_catalog import to_catalog
+
+    writer = Writer(WriterConfig(dsn=migrated_url, spool_dir=tmp_path / "spool"))
+    trades = syn.trade_rows(900)
+    async with running(writer):
+        for d in syn.instrument_documents():
+            writer.submit_document(d)
+        writer.submit(Kind.TRADES, trades)
+        writer.submit(Kind.QUOTES, syn.quote_rows(300))
+        assert await writer.drained(30)
+    await export_parquet(migrated_url, START, END, tmp_path / "pq", tables=("trades", "quotes"))
+
+    report = await asyncio.to_thread(to_catalog, tmp_path / "pq", tmp_path / "catalog")
+
+    assert (report.trades, report.quotes) == (900, 300)
+    catalog = ParquetDataCatalog(str(tmp_path / "catalog"))
+    ticks = catalog.trade_ticks(instrument_ids=["BTC/USD.KRAKEN"])
+    assert len(ticks) == 300
+    first = trades[trades["instrument_id"] == syn.INSTRUMENTS[0][0]][0]
+    assert ticks[0].price.as_decimal() == Decimal(int(first["price_raw"])).scaleb(-1)
+    assert ticks[0].size.as_decimal() == Decimal(int(first["qty_raw"])).scaleb(-8)
+    assert ticks[0].ts_event == int(first["ts_exchange_ns"])
+    assert str(ticks[0].trade_id) == str(int(first["trade_id"]))
+    assert len(catalog.quote_ticks(instrument_ids=["SOL/USDT.BINANCE"])) == 100
+    assert {str(i.id) for i in catalog.instruments()} == {"BTC/USD.KRAKEN", "ETH/USD.COINBASE", "SOL/USDT.BINANCE"}
