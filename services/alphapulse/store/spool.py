@@ -29,18 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from alphapulse.errors import FatalError
-
-__all__ = ("Position", "Record", "Spool", "SpoolCorruptError")
+__all__ = ("Position", "Record", "Spool")
 
 _MAGIC: Final = 0x41505331  # "APS1"
 _HEADER: Final = struct.Struct("<IHHIIqII")  # magic, kind, reserved, rows, payload_len, appended_ns, crc, reserved
 HEADER_BYTES: Final = _HEADER.size
 _SEG_DIGITS: Final = 16
-
-
-class SpoolCorruptError(FatalError):
-    """The spool holds bytes that are not records, somewhere other than a torn tail."""
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -68,6 +62,8 @@ class Spool:
         self.segment_bytes = segment_bytes
         self.dir.mkdir(parents=True, exist_ok=True)
         self.truncated_bytes = 0  # torn-tail bytes cut off when opening
+        self.corrupt_bytes = 0  # bytes skipped because a record inside a segment failed its check
+        self.corrupt_events: list[str] = []
         self.committed = self._read_pointer()
         segments = self._segments()
         for seg in segments:
@@ -155,10 +151,15 @@ class Spool:
                     f.seek(off)
                     while off < limit:
                         header = f.read(HEADER_BYTES)
+                        if len(header) < HEADER_BYTES:
+                            header = bytes(HEADER_BYTES)  # too short to be a record: fails below
                         magic, kind, _, rows, length, appended_ns, crc, _ = _HEADER.unpack(header)
-                        payload = f.read(length)
+                        payload = f.read(length) if magic == _MAGIC else b""
                         if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
-                            raise SpoolCorruptError(f"spool record at {path.name}:{off} is corrupt")
+                            # Not a torn tail (that is cut at open): damage inside the file. The
+                            # rest of this segment cannot be framed again; skip it and say so.
+                            self._skip_damage(seg, off, limit)
+                            break
                         begin = Position(seg, off)
                         off += HEADER_BYTES + length
                         yield Record(kind, rows, payload, appended_ns, begin, Position(seg, off))
@@ -166,6 +167,15 @@ class Spool:
                 return
             seg, off = seg + 1, 0
             # The end of a full segment is the start of the next: consumers commit either.
+
+    def _skip_damage(self, seg: int, off: int, limit: int) -> None:
+        where = f"{self._seg_path(seg).name}:{off}"
+        if where in self.corrupt_events:
+            return
+        self.corrupt_events.append(where)
+        self.corrupt_bytes += limit - off
+        if seg == self._write_seg:
+            self._roll()  # never append after damage: new records go to a fresh segment
 
     def _measure_backlog(self) -> int:
         total = 0

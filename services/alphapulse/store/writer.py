@@ -65,6 +65,7 @@ class WriterConfig:
     dsn: str
     spool_dir: Path
     spool_max_bytes: int = 1 << 30
+    spool_segment_bytes: int = 64 << 20
     batch_rows: int = 50_000
     connections: int = 2  # batch transactions in flight at once (the server uses a core for each)
     flush_interval_s: float = 0.05
@@ -104,7 +105,7 @@ class Writer:
         self.metrics = metrics
         self.clock = clock or SystemClock()
         self.stats = WriterStats()
-        self.spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes)
+        self.spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes, segment_bytes=config.spool_segment_bytes)
         if self.spool.truncated_bytes:
             log.warning("spool: cut a torn record tail", extra={"bytes": self.spool.truncated_bytes})
         self._pending: dict[Kind, list[Rows]] = {k: [] for k in DTYPES}
@@ -114,6 +115,7 @@ class Writer:
         self._sinks: dict[int, PostgresSink] = {}
         self._migrated = False
         self._migrate_lock = asyncio.Lock()
+        self._damage_reported = 0
         self._flush_now = asyncio.Event()
         self._appended = asyncio.Event()
         self._drained = asyncio.Event()
@@ -295,6 +297,7 @@ class Writer:
                 pos = self.spool.committed
                 continue
             records = self.spool.read(pos, self.config.batch_rows) if free else []
+            self._report_spool_damage()
             if records:
                 self._update_gauges(lag_s=max(0.0, (self.clock.now_ns() - records[0].appended_ns) / 1e9))
                 slot = free.pop()
@@ -388,6 +391,18 @@ class Writer:
                 ) as e:
                     self._reject(rec, e)
                     break
+
+    def _report_spool_damage(self) -> None:
+        events = self.spool.corrupt_events
+        for where in events[self._damage_reported :]:
+            log.error("spool damage skipped", extra={"where": where})
+            self.submit_document(
+                {
+                    "table": "gaps", "source": "writer", "reason": "spool_corrupt", "missed": None,
+                    "detected_ns": self.clock.now_ns(), "detail": {"where": where},
+                }
+            )  # fmt: skip
+        self._damage_reported = len(events)
 
     def _reject(self, rec: Record, error: BaseException) -> None:
         rejected = Path(self.config.spool_dir) / "rejected"

@@ -233,3 +233,35 @@ async def test_a_full_spool_drops_counts_and_records_a_gap(migrated_url: str, tm
     lost = np.concatenate(dropped)
     assert (gap["source"], gap["reason"], gap["missed"]) == ("writer", "spool_full", 5_000)
     assert (gap["ts_start_ns"], gap["ts_end_ns"]) == (int(lost["ts_recv_ns"].min()), int(lost["ts_recv_ns"].max()))
+
+
+async def test_spool_damage_is_skipped_and_recorded_as_a_gap(migrated_url: str, tmp_path: Path) -> None:
+    segment = 3 * 500 * TRADE_DTYPE.itemsize
+    config = WriterConfig(dsn=_via(migrated_url, 1), spool_dir=tmp_path / "spool", spool_segment_bytes=segment)
+    writer = Writer(config)  # the database is down: everything stays in the spool
+    batches = [syn.trade_rows(500, start=i * 500) for i in range(8)]
+    for rows in batches:
+        writer.submit(Kind.TRADES, rows)
+        writer.flush()
+    writer.close()
+    first = sorted((tmp_path / "spool").glob("*.seg"))[0]
+    data = bytearray(first.read_bytes())
+    data[100] ^= 0xFF  # disk damage inside the first record of the first segment
+    first.write_bytes(bytes(data))
+
+    writer = Writer(WriterConfig(dsn=migrated_url, spool_dir=tmp_path / "spool", spool_segment_bytes=segment))
+    async with running(writer):
+        assert await writer.drained(30)
+        assert await writer.drained(30)  # the gap document found while draining is written too
+
+    got = set(await db_trades(migrated_url))
+    lost = [b for b in batches if not expected_trades(b) <= got]
+    assert 0 < len(lost) <= 3  # at most the damaged segment's records
+    assert got == expected_trades(np.concatenate([b for b in batches if expected_trades(b) <= got]))
+    conn = await asyncpg.connect(migrated_url)
+    try:
+        gap = await conn.fetchrow("SELECT source, reason, detail FROM gaps")
+    finally:
+        await conn.close()
+    assert gap is not None
+    assert (gap["source"], gap["reason"]) == ("writer", "spool_corrupt")
