@@ -40,7 +40,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Our own annotation prefix and no status.kopf field (the CRD's status schema would prune it).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP, v1=False)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration", v1=False)
+        prefix=GROUP, key="last-handled-configuration", v1=False
+    )
     settings.persistence.finalizer = f"{GROUP}/operator"
     # Idle watches can die silently behind load balancers; reconnect well before that.
     settings.watching.server_timeout = 300
@@ -67,12 +68,13 @@ def probe_feeds(memo: kopf.Memo, **_: Any) -> int:
 
 
 async def _run(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> Outcome:
-    outcome = await reconcile(memo[_KEY], dict(body), memo["settings"], memo["samples"], now=_now(),
-                              monotonic_s=time.monotonic())
+    outcome = await reconcile(
+        memo[_KEY], dict(body), memo["settings"], memo["samples"], now=_now(), monotonic_s=time.monotonic()
+    )
     patch.status.update(outcome.status)
     for event in outcome.events:
         post = kopf.warn if event.type == "Warning" else kopf.info
-        post(dict(body), reason=event.reason, message=event.message)
+        post(body, reason=event.reason, message=event.message)
     return outcome
 
 

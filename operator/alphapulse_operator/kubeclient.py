@@ -69,16 +69,16 @@ class Connection:
     @classmethod
     def load(cls) -> "Connection":
         """In-cluster service account if there is one, else ``$KUBECONFIG`` / ``~/.kube/config``."""
-        from kubernetes import config as kconfig  # heavy import, only at operator start-up
-        from kubernetes.client import Configuration
+        from kubernetes import config as kconfig  # noqa: PLC0415 - heavy; only at operator start-up
+        from kubernetes.client import Configuration  # noqa: PLC0415
 
         cfg = Configuration()
         try:
             if os.environ.get("KUBERNETES_SERVICE_HOST"):
-                kconfig.load_incluster_config(client_configuration=cfg)
+                kconfig.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
             else:
                 path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-                kconfig.load_kube_config(config_file=path, client_configuration=cfg)
+                kconfig.load_kube_config(config_file=path, client_configuration=cfg)  # type: ignore[no-untyped-call]
         except kconfig.ConfigException as e:
             raise ConfigurationError(f"no Kubernetes credentials: {e}") from e
         verify: ssl.SSLContext | bool = False
@@ -104,7 +104,9 @@ class KubeClient:
 
     def __init__(self, connection: Connection, *, timeout_s: float = 10.0) -> None:
         self._conn = connection
-        self._http = httpx.AsyncClient(base_url=connection.server, verify=connection.verify, timeout=timeout_s)
+        self._http = httpx.AsyncClient(
+            base_url=connection.server, verify=connection.verify, timeout=timeout_s
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -124,11 +126,23 @@ class KubeClient:
             headers["Content-Type"] = content_type
         return headers
 
-    async def _request(self, method: str, path: str, *, body: Any = None, content_type: str | None = None,
-                       params: dict[str, str] | None = None) -> Obj:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Obj:
         try:
-            resp = await self._http.request(method, path, json=body, params=params,
-                                            headers=self._headers(content_type if body is not None else None))
+            resp = await self._http.request(
+                method,
+                path,
+                json=body,
+                params=params,
+                headers=self._headers(content_type if body is not None else None),
+            )
         except httpx.HTTPError as e:
             raise ApiError(0, type(e).__name__, f"{method} {path}: {e}") from e
         if resp.status_code >= 400:
@@ -153,16 +167,22 @@ class KubeClient:
         data = await self._request("GET", path, params={"labelSelector": selector})
         items: list[Obj] = data.get("items") or []
         # Filter again client-side: cheap, and correct against servers that ignore the selector.
-        return [i for i in items
-                if all((i.get("metadata", {}).get("labels") or {}).get(k) == v for k, v in label_selector.items())]
+        return [
+            i
+            for i in items
+            if all((i.get("metadata", {}).get("labels") or {}).get(k) == v for k, v in label_selector.items())
+        ]
 
     async def create(self, obj: Obj) -> Obj:
         meta = obj["metadata"]
-        return await self._request("POST", collection_path(obj["apiVersion"], obj["kind"], meta["namespace"]),
-                                   body=obj)
+        return await self._request(
+            "POST", collection_path(obj["apiVersion"], obj["kind"], meta["namespace"]), body=obj
+        )
 
     async def merge_patch(self, obj: Obj) -> Obj:
-        return await self._request("PATCH", object_path(obj), body=obj, content_type="application/merge-patch+json")
+        return await self._request(
+            "PATCH", object_path(obj), body=obj, content_type="application/merge-patch+json"
+        )
 
     async def get_text(self, url: str, *, timeout_s: float) -> str:
         """Plain GET of a pod's own HTTP endpoint (metrics), outside the API server."""

@@ -27,7 +27,7 @@ MANAGED_BY = "alphapulse-operator"
 
 
 def collector_name(feed: str) -> str:
-    """The collector Deployment's and its ConfigMap's name (a feed name is a DNS label ≤ 63)."""
+    """Name of the collector Deployment and ConfigMap (feed names: DNS labels, at most 60 chars)."""
     return f"collector-{feed}"
 
 

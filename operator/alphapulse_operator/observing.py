@@ -76,27 +76,27 @@ def parse_counter_sum(text: str, metric: str, labels: dict[str, str]) -> float |
         line = raw.strip()
         if not line.startswith(metric):
             continue
-        rest = line[len(metric):]
+        rest = line[len(metric) :]
         sample_labels: dict[str, str] = {}
         if rest.startswith("{"):
             end = rest.find("}")
             if end < 0:
                 continue
             for part in _split_labels(rest[1:end]):
-                key, _, value = part.partition("=")
-                sample_labels[key.strip()] = value.strip().strip('"')
-            rest = rest[end + 1:]
+                key, _, label_value = part.partition("=")
+                sample_labels[key.strip()] = label_value.strip().strip('"')
+            rest = rest[end + 1 :]
         elif not rest.startswith(" "):
             continue  # another metric sharing the prefix, e.g. <metric>_created
         fields = rest.split()
         if not fields or any(sample_labels.get(k) != v for k, v in labels.items()):
             continue
         try:
-            value = float(fields[0])
+            sample = float(fields[0])
         except ValueError:
             continue
-        if math.isfinite(value):
-            total = value if total is None else total + value
+        if math.isfinite(sample):
+            total = sample if total is None else total + sample
     return total
 
 
@@ -156,19 +156,22 @@ def _pod_problem(pods: list[Obj]) -> str | None:
         for cs in status.get("containerStatuses") or []:
             waiting = (cs.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in BAD_WAITING_REASONS:
-                return f"pod {pod['metadata']['name']}: {waiting['reason']}: {waiting.get('message', '')}".strip()
+                detail = waiting.get("message", "")
+                return f"pod {pod['metadata']['name']}: {waiting['reason']}: {detail}".strip()
         for cond in status.get("conditions") or []:
             if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-                return f"pod {pod['metadata']['name']} unschedulable: {cond.get('message', cond.get('reason', ''))}"
+                detail = cond.get("message", cond.get("reason", ""))
+                return f"pod {pod['metadata']['name']} unschedulable: {detail}"
     return None
 
 
 def _deployment_problem(deployment: Obj) -> str | None:
+    name = deployment["metadata"]["name"]
     for cond in (deployment.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
-            return f"deployment {deployment['metadata']['name']}: {cond.get('message', 'progress deadline exceeded')}"
+            return f"deployment {name}: {cond.get('message', 'progress deadline exceeded')}"
         if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
-            return f"deployment {deployment['metadata']['name']}: {cond.get('message', 'replica failure')}"
+            return f"deployment {name}: {cond.get('message', 'replica failure')}"
     return None
 
 
@@ -192,7 +195,13 @@ def observe(generation: int, deployment: Obj | None, pods: list[Obj]) -> Observa
             phase="Pending",
             node=None,
             conditions=[
-                _condition("Ready", False, "CollectorMissing", "the collector Deployment does not exist yet", generation),
+                _condition(
+                    "Ready",
+                    False,
+                    "CollectorMissing",
+                    "the collector Deployment does not exist yet",
+                    generation,
+                ),
                 _condition("Progressing", True, "Creating", "creating the collector", generation),
                 _condition("Degraded", False, "AsExpected", "", generation),
             ],
@@ -208,18 +217,25 @@ def observe(generation: int, deployment: Obj | None, pods: list[Obj]) -> Observa
     problem = _deployment_problem(deployment) or _pod_problem(pods)
     node = _running_node(pods)
     if ready:
-        ready_c = _condition("Ready", True, "CollectorAvailable", f"collector running on {node or 'its node'}",
-                             generation)
+        ready_c = _condition(
+            "Ready", True, "CollectorAvailable", f"collector running on {node or 'its node'}", generation
+        )
     elif problem:
         ready_c = _condition("Ready", False, "CollectorFailing", problem, generation)
     else:
-        ready_c = _condition("Ready", False, "CollectorStarting", "waiting for the collector pod to become ready",
-                             generation)
+        ready_c = _condition(
+            "Ready", False, "CollectorStarting", "waiting for the collector pod to become ready", generation
+        )
     progressing_c = (
         _condition("Progressing", False, "RolloutComplete", "the collector runs the current spec", generation)
         if ready
-        else _condition("Progressing", not problem, "RollingOut" if not problem else "RolloutStalled",
-                        "rolling out the collector" if not problem else problem, generation)
+        else _condition(
+            "Progressing",
+            not problem,
+            "RolloutStalled" if problem else "RollingOut",
+            problem or "rolling out the collector",
+            generation,
+        )
     )
     degraded_c = (
         _condition("Degraded", True, "CollectorFailing", problem, generation)
@@ -237,7 +253,9 @@ def invalid_status(generation: int, message: str) -> Observation:
         node=None,
         conditions=[
             _condition("Ready", False, "InvalidSpec", message, generation),
-            _condition("Progressing", False, "InvalidSpec", "fix the spec; nothing was deployed for it", generation),
+            _condition(
+                "Progressing", False, "InvalidSpec", "fix the spec; nothing was deployed for it", generation
+            ),
             _condition("Degraded", True, "InvalidSpec", message, generation),
         ],
     )

@@ -87,9 +87,10 @@ async def _scrape(client: KubeClient, pods: list[Obj], feed: str, settings: Oper
             continue
         host = f"[{ip}]" if ":" in ip else ip
         try:
-            text = await client.get_text(f"http://{host}:{settings.metrics_port}/metrics",
-                                         timeout_s=settings.scrape_timeout_s)
-        except Exception as e:  # noqa: BLE001 - a pod that cannot be scraped only loses the rate
+            text = await client.get_text(
+                f"http://{host}:{settings.metrics_port}/metrics", timeout_s=settings.scrape_timeout_s
+            )
+        except Exception as e:
             log.debug("scraping %s failed: %s", pod["metadata"]["name"], e)
             continue
         value = parse_counter_sum(text, MESSAGES_METRIC, {"feed": feed})
@@ -122,8 +123,12 @@ async def reconcile(
     name, namespace, uid = meta["name"], meta["namespace"], meta["uid"]
     generation = int(meta.get("generation", 1))
     source = f"ExchangeFeed {namespace}/{name}"
-    doc = {"apiVersion": body["apiVersion"], "kind": body["kind"], "metadata": {"name": name, "namespace": namespace},
-           "spec": body.get("spec")}
+    doc = {
+        "apiVersion": body["apiVersion"],
+        "kind": body["kind"],
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": body.get("spec"),
+    }
     try:
         # The API server already enforced the CRD schema; we check again because defaults and
         # CEL rules are applied only by a real server (and kmock, in tests, applies none), and
@@ -132,10 +137,14 @@ async def reconcile(
     except ConfigError as e:
         message = str(e)
         prior = body.get("status") or {}
-        events = [] if prior.get("phase") == "Invalid" and prior.get("observedGeneration") == generation \
+        events = (
+            []
+            if prior.get("phase") == "Invalid" and prior.get("observedGeneration") == generation
             else [Event("Warning", "InvalidSpec", message)]
-        return Outcome(status=_status(body, invalid_status(generation, message), now, {}), events=events,
-                       invalid=message)
+        )
+        return Outcome(
+            status=_status(body, invalid_status(generation, message), now, {}), events=events, invalid=message
+        )
 
     feed = {**body, "spec": valid["spec"]}
     events = []
@@ -143,17 +152,27 @@ async def reconcile(
         for child in render_children(feed, settings):
             action = await ensure(client, child, uid)
             if action:
-                events.append(Event("Normal", action.capitalize(),
-                                    f"{action} {child['kind']} {child['metadata']['name']}"))
+                events.append(
+                    Event(
+                        "Normal", action.capitalize(), f"{action} {child['kind']} {child['metadata']['name']}"
+                    )
+                )
     except ChildConflictError as e:
         obs = invalid_status(generation, str(e))
-        obs = Observation(phase="Degraded", node=None, conditions=[
-            {**c, "reason": "ChildConflict"} for c in obs.conditions])
+        obs = Observation(
+            phase="Degraded", node=None, conditions=[{**c, "reason": "ChildConflict"} for c in obs.conditions]
+        )
         return Outcome(status=_status(body, obs, now, {}), events=[Event("Warning", "ChildConflict", str(e))])
 
-    deployment = await client.get(object_path(
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": collector_name(name),
-                                                                     "namespace": namespace}}))
+    deployment = await client.get(
+        object_path(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": collector_name(name), "namespace": namespace},
+            }
+        )
+    )
     pods = await client.list(collection_path("v1", "Pod", namespace), selector_labels(name))
     obs = observe(generation, deployment, pods)
     extra: Obj = {"collector": collector_name(name), "symbolCount": len(valid["spec"]["symbols"])}

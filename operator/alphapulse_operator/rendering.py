@@ -35,7 +35,7 @@ __all__ = (
 )
 
 CONFIG_DIR = "/etc/alphapulse"
-_TMP_DIR = "/tmp"  # noqa: S108 - an emptyDir mount point inside the container, not a host path
+_TMP_DIR = "/tmp"
 
 Obj = dict[str, Any]
 
@@ -95,8 +95,10 @@ def _resources(spec: Obj, settings: OperatorSettings) -> Obj:
         # static CPU manager needs to hand out exclusive cores.
         exact = {"cpu": str(res["cpus"]), "memory": res.get("memory", settings.default_memory_limit)}
         return {"requests": dict(exact), "limits": dict(exact)}
-    requests = {"cpu": str(res["cpus"]) if "cpus" in res else settings.default_cpu,
-                "memory": res.get("memory", settings.default_memory)}
+    requests = {
+        "cpu": str(res["cpus"]) if "cpus" in res else settings.default_cpu,
+        "memory": res.get("memory", settings.default_memory),
+    }
     # No CPU limit on shared collectors: CFS throttling adds latency spikes to the hot path.
     limits = {"memory": res.get("memory", settings.default_memory_limit)}
     return {"requests": requests, "limits": limits}
@@ -105,7 +107,10 @@ def _resources(spec: Obj, settings: OperatorSettings) -> Obj:
 def _placement(spec: Obj, settings: OperatorSettings) -> Obj:
     placement = spec.get("placement") or {}
     pod: Obj = {
-        "nodeSelector": {**placement.get("nodeSelector", {}), settings.node_label_key: settings.node_label_value},
+        "nodeSelector": {
+            **placement.get("nodeSelector", {}),
+            settings.node_label_key: settings.node_label_value,
+        },
     }
     node = placement.get("nodeName")
     if node:
@@ -138,8 +143,15 @@ def render_deployment(feed: Obj, settings: OperatorSettings) -> Obj:
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "args": [
-            "collector", "-f", f"{CONFIG_DIR}/{FEED_FILE}", "--sock-dir", settings.sock_dir,
-            "--host", "0.0.0.0", "--port", str(port),
+            "collector",
+            "-f",
+            f"{CONFIG_DIR}/{FEED_FILE}",
+            "--sock-dir",
+            settings.sock_dir,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
         ],
         "ports": [{"name": "metrics", "containerPort": port, "protocol": "TCP"}],
         "readinessProbe": {**probe, "failureThreshold": 3},

@@ -10,16 +10,16 @@ import pytest
 # resync keeps the drift and status scenarios at about a second each.
 os.environ.setdefault("ALPHAPULSE_OPERATOR_RESYNC_INTERVAL_S", "0.3")
 
-import kopf  # noqa: E402
-from k8s_emulator import K8sEmulator, declare_resources  # noqa: E402
+import kopf
+from k8s_emulator import K8sEmulator, declare_resources
 
-import alphapulse_operator.handlers  # noqa: E402, F401 - registers the handlers with kopf
+import alphapulse_operator.handlers  # noqa: F401 - registers the handlers with kopf
 
 
 @kopf.on.login()
 def login_to_kmock(**_: Any) -> kopf.ConnectionInfo:
     # Test-only: replaces kopf's fallback logins, which read $KUBECONFIG once at import time.
-    return kopf.ConnectionInfo(server=os.environ["KMOCK_URL"], token="dummy")  # noqa: S106
+    return kopf.ConnectionInfo(server=os.environ["KMOCK_URL"], token="dummy")
 
 
 @pytest.fixture

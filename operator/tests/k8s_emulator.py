@@ -52,8 +52,7 @@ class K8sEmulator(kmock.KubernetesEmulator):
         return str(self._rv_last)
 
     def _has_status(self, resource: Any) -> bool:
-        info = self.resources[resource] if resource in self.resources else None
-        return info is not None and "status" in info.subresources
+        return resource in self.resources and "status" in self.resources[resource].subresources
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         data = request.data
@@ -63,8 +62,9 @@ class K8sEmulator(kmock.KubernetesEmulator):
                 meta.setdefault("namespace", request.namespace)
             if "name" not in meta and "generateName" in meta:
                 meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
-            meta.update(uid=str(uuid.uuid4()), resourceVersion=self._next_rv(), generation=1,
-                        creationTimestamp=_now())
+            meta.update(
+                uid=str(uuid.uuid4()), resourceVersion=self._next_rv(), generation=1, creationTimestamp=_now()
+            )
             if self._has_status(request.resource):
                 data.pop("status", None)  # the main resource ignores status, like the API server
         elif request.resource is not None and request.action == kmock.action.UPDATE:
@@ -74,10 +74,14 @@ class K8sEmulator(kmock.KubernetesEmulator):
                 cur_meta = current.get("metadata", {})
                 if isinstance(data, list):  # JSON patch: the test op is kopf's optimistic lock
                     for op in data:
-                        if (op.get("op") == "test" and op.get("path") == "/metadata/resourceVersion"
-                                and op.get("value") != cur_meta.get("resourceVersion")):
-                            raise kmock.KubernetesError(status=422, reason="Invalid",
-                                                        message="resourceVersion test failed")
+                        if (
+                            op.get("op") == "test"
+                            and op.get("path") == "/metadata/resourceVersion"
+                            and op.get("value") != cur_meta.get("resourceVersion")
+                        ):
+                            raise kmock.KubernetesError(
+                                status=422, reason="Invalid", message="resourceVersion test failed"
+                            )
                     data.append({"op": "add", "path": "/metadata/resourceVersion", "value": self._next_rv()})
                 elif isinstance(data, dict):
                     if self._has_status(request.resource):
@@ -92,13 +96,16 @@ class K8sEmulator(kmock.KubernetesEmulator):
                     meta["resourceVersion"] = self._next_rv()
         was_live = False
         key = (request.resource, request.namespace, request.name)
-        if request.resource is not None and request.name and request.action in (kmock.action.DELETE,
-                                                                                 kmock.action.UPDATE):
+        if (
+            request.resource is not None
+            and request.name
+            and request.action in (kmock.action.DELETE, kmock.action.UPDATE)
+        ):
             was_live = key in self.objects and not self.objects[key].deleted
         response = await super()._handle(request)
-        if was_live:  # gone now: deleted outright, or its last finalizer was just removed
-            if key in self.objects and self.objects[key].deleted:
-                await self._collect_garbage(self.objects[key].last.raw.get("metadata", {}).get("uid"))
+        # Gone now: deleted outright, or its last finalizer was just removed.
+        if was_live and key in self.objects and self.objects[key].deleted:
+            await self._collect_garbage(self.objects[key].last.raw.get("metadata", {}).get("uid"))
         return response
 
     async def _collect_garbage(self, owner_uid: str | None) -> None:
@@ -122,7 +129,9 @@ class K8sEmulator(kmock.KubernetesEmulator):
     async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
         resp = await super()._render_error(exc)
         assert isinstance(resp, aiohttp.web.Response)
-        return aiohttp.web.Response(body=resp.body, status=resp.status, headers={"Content-Type": "application/json"})
+        return aiohttp.web.Response(
+            body=resp.body, status=resp.status, headers={"Content-Type": "application/json"}
+        )
 
     async def _serve_list(self, request: rendering.Request) -> Any:
         result = await super()._serve_list(request)
@@ -145,20 +154,42 @@ class K8sEmulator(kmock.KubernetesEmulator):
 def declare_resources(server: kmock.KubernetesEmulator) -> None:
     """Discovery entries kopf waits for, plus the kinds the operator reads and writes."""
     server.resources[FEEDS] = kmock.ResourceInfo(
-        kind="ExchangeFeed", singular="exchangefeed", namespaced=True, shortnames={"xf"},
-        verbs={"list", "watch", "get", "patch", "create", "delete"}, subresources={"status"})
+        kind="ExchangeFeed",
+        singular="exchangefeed",
+        namespaced=True,
+        shortnames={"xf"},
+        verbs={"list", "watch", "get", "patch", "create", "delete"},
+        subresources={"status"},
+    )
     server.resources["apiextensions.k8s.io/v1/customresourcedefinitions"] = kmock.ResourceInfo(
-        kind="CustomResourceDefinition", singular="customresourcedefinition", namespaced=False,
-        verbs={"list", "watch", "get"})
+        kind="CustomResourceDefinition",
+        singular="customresourcedefinition",
+        namespaced=False,
+        verbs={"list", "watch", "get"},
+    )
     server.resources["v1/namespaces"] = kmock.ResourceInfo(
-        kind="Namespace", singular="namespace", namespaced=False, verbs={"list", "watch", "get"})
+        kind="Namespace", singular="namespace", namespaced=False, verbs={"list", "watch", "get"}
+    )
     server.resources["v1/events"] = kmock.ResourceInfo(
-        kind="Event", singular="event", namespaced=True, verbs={"create", "list", "get"})
+        kind="Event", singular="event", namespaced=True, verbs={"create", "list", "get"}
+    )
     server.resources["v1/configmaps"] = kmock.ResourceInfo(
-        kind="ConfigMap", singular="configmap", namespaced=True, verbs={"create", "get", "list", "patch", "delete"})
+        kind="ConfigMap",
+        singular="configmap",
+        namespaced=True,
+        verbs={"create", "get", "list", "patch", "delete"},
+    )
     server.resources["v1/pods"] = kmock.ResourceInfo(
-        kind="Pod", singular="pod", namespaced=True, verbs={"create", "get", "list", "patch", "delete"},
-        subresources={"status"})
+        kind="Pod",
+        singular="pod",
+        namespaced=True,
+        verbs={"create", "get", "list", "patch", "delete"},
+        subresources={"status"},
+    )
     server.resources["apps/v1/deployments"] = kmock.ResourceInfo(
-        kind="Deployment", singular="deployment", namespaced=True,
-        verbs={"create", "get", "list", "patch", "delete"}, subresources={"status"})
+        kind="Deployment",
+        singular="deployment",
+        namespaced=True,
+        verbs={"create", "get", "list", "patch", "delete"},
+        subresources={"status"},
+    )

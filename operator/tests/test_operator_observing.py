@@ -23,16 +23,28 @@ def deployment(generation: int = 1, **status: Any) -> dict[str, Any]:
     return {"metadata": {"name": "collector-x", "generation": generation}, "status": status}
 
 
-def pod(node: str | None = "node-a", ready: bool = True, waiting: str | None = None,
-        unschedulable: bool = False) -> dict[str, Any]:
+def pod(
+    node: str | None = "node-a", ready: bool = True, waiting: str | None = None, unschedulable: bool = False
+) -> dict[str, Any]:
     status: dict[str, Any] = {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
     if waiting:
-        status["containerStatuses"] = [{"name": "collector", "state": {"waiting": {"reason": waiting,
-                                                                                  "message": "back-off"}}}]
+        status["containerStatuses"] = [
+            {"name": "collector", "state": {"waiting": {"reason": waiting, "message": "back-off"}}}
+        ]
     if unschedulable:
-        status["conditions"].append({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                                     "message": "0/3 nodes are available: 3 node(s) didn't match selector"})
-    return {"metadata": {"name": "collector-x-1"}, "spec": {"nodeName": node} if node else {}, "status": status}
+        status["conditions"].append(
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 node(s) didn't match selector",
+            }
+        )
+    return {
+        "metadata": {"name": "collector-x-1"},
+        "spec": {"nodeName": node} if node else {},
+        "status": status,
+    }
 
 
 READY = {"observedGeneration": 1, "updatedReplicas": 1, "availableReplicas": 1, "replicas": 1}
@@ -40,9 +52,14 @@ READY = {"observedGeneration": 1, "updatedReplicas": 1, "availableReplicas": 1, 
 
 def test_server_defaults_are_not_drift_but_changed_values_are() -> None:
     desired = {"spec": {"replicas": 1, "template": {"containers": [{"name": "c", "image": "a"}]}}}
-    actual = {"spec": {"replicas": 1, "progressDeadlineSeconds": 600,
-                       "template": {"containers": [{"name": "c", "image": "a", "terminationMessagePath": "/x"}]}},
-              "status": {"replicas": 1}}
+    actual: dict[str, Any] = {
+        "spec": {
+            "replicas": 1,
+            "progressDeadlineSeconds": 600,
+            "template": {"containers": [{"name": "c", "image": "a", "terminationMessagePath": "/x"}]},
+        },
+        "status": {"replicas": 1},
+    }
     assert not differs(desired, actual)
     actual["spec"]["template"]["containers"][0]["image"] = "b"
     assert differs(desired, actual)
@@ -90,23 +107,66 @@ def test_transition_time_moves_only_when_status_flips() -> None:
         (deployment(), [], "Pending", ("False", "CollectorStarting"), "True", "False", None),
         (deployment(**READY), [pod()], "Running", ("True", "CollectorAvailable"), "False", "False", "node-a"),
         # a new spec: the controller has not seen generation 2 yet
-        (deployment(2, **READY), [pod()], "Progressing", ("False", "CollectorStarting"), "True", "False", "node-a"),
-        (deployment(observedGeneration=1, updatedReplicas=1, unavailableReplicas=1), [pod(waiting="CrashLoopBackOff")],
-         "Degraded", ("False", "CollectorFailing"), "False", "True", "node-a"),
-        (deployment(observedGeneration=1), [pod(node=None, ready=False, unschedulable=True)],
-         "Degraded", ("False", "CollectorFailing"), "False", "True", None),
-        (deployment(observedGeneration=1, conditions=[{"type": "Progressing", "status": "False",
-                                                       "reason": "ProgressDeadlineExceeded"}]),
-         [], "Degraded", ("False", "CollectorFailing"), "False", "True", None),
+        (
+            deployment(2, **READY),
+            [pod()],
+            "Progressing",
+            ("False", "CollectorStarting"),
+            "True",
+            "False",
+            "node-a",
+        ),
+        (
+            deployment(observedGeneration=1, updatedReplicas=1, unavailableReplicas=1),
+            [pod(waiting="CrashLoopBackOff")],
+            "Degraded",
+            ("False", "CollectorFailing"),
+            "False",
+            "True",
+            "node-a",
+        ),
+        (
+            deployment(observedGeneration=1),
+            [pod(node=None, ready=False, unschedulable=True)],
+            "Degraded",
+            ("False", "CollectorFailing"),
+            "False",
+            "True",
+            None,
+        ),
+        (
+            deployment(
+                observedGeneration=1,
+                conditions=[{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}],
+            ),
+            [],
+            "Degraded",
+            ("False", "CollectorFailing"),
+            "False",
+            "True",
+            None,
+        ),
     ],
     ids=["no-deployment", "no-pod", "running", "new-generation", "crashloop", "unschedulable", "deadline"],
 )
-def test_observe(dep: Any, pods: list[Any], phase: str, ready: tuple[str, str], progressing: str,
-                 degraded: str, node: str | None) -> None:
+def test_observe(  # noqa: PLR0917 - one positional per parametrized column
+    dep: Any,
+    pods: list[Any],
+    phase: str,
+    ready: tuple[str, str],
+    progressing: str,
+    degraded: str,
+    node: str | None,
+) -> None:
     obs = observe(3, dep, pods)
     got = conditions(obs)
     assert (obs.phase, got["Ready"], got["Progressing"][0], got["Degraded"][0], obs.node) == (
-        phase, ready, progressing, degraded, node)
+        phase,
+        ready,
+        progressing,
+        degraded,
+        node,
+    )
     assert all(c["observedGeneration"] == 3 for c in obs.conditions)
 
 
@@ -119,5 +179,8 @@ def test_ready_pod_names_the_node_during_a_recreate() -> None:
 def test_invalid_spec_status() -> None:
     obs = invalid_status(4, "spec.symbols: bad")
     assert obs.phase == "Invalid"
-    assert conditions(obs) == {"Ready": ("False", "InvalidSpec"), "Progressing": ("False", "InvalidSpec"),
-                               "Degraded": ("True", "InvalidSpec")}
+    assert conditions(obs) == {
+        "Ready": ("False", "InvalidSpec"),
+        "Progressing": ("False", "InvalidSpec"),
+        "Degraded": ("True", "InvalidSpec"),
+    }

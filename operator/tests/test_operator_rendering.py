@@ -31,15 +31,25 @@ def pod_spec(dep: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-VARIANTS = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "pinned-node": {"placement": {"nodeName": "ip-10-0-1-7.ec2.internal"}},
-    "selector-tolerations": {"placement": {"nodeSelector": {"disk": "nvme"}, "tolerations": [
-        {"key": "dedicated", "operator": "Equal", "value": "feeds", "effect": "NoSchedule"},
-        {"key": "spot", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}]}},
+    "selector-tolerations": {
+        "placement": {
+            "nodeSelector": {"disk": "nvme"},
+            "tolerations": [
+                {"key": "dedicated", "operator": "Equal", "value": "feeds", "effect": "NoSchedule"},
+                {"key": "spot", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30},
+            ],
+        }
+    },
     "dedicated-cpus": {"resources": {"cpus": 2, "memory": "1Gi", "dedicatedCpus": True}},
     "shared-cpus": {"resources": {"cpus": 1}},
-    "simulator": {"url": "ws://sim.feeds.svc:9443/stream", "restUrl": "http://sim.feeds.svc:9444", "depth": 50},
+    "simulator": {
+        "url": "ws://sim.feeds.svc:9443/stream",
+        "restUrl": "http://sim.feeds.svc:9444",
+        "depth": 50,
+    },
 }
 
 
@@ -52,8 +62,15 @@ def test_every_rendered_object_is_a_valid_kubernetes_object(variant: str) -> Non
 def test_collector_runs_the_contract_command_line() -> None:
     (container,) = pod_spec(render_deployment(feed(), SETTINGS))["containers"]
     assert container["args"] == [
-        "collector", "-f", "/etc/alphapulse/feed.yaml", "--sock-dir", "/var/run/alphapulse",
-        "--host", "0.0.0.0", "--port", "9100",
+        "collector",
+        "-f",
+        "/etc/alphapulse/feed.yaml",
+        "--sock-dir",
+        "/var/run/alphapulse",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "9100",
     ]
     assert container["image"] == SETTINGS.image
     assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in container["ports"]
@@ -78,13 +95,19 @@ def test_pod_runs_non_root_with_a_read_only_root() -> None:
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["automountServiceAccountToken"] is False
     sc = spec["containers"][0]["securityContext"]
-    assert sc == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    assert sc == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
 
 
 def test_explicit_node_pins_through_the_scheduler() -> None:
     spec = pod_spec(render_deployment(feed(placement={"nodeName": "node-7"}), SETTINGS))
     assert "nodeName" not in spec  # the scheduler still checks resources and taints
-    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
     assert terms == [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-7"]}]}]
 
 
@@ -97,7 +120,9 @@ def test_user_node_selector_narrows_but_cannot_drop_the_relay_label() -> None:
 def test_dedicated_cpus_give_guaranteed_qos_with_integer_cpus() -> None:
     dep = render_deployment(feed(resources={"cpus": 2, "dedicatedCpus": True}), SETTINGS)
     resources = pod_spec(dep)["containers"][0]["resources"]
-    assert resources["requests"] == resources["limits"] == {"cpu": "2", "memory": SETTINGS.default_memory_limit}
+    assert (
+        resources["requests"] == resources["limits"] == {"cpu": "2", "memory": SETTINGS.default_memory_limit}
+    )
 
 
 def test_shared_collectors_have_no_cpu_limit() -> None:
@@ -110,8 +135,14 @@ def test_children_are_owned_and_labelled() -> None:
     f = feed()
     for obj in render_children(f, SETTINGS):
         (ref,) = obj["metadata"]["ownerReferences"]
-        assert ref == {"apiVersion": "alphapulse.io/v1alpha1", "kind": "ExchangeFeed", "name": "binance-spot",
-                       "uid": f["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+        assert ref == {
+            "apiVersion": "alphapulse.io/v1alpha1",
+            "kind": "ExchangeFeed",
+            "name": "binance-spot",
+            "uid": f["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
         assert obj["metadata"]["namespace"] == "feeds"
         assert obj["metadata"]["labels"]["alphapulse.io/feed"] == "binance-spot"
     dep = render_deployment(f, SETTINGS)
@@ -124,8 +155,13 @@ def test_feed_file_is_the_same_document_the_collector_loads() -> None:
     text = render_configmap(f)["data"]["feed.yaml"]
     (loaded,) = load_feeds(text)
     assert (loaded.name, loaded.exchange, loaded.symbols, loaded.url) == (
-        "binance-spot", "binance", ("BTC-USDT", "ETH-USDT"), "ws://127.0.0.1:9443/stream")
-    assert "uid" not in text and "status" not in text
+        "binance-spot",
+        "binance",
+        ("BTC-USDT", "ETH-USDT"),
+        "ws://127.0.0.1:9443/stream",
+    )
+    assert "uid" not in text
+    assert "status" not in text
 
 
 def test_spec_changes_and_only_spec_changes_trigger_a_rollout() -> None:
@@ -144,9 +180,14 @@ def test_spec_changes_and_only_spec_changes_trigger_a_rollout() -> None:
 
 
 def test_settings_flow_into_the_pod() -> None:
-    settings = OperatorSettings(image="registry.example/alphapulse@sha256:" + "a" * 64, image_pull_policy="Always",
-                                priority_class="alphapulse-feeds", image_pull_secrets=("regcred",),
-                                sock_dir="/run/ap", metrics_port=9200)
+    settings = OperatorSettings(
+        image="registry.example/alphapulse@sha256:" + "a" * 64,
+        image_pull_policy="Always",
+        priority_class="alphapulse-feeds",
+        image_pull_secrets=("regcred",),
+        sock_dir="/run/ap",
+        metrics_port=9200,
+    )
     dep = render_deployment(feed(), settings)
     kube_validate(dep)
     spec = pod_spec(dep)
