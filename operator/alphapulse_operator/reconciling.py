@@ -162,7 +162,10 @@ async def reconcile(
         obs = Observation(
             phase="Degraded", node=None, conditions=[{**c, "reason": "ChildConflict"} for c in obs.conditions]
         )
-        return Outcome(status=_status(body, obs, now, {}), events=[Event("Warning", "ChildConflict", str(e))])
+        prior = (body.get("status") or {}).get("conditions") or []
+        repeated = any(c.get("type") == "Ready" and c.get("reason") == "ChildConflict" for c in prior)
+        events = [] if repeated else [Event("Warning", "ChildConflict", str(e))]
+        return Outcome(status=_status(body, obs, now, {}), events=events)
 
     deployment = await client.get(
         object_path(

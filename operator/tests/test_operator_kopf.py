@@ -181,6 +181,21 @@ async def test_symbols_change_rolls_out_the_collector(cluster: K8sEmulator) -> N
         assert _condition(status, "Progressing")["status"] == "True"
         assert len(cluster[kmock.action.CREATE, kmock.resource(DEPLOYMENTS)]) == 1  # patched, not recreated
 
+        def updated() -> set[str]:
+            return {
+                e.raw["message"]
+                for (res, _, _), e in cluster.objects.items()
+                if res == kmock.resource("v1/events") and e.raw.get("reason") == "Updated"
+            }
+
+        # kopf posts events in the background: wait for them.
+        await eventually(
+            lambda: (
+                updated()
+                >= {"updated ConfigMap collector-kraken-main", "updated Deployment collector-kraken-main"}
+            )
+        )
+
 
 async def test_delete_removes_children_through_owner_references(cluster: K8sEmulator) -> None:
     async with running_operator():
@@ -252,3 +267,38 @@ async def test_timer_restores_deleted_and_edited_children(cluster: K8sEmulator) 
         await eventually(
             lambda: "BTC-USD" in _get(cluster, CONFIGMAPS, "collector-kraken-main")["data"]["feed.yaml"]
         )
+
+
+async def test_feeds_created_while_the_operator_was_down_are_resumed(cluster: K8sEmulator) -> None:
+    await _create(cluster, feed_body())
+    await _create(cluster, feed_body("coinbase-main", exchange="coinbase"))
+    async with running_operator():
+        for name in ("collector-kraken-main", "collector-coinbase-main"):
+            await eventually(lambda name=name: _get(cluster, DEPLOYMENTS, name))
+        await eventually(lambda: _status(cluster, "coinbase-main").get("phase") == "Pending")
+
+
+async def test_a_foreign_object_is_never_taken_over(cluster: K8sEmulator) -> None:
+    foreign = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "collector-kraken-main", "namespace": "default"},
+        "data": {"mine": "yes"},
+    }
+    resp = await cluster.post("/api/v1/namespaces/default/configmaps", json=foreign)
+    assert resp.status == 200
+    async with running_operator():
+        await _create(cluster, feed_body())
+        status = await eventually(lambda: _status(cluster).get("phase") == "Degraded" and _status(cluster))
+        ready = _condition(status, "Ready")
+        assert (ready["status"], ready["reason"]) == ("False", "ChildConflict")
+        assert "not owned by this feed" in ready["message"]
+        assert _get(cluster, CONFIGMAPS, "collector-kraken-main")["data"] == {"mine": "yes"}
+        assert _get(cluster, DEPLOYMENTS, "collector-kraken-main") is None
+        await asyncio.sleep(0.4)  # a resync: same status, no second warning
+        conflicts = [
+            e
+            for (res, _, _), e in cluster.objects.items()
+            if res == kmock.resource("v1/events") and e.raw.get("reason") == "ChildConflict"
+        ]
+        assert len(conflicts) == 1
