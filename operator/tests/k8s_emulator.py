@@ -136,6 +136,11 @@ class K8sEmulator(kmock.KubernetesEmulator):
     async def _serve_list(self, request: rendering.Request) -> Any:
         result = await super()._serve_list(request)
         result["metadata"]["resourceVersion"] = str(self._rv_last)
+        resource = request.resource
+        if resource is not None and resource in self.resources and self.resources[resource].kind:
+            # kubectl (client-go) refuses lists without kind/apiVersion.
+            group_version = f"{resource.group}/{resource.version}" if resource.group else resource.version
+            result.update(kind=f"{self.resources[resource].kind}List", apiVersion=group_version)
         return result
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[Any]:
