@@ -12,11 +12,21 @@ from typing import Any, Self
 
 import httpx
 
+from alphapulse import __version__
 from alphapulse.errors import FatalError, RetryableError
 
-__all__ = ("ApiError", "Connection", "KubeClient", "NotFoundError", "collection_path", "object_path")
+__all__ = (
+    "USER_AGENT",
+    "ApiError",
+    "Connection",
+    "KubeClient",
+    "NotFoundError",
+    "collection_path",
+    "object_path",
+)
 
 Obj = dict[str, Any]
+USER_AGENT = f"alphapulse-operator/{__version__}"
 
 # kind -> (plural, namespaced); only the kinds the operator manages.
 _KINDS = {
@@ -118,7 +128,7 @@ class KubeClient:
         await self._http.aclose()
 
     def _headers(self, content_type: str | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         token = self._conn.token() if self._conn.token else None
         if token:
             headers["Authorization"] = token

@@ -20,11 +20,17 @@ def feed_body(name: str = "kraken-main", **spec: Any) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def running_operator() -> AsyncIterator[asyncio.Task[None]]:
+async def running_operator(liveness_endpoint: str | None = None) -> AsyncIterator[asyncio.Task[None]]:
     """Enter in the test's own task: kopf cancels tasks created after it starts (fixtures' too)."""
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(
-        kopf.operator(clusterwide=True, standalone=True, stop_flag=stop, ready_flag=ready),
+        kopf.operator(
+            clusterwide=True,
+            standalone=True,
+            stop_flag=stop,
+            ready_flag=ready,
+            liveness_endpoint=liveness_endpoint,
+        ),
         name="test.kopf-operator",
     )
     await asyncio.wait_for(ready.wait(), 10)

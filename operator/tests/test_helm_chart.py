@@ -183,9 +183,9 @@ def test_operator_rbac_is_least_privilege(rendered: dict[str, list[Obj]]) -> Non
         for r in rule["resources"]
     }
     assert "*" not in {v for verbs in grants.values() for v in verbs}
-    assert grants[("alphapulse.io", "exchangefeeds/status")] == {"get", "patch"}
-    assert grants[("apps", "deployments")] == {"get", "list", "watch", "create", "patch"}
-    assert grants[("", "pods")] == {"get", "list", "watch"}
+    assert grants[("alphapulse.io", "exchangefeeds/status")] == {"patch"}
+    assert grants[("apps", "deployments")] == {"get", "create", "patch"}
+    assert grants[("", "pods")] == {"list"}
     assert not any("delete" in verbs for verbs in grants.values())  # children go by garbage collection
     assert ("", "secrets") not in grants
 

@@ -5,6 +5,7 @@ and waits for the operator's reaction; a Deployment controller is played by ``ro
 """
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -302,3 +303,21 @@ async def test_a_foreign_object_is_never_taken_over(cluster: K8sEmulator) -> Non
             if res == kmock.resource("v1/events") and e.raw.get("reason") == "ChildConflict"
         ]
         assert len(conflicts) == 1
+
+
+async def test_liveness_endpoint_reports_the_probe(cluster: K8sEmulator) -> None:
+    with socket.socket() as s:  # a free port for kopf's liveness server (it cannot report port 0)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/healthz"
+    async with running_operator(liveness_endpoint=url), aiohttp.ClientSession() as http:
+
+        async def healthy() -> Any:
+            try:
+                async with http.get(url) as resp:
+                    return resp.status == 200 and await resp.json()
+            except aiohttp.ClientConnectionError:
+                return None  # the liveness server starts right after the operator is ready
+
+        body = await eventually(healthy)
+    assert body["feeds"] == 0  # the probe handler's field: feeds with a metrics sample
