@@ -130,6 +130,30 @@ def _placement(spec: Obj, settings: OperatorSettings) -> Obj:
     return pod
 
 
+def _wait_for_relay(collector: Obj, settings: OperatorSettings) -> Obj:
+    """Wait until the relay's init container has handed ``<sock_dir>/feeds`` to our user.
+
+    Without it a collector scheduled before the relay on a fresh node finds a root-owned
+    directory the kubelet created and crash-loops until the relay catches up. It runs as the
+    collector's user (no root) and with the collector's resources: identical requests and limits
+    keep a dedicated-CPU pod Guaranteed and add nothing to the pod's effective request.
+    """
+    feeds_dir = f"{settings.sock_dir}/feeds"
+    return {
+        "name": "wait-for-relay",
+        "image": collector["image"],
+        "imagePullPolicy": collector["imagePullPolicy"],
+        "command": ["sh", "-c"],
+        "args": [
+            f'until [ -d "{feeds_dir}" ] && [ -w "{feeds_dir}" ]; do '
+            f'echo "waiting for the relay DaemonSet to prepare {feeds_dir}"; sleep 2; done'
+        ],
+        "resources": copy.deepcopy(collector["resources"]),
+        "securityContext": copy.deepcopy(collector["securityContext"]),
+        "volumeMounts": [{"name": "sockets", "mountPath": settings.sock_dir}],
+    }
+
+
 def render_deployment(feed: Obj, settings: OperatorSettings) -> Obj:
     feed_name = feed["metadata"]["name"]
     spec = feed["spec"]
@@ -179,6 +203,7 @@ def render_deployment(feed: Obj, settings: OperatorSettings) -> Obj:
             "runAsGroup": settings.run_as_user,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
+        "initContainers": [_wait_for_relay(container, settings)],
         "containers": [container],
         "volumes": [
             {"name": "feed", "configMap": {"name": name, "items": [{"key": FEED_FILE, "path": FEED_FILE}]}},

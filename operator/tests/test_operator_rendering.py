@@ -119,10 +119,20 @@ def test_user_node_selector_narrows_but_cannot_drop_the_relay_label() -> None:
 
 def test_dedicated_cpus_give_guaranteed_qos_with_integer_cpus() -> None:
     dep = render_deployment(feed(resources={"cpus": 2, "dedicatedCpus": True}), SETTINGS)
-    resources = pod_spec(dep)["containers"][0]["resources"]
-    assert (
-        resources["requests"] == resources["limits"] == {"cpu": "2", "memory": SETTINGS.default_memory_limit}
-    )
+    spec = pod_spec(dep)
+    # Guaranteed QoS needs requests == limits in every container, init containers included.
+    exact = {"cpu": "2", "memory": SETTINGS.default_memory_limit}
+    for c in spec["initContainers"] + spec["containers"]:
+        assert c["resources"] == {"requests": exact, "limits": exact}
+
+
+def test_collector_waits_for_the_relay_to_prepare_the_socket_dir() -> None:
+    spec = pod_spec(render_deployment(feed(), SETTINGS))
+    (init,) = spec["initContainers"]
+    assert init["name"] == "wait-for-relay"
+    assert "/var/run/alphapulse/feeds" in init["args"][0]
+    assert init["volumeMounts"] == [{"name": "sockets", "mountPath": "/var/run/alphapulse"}]
+    assert init["securityContext"]["readOnlyRootFilesystem"] is True  # runs as the collector's user
 
 
 def test_shared_collectors_have_no_cpu_limit() -> None:
