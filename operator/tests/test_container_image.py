@@ -7,6 +7,7 @@
   dependencies and the Node stage need the network and an engine; see docs/deployment.md.
 """
 
+import json
 import re
 import shutil
 import subprocess
@@ -101,3 +102,49 @@ def test_python_stage_builds_a_wheel_with_the_crd(tmp_path: Path) -> None:
         assert "alphapulse_operator/handlers.py" in names
         crd = zf.read("alphapulse/exchangefeed.crd.yaml").decode()
     assert crd == (ROOT / "crds" / "exchangefeeds.alphapulse.io.yaml").read_text()
+
+
+@pytest.mark.slow  # resolves ~90 packages against PyPI: 20-40 s
+def test_dependency_layer_resolves_to_wheels_only(tmp_path: Path) -> None:
+    """The build stage's ``pip install -c constraints.txt .`` resolves, for Python 3.12 on this
+    platform, to binary wheels only: the slim base image needs no compilers."""
+    stub = tmp_path / "stub"
+    for name in ("pyproject.toml", "constraints.txt", "README.md"):
+        target = stub / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    for package in ("services/alphapulse", "operator/alphapulse_operator"):  # as the Dockerfile's stub step
+        (stub / package).mkdir(parents=True)
+        (stub / package / "__init__.py").touch()
+    report = tmp_path / "report.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "-q",
+            "--python-version",
+            "3.12",
+            "--only-binary=:all:",
+            "--target",
+            str(tmp_path / "target"),
+            "-c",
+            str(stub / "constraints.txt"),
+            "--report",
+            str(report),
+            str(stub),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    installed = {
+        re.sub(r"[-_.]+", "-", item["metadata"]["name"]).lower()
+        for item in json.loads(report.read_text())["install"]
+    }
+    assert {"nautilus-trader", "kopf", "litestar", "asyncpg", "uvloop"} <= installed
