@@ -117,6 +117,8 @@ class KubeClient:
         self._http = httpx.AsyncClient(
             base_url=connection.server, verify=connection.verify, timeout=timeout_s
         )
+        # Pods' own HTTP endpoints (metrics): plain HTTP inside the cluster, no API credentials.
+        self._pods_http = httpx.AsyncClient(headers={"User-Agent": USER_AGENT})
 
     async def __aenter__(self) -> Self:
         return self
@@ -126,6 +128,7 @@ class KubeClient:
 
     async def close(self) -> None:
         await self._http.aclose()
+        await self._pods_http.aclose()
 
     def _headers(self, content_type: str | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
@@ -196,7 +199,7 @@ class KubeClient:
 
     async def get_text(self, url: str, *, timeout_s: float) -> str:
         """Plain GET of a pod's own HTTP endpoint (metrics), outside the API server."""
-        async with httpx.AsyncClient(timeout=timeout_s) as http:
-            resp = await http.get(url)
-            resp.raise_for_status()
-            return resp.text
+        resp = await self._pods_http.get(url, timeout=timeout_s)
+        resp.raise_for_status()
+        text: str = resp.text
+        return text
