@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp.web
+import jsonschema
 import kmock
 import pytest
 from k8s_emulator import FEEDS, K8sEmulator
 from operator_harness import eventually, feed_body, running_operator
+
+from alphapulse.feeds import crd_schema
 
 pytestmark = pytest.mark.kmock(cls=K8sEmulator)
 
@@ -149,6 +152,12 @@ async def test_create_renders_children_then_reports_running(
         ready = _condition(status, "Ready")
         assert (ready["status"], ready["reason"]) == ("True", "CollectorAvailable")
         assert _condition(status, "Degraded")["status"] == "False"
+        # What the operator writes is what the CRD's status schema accepts (a real server would prune
+        # or reject anything else).
+        validator = jsonschema.Draft7Validator(
+            crd_schema()["properties"]["status"], format_checker=jsonschema.FormatChecker()
+        )
+        assert not [e.message for e in validator.iter_errors(status)]
 
         events = [e.raw for (res, _, _), e in cluster.objects.items() if res == kmock.resource("v1/events")]
         reasons = {e["reason"] for e in events}
