@@ -16,6 +16,7 @@ __all__ = (
     "BAD_WAITING_REASONS",
     "Observation",
     "RateSample",
+    "conflict_status",
     "differs",
     "invalid_status",
     "merge_conditions",
@@ -257,5 +258,18 @@ def invalid_status(generation: int, message: str) -> Observation:
                 "Progressing", False, "InvalidSpec", "fix the spec; nothing was deployed for it", generation
             ),
             _condition("Degraded", True, "InvalidSpec", message, generation),
+        ],
+    )
+
+
+def conflict_status(generation: int, message: str) -> Observation:
+    """A child's name is taken by an object the feed does not own; nothing is taken over."""
+    return Observation(
+        phase="Degraded",
+        node=None,
+        conditions=[
+            _condition("Ready", False, "ChildConflict", message, generation),
+            _condition("Progressing", False, "ChildConflict", "waiting for the name to be freed", generation),
+            _condition("Degraded", True, "ChildConflict", message, generation),
         ],
     )

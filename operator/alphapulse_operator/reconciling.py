@@ -16,6 +16,7 @@ from alphapulse_operator.naming import collector_name, selector_labels
 from alphapulse_operator.observing import (
     Observation,
     RateSample,
+    conflict_status,
     differs,
     invalid_status,
     merge_conditions,
@@ -158,10 +159,7 @@ async def reconcile(
                     )
                 )
     except ChildConflictError as e:
-        obs = invalid_status(generation, str(e))
-        obs = Observation(
-            phase="Degraded", node=None, conditions=[{**c, "reason": "ChildConflict"} for c in obs.conditions]
-        )
+        obs = conflict_status(generation, str(e))
         prior = (body.get("status") or {}).get("conditions") or []
         repeated = any(c.get("type") == "Ready" and c.get("reason") == "ChildConflict" for c in prior)
         events = [] if repeated else [Event("Warning", "ChildConflict", str(e))]

@@ -17,7 +17,7 @@ from manifest_checks import kube_validate
 
 from alphapulse.errors import ConfigError
 from alphapulse.feeds import crd_schema, validate_feed_document
-from alphapulse_operator.observing import invalid_status, merge_conditions, observe
+from alphapulse_operator.observing import conflict_status, invalid_status, merge_conditions, observe
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "crds" / "exchangefeeds.alphapulse.io.yaml"
@@ -158,6 +158,7 @@ def test_operator_status_conforms_to_the_status_schema() -> None:
             [{"metadata": {"name": "p"}, "spec": {"nodeName": "n"}}],
         ),
         invalid_status(2, "bad"),
+        conflict_status(2, "taken"),
     ]:
         status = {
             "observedGeneration": 2,

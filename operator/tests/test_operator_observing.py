@@ -6,6 +6,7 @@ import pytest
 
 from alphapulse_operator.observing import (
     RateSample,
+    conflict_status,
     differs,
     invalid_status,
     merge_conditions,
@@ -184,3 +185,11 @@ def test_invalid_spec_status() -> None:
         "Progressing": ("False", "InvalidSpec"),
         "Degraded": ("True", "InvalidSpec"),
     }
+
+
+def test_conflict_status() -> None:
+    obs = conflict_status(2, "ConfigMap default/collector-x exists and is not owned by this feed")
+    assert obs.phase == "Degraded"
+    assert {c["type"]: c["reason"] for c in obs.conditions} == dict.fromkeys(
+        ("Ready", "Progressing", "Degraded"), "ChildConflict"
+    )
