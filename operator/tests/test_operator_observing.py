@@ -150,7 +150,7 @@ def test_transition_time_moves_only_when_status_flips() -> None:
     ],
     ids=["no-deployment", "no-pod", "running", "new-generation", "crashloop", "unschedulable", "deadline"],
 )
-def test_observe(  # noqa: PLR0917 - one positional per parametrized column
+def test_observe(
     dep: Any,
     pods: list[Any],
     phase: str,
