@@ -114,9 +114,7 @@ class KubeClient:
 
     def __init__(self, connection: Connection, *, timeout_s: float = 10.0) -> None:
         self._conn = connection
-        self._http = httpx.AsyncClient(
-            base_url=connection.server, verify=connection.verify, timeout=timeout_s
-        )
+        self._http = httpx.AsyncClient(base_url=connection.server, verify=connection.verify, timeout=timeout_s)
         # Pods' own HTTP endpoints (metrics): plain HTTP inside the cluster, no API credentials.
         self._pods_http = httpx.AsyncClient(headers={"User-Agent": USER_AGENT})
 
@@ -188,14 +186,10 @@ class KubeClient:
 
     async def create(self, obj: Obj) -> Obj:
         meta = obj["metadata"]
-        return await self._request(
-            "POST", collection_path(obj["apiVersion"], obj["kind"], meta["namespace"]), body=obj
-        )
+        return await self._request("POST", collection_path(obj["apiVersion"], obj["kind"], meta["namespace"]), body=obj)
 
     async def merge_patch(self, obj: Obj) -> Obj:
-        return await self._request(
-            "PATCH", object_path(obj), body=obj, content_type="application/merge-patch+json"
-        )
+        return await self._request("PATCH", object_path(obj), body=obj, content_type="application/merge-patch+json")
 
     async def get_text(self, url: str, *, timeout_s: float) -> str:
         """Plain GET of a pod's own HTTP endpoint (metrics), outside the API server."""

@@ -254,9 +254,7 @@ def invalid_status(generation: int, message: str) -> Observation:
         node=None,
         conditions=[
             _condition("Ready", False, "InvalidSpec", message, generation),
-            _condition(
-                "Progressing", False, "InvalidSpec", "fix the spec; nothing was deployed for it", generation
-            ),
+            _condition("Progressing", False, "InvalidSpec", "fix the spec; nothing was deployed for it", generation),
             _condition("Degraded", True, "InvalidSpec", message, generation),
         ],
     )

@@ -154,9 +154,7 @@ async def reconcile(
             action = await ensure(client, child, uid)
             if action:
                 events.append(
-                    Event(
-                        "Normal", action.capitalize(), f"{action} {child['kind']} {child['metadata']['name']}"
-                    )
+                    Event("Normal", action.capitalize(), f"{action} {child['kind']} {child['metadata']['name']}")
                 )
     except ChildConflictError as e:
         obs = conflict_status(generation, str(e))

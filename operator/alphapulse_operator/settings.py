@@ -74,9 +74,7 @@ class OperatorSettings:
             image_pull_secrets=secrets,
         )
         if settings.image_pull_policy not in {"Always", "IfNotPresent", "Never"}:
-            raise ConfigError(
-                f"{_PREFIX}IMAGE_PULL_POLICY={settings.image_pull_policy!r} is not a pull policy"
-            )
+            raise ConfigError(f"{_PREFIX}IMAGE_PULL_POLICY={settings.image_pull_policy!r} is not a pull policy")
         if not 0 < settings.metrics_port < 65536:
             raise ConfigError(f"{_PREFIX}METRICS_PORT={settings.metrics_port} is not a TCP port")
         if settings.resync_interval_s <= 0:

@@ -62,9 +62,7 @@ class K8sEmulator(kmock.KubernetesEmulator):
                 meta.setdefault("namespace", request.namespace)
             if "name" not in meta and "generateName" in meta:
                 meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
-            meta.update(
-                uid=str(uuid.uuid4()), resourceVersion=self._next_rv(), generation=1, creationTimestamp=_now()
-            )
+            meta.update(uid=str(uuid.uuid4()), resourceVersion=self._next_rv(), generation=1, creationTimestamp=_now())
             if self._has_status(request.resource):
                 data.pop("status", None)  # the main resource ignores status, like the API server
         elif request.resource is not None and request.action == kmock.action.UPDATE:
@@ -129,9 +127,7 @@ class K8sEmulator(kmock.KubernetesEmulator):
     async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
         resp = await super()._render_error(exc)
         assert isinstance(resp, aiohttp.web.Response)
-        return aiohttp.web.Response(
-            body=resp.body, status=resp.status, headers={"Content-Type": "application/json"}
-        )
+        return aiohttp.web.Response(body=resp.body, status=resp.status, headers={"Content-Type": "application/json"})
 
     async def _serve_list(self, request: rendering.Request) -> Any:
         result = await super()._serve_list(request)

@@ -80,9 +80,7 @@ def test_python_stage_builds_a_wheel_with_the_crd(tmp_path: Path) -> None:
     for src in python_stage_copies():
         target = context / src
         if (ROOT / src).is_dir():
-            shutil.copytree(
-                ROOT / src, target, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-            )
+            shutil.copytree(ROOT / src, target, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / src, target)
@@ -144,7 +142,6 @@ def test_dependency_layer_resolves_to_wheels_only(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
     installed = {
-        re.sub(r"[-_.]+", "-", item["metadata"]["name"]).lower()
-        for item in json.loads(report.read_text())["install"]
+        re.sub(r"[-_.]+", "-", item["metadata"]["name"]).lower() for item in json.loads(report.read_text())["install"]
     }
     assert {"nautilus-trader", "kopf", "litestar", "asyncpg", "uvloop"} <= installed

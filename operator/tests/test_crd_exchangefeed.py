@@ -77,9 +77,7 @@ def test_printer_columns_point_at_schema_fields() -> None:
     assert names[:6] == ["Exchange", "Symbols", "Node", "Ready", "Rate", "Age"]
     for col in version["additionalPrinterColumns"]:
         jp = col["jsonPath"].split("[")[0]
-        assert jp.startswith(".metadata") or jp in paths, (
-            f"{col['name']}: {col['jsonPath']} is not in the schema"
-        )
+        assert jp.startswith(".metadata") or jp in paths, f"{col['name']}: {col['jsonPath']} is not in the schema"
 
 
 def test_defaults_are_applied() -> None:

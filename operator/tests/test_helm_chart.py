@@ -84,9 +84,7 @@ def rendered(helm: Path) -> dict[str, list[Obj]]:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_lint_strict(helm: Path, scenario: str) -> None:
-    proc = run_helm(
-        helm, "lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION, *values_args(scenario)
-    )
+    proc = run_helm(helm, "lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION, *values_args(scenario))
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -151,9 +149,7 @@ def test_api_and_migrations(rendered: dict[str, list[Obj]]) -> None:
     objs = rendered["default"]
     api = container(by(objs, "Deployment", "-api"))
     assert api["args"] == ["api", "--host", "0.0.0.0", "--port", "8000"]
-    assert {"DATABASE_URL", "REDIS_URL", "ALPHAPULSE_BRIDGE_SECRET", "ALPHAPULSE_SESSION_SECRET"} <= env(
-        api
-    ).keys()
+    assert {"DATABASE_URL", "REDIS_URL", "ALPHAPULSE_BRIDGE_SECRET", "ALPHAPULSE_SESSION_SECRET"} <= env(api).keys()
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     # $(POSTGRES_PASSWORD) only expands if defined earlier in the list.
     names = [e["name"] for e in api["env"]]
@@ -177,10 +173,7 @@ def test_operator_is_a_single_standalone_replica(rendered: dict[str, list[Obj]])
 def test_operator_rbac_is_least_privilege(rendered: dict[str, list[Obj]]) -> None:
     role = by(rendered["default"], "ClusterRole", "-operator")
     grants = {
-        (g, r): set(rule["verbs"])
-        for rule in role["rules"]
-        for g in rule["apiGroups"]
-        for r in rule["resources"]
+        (g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
     }
     assert "*" not in {v for verbs in grants.values() for v in verbs}
     assert grants[("alphapulse.io", "exchangefeeds/status")] == {"patch"}

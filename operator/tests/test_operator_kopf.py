@@ -122,9 +122,7 @@ async def collector_metrics(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[li
     await runner.cleanup()
 
 
-async def test_create_renders_children_then_reports_running(
-    cluster: K8sEmulator, collector_metrics: list[int]
-) -> None:
+async def test_create_renders_children_then_reports_running(cluster: K8sEmulator, collector_metrics: list[int]) -> None:
     async with running_operator():
         await _create(cluster, feed_body())
         dep = await eventually(lambda: _get(cluster, DEPLOYMENTS, "collector-kraken-main"))
@@ -171,9 +169,7 @@ async def test_symbols_change_rolls_out_the_collector(cluster: K8sEmulator) -> N
         dep = await eventually(lambda: _get(cluster, DEPLOYMENTS, "collector-kraken-main"))
         old_hash = dep["spec"]["template"]["metadata"]["annotations"]["alphapulse.io/config-hash"]
 
-        resp = await cluster.patch(
-            f"{FEEDS_URL}/kraken-main", json={"spec": {"symbols": ["BTC-USD", "ETH-USD"]}}
-        )
+        resp = await cluster.patch(f"{FEEDS_URL}/kraken-main", json={"spec": {"symbols": ["BTC-USD", "ETH-USD"]}})
         assert resp.status == 200
 
         def rolled() -> Any:
@@ -184,9 +180,7 @@ async def test_symbols_change_rolls_out_the_collector(cluster: K8sEmulator) -> N
         dep = await eventually(rolled)
         assert dep["metadata"]["generation"] == 2  # a template change: the controller rolls out
         assert "ETH-USD" in _get(cluster, CONFIGMAPS, "collector-kraken-main")["data"]["feed.yaml"]
-        status = await eventually(
-            lambda: _status(cluster).get("observedGeneration") == 2 and _status(cluster)
-        )
+        status = await eventually(lambda: _status(cluster).get("observedGeneration") == 2 and _status(cluster))
         assert status["symbolCount"] == 2
         assert _condition(status, "Progressing")["status"] == "True"
         assert len(cluster[kmock.action.CREATE, kmock.resource(DEPLOYMENTS)]) == 1  # patched, not recreated
@@ -200,10 +194,7 @@ async def test_symbols_change_rolls_out_the_collector(cluster: K8sEmulator) -> N
 
         # kopf posts events in the background: wait for them.
         await eventually(
-            lambda: (
-                updated()
-                >= {"updated ConfigMap collector-kraken-main", "updated Deployment collector-kraken-main"}
-            )
+            lambda: updated() >= {"updated ConfigMap collector-kraken-main", "updated Deployment collector-kraken-main"}
         )
 
 
@@ -262,9 +253,7 @@ async def test_timer_restores_deleted_and_edited_children(cluster: K8sEmulator) 
         assert resp.status == 200
         dep = await eventually(
             lambda: (
-                (d := _get(cluster, DEPLOYMENTS, "collector-kraken-main"))
-                and d["metadata"]["uid"] != first_uid
-                and d
+                (d := _get(cluster, DEPLOYMENTS, "collector-kraken-main")) and d["metadata"]["uid"] != first_uid and d
             )
         )
         assert dep["spec"]["strategy"] == {"type": "Recreate"}
@@ -274,9 +263,7 @@ async def test_timer_restores_deleted_and_edited_children(cluster: K8sEmulator) 
             json={"data": {"feed.yaml": "tampered"}},
         )
         assert resp.status == 200
-        await eventually(
-            lambda: "BTC-USD" in _get(cluster, CONFIGMAPS, "collector-kraken-main")["data"]["feed.yaml"]
-        )
+        await eventually(lambda: "BTC-USD" in _get(cluster, CONFIGMAPS, "collector-kraken-main")["data"]["feed.yaml"])
 
 
 async def test_feeds_created_while_the_operator_was_down_are_resumed(cluster: K8sEmulator) -> None:

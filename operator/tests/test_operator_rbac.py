@@ -49,11 +49,7 @@ def granted() -> set[tuple[str, str, str]]:
     assert proc.returncode == 0, proc.stderr
     (role,) = [d for d in yaml.safe_load_all(proc.stdout) if d and d["kind"] == "ClusterRole"]
     return {
-        (g, r, v)
-        for rule in role["rules"]
-        for g in rule["apiGroups"]
-        for r in rule["resources"]
-        for v in rule["verbs"]
+        (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
     }
 
 
@@ -83,6 +79,4 @@ async def test_the_cluster_role_grants_exactly_what_the_operator_uses(cluster: K
     assert ("apps", "deployments", "create") in used  # the scenario did run
     allowed = granted()
     assert not used - allowed, f"the operator needs more than the chart grants: {sorted(used - allowed)}"
-    assert not allowed - used - MAY_BE_UNUSED, (
-        f"granted but never used: {sorted(allowed - used - MAY_BE_UNUSED)}"
-    )
+    assert not allowed - used - MAY_BE_UNUSED, f"granted but never used: {sorted(allowed - used - MAY_BE_UNUSED)}"

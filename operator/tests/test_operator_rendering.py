@@ -105,9 +105,7 @@ def test_pod_runs_non_root_with_a_read_only_root() -> None:
 def test_explicit_node_pins_through_the_scheduler() -> None:
     spec = pod_spec(render_deployment(feed(placement={"nodeName": "node-7"}), SETTINGS))
     assert "nodeName" not in spec  # the scheduler still checks resources and taints
-    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-        "nodeSelectorTerms"
-    ]
+    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert terms == [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-7"]}]}]
 
 

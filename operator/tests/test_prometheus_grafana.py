@@ -124,15 +124,11 @@ def test_alerts_cover_the_issue_list() -> None:
         assert required in names
 
 
-@pytest.mark.parametrize(
-    ("where", "expr"), alert_exprs() + [e for d in DASHBOARDS for e in dashboard_exprs(d)]
-)
+@pytest.mark.parametrize(("where", "expr"), alert_exprs() + [e for d in DASHBOARDS for e in dashboard_exprs(d)])
 def test_every_query_names_only_exported_metrics(where: str, expr: str) -> None:
     known = documented_metrics()
     assert METRIC.search(expr), f"{where}: the expression names no AlphaPulse metric"
-    assert not unknown_metrics(expr, known), (
-        f"{where}: not in docs/metrics.md: {unknown_metrics(expr, known)}"
-    )
+    assert not unknown_metrics(expr, known), f"{where}: not in docs/metrics.md: {unknown_metrics(expr, known)}"
 
 
 def test_the_metric_check_catches_a_wrong_name() -> None:
