@@ -1,0 +1,88 @@
+"""Exact decimal and timestamp rendering in each venue's wire conventions (pure, no I/O).
+
+Values travel as integers at a scale (``units * 10**-decimals``); rendering never goes through
+``float``. Binance prints 8 decimals always, Kraken prints exactly the pair precision (as a
+JSON number), Coinbase prints the minimal form (no trailing zeros).
+"""
+
+import time
+from datetime import UTC, datetime
+
+__all__ = (
+    "RfcClock",
+    "fixed",
+    "go_time",
+    "minimal",
+    "rfc3339_ns",
+    "rfc3339_us",
+)
+
+
+def fixed(units: int, decimals: int) -> str:
+    """``units * 10**-decimals`` with exactly ``decimals`` digits after the point."""
+    if decimals == 0:
+        return str(units)
+    sign = "-" if units < 0 else ""
+    digits = str(abs(units)).rjust(decimals + 1, "0")
+    return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"
+
+
+def minimal(units: int, decimals: int) -> str:
+    """Shortest exact form: ``90000``, ``0.02``, ``89999.9`` (Coinbase's strings)."""
+    s = fixed(units, decimals)
+    if decimals:
+        s = s.rstrip("0").rstrip(".")
+    return s
+
+
+def _second_prefix(sec: int, sep: str) -> str:
+    return datetime.fromtimestamp(sec, tz=UTC).strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+
+
+class RfcClock:
+    """RFC3339 rendering with the date part cached per second (the hot path renders thousands per s)."""
+
+    __slots__ = ("_prefix", "_sec")
+
+    def __init__(self) -> None:
+        self._sec = -1
+        self._prefix = ""
+
+    def _head(self, ns: int) -> tuple[str, int]:
+        sec, frac = divmod(ns, 1_000_000_000)
+        if sec != self._sec:
+            self._sec = sec
+            self._prefix = _second_prefix(sec, "T")
+        return self._prefix, frac
+
+    def us(self, ns: int) -> str:
+        """``2026-03-02T14:30:00.302968Z`` (Kraken, Coinbase trade times)."""
+        head, frac = self._head(ns)
+        return f"{head}.{frac // 1000:06d}Z"
+
+    def ns(self, ns: int) -> str:
+        """``2026-03-02T14:30:00.912941313Z`` (Coinbase envelope timestamps)."""
+        head, frac = self._head(ns)
+        return f"{head}.{frac:09d}Z"
+
+
+def rfc3339_us(ns: int) -> str:
+    sec, frac = divmod(ns, 1_000_000_000)
+    return f"{_second_prefix(sec, 'T')}.{frac // 1000:06d}Z"
+
+
+def rfc3339_ns(ns: int) -> str:
+    sec, frac = divmod(ns, 1_000_000_000)
+    return f"{_second_prefix(sec, 'T')}.{frac:09d}Z"
+
+
+_MONO_START_NS = time.monotonic_ns()
+
+
+def go_time(ns: int) -> str:
+    """Go's ``time.Time.String()`` as Coinbase heartbeats print it, monotonic reading included."""
+    sec, frac = divmod(ns, 1_000_000_000)
+    mono = time.monotonic_ns() - _MONO_START_NS
+    return (
+        f"{_second_prefix(sec, ' ')}.{frac:09d} +0000 UTC m=+{mono // 1_000_000_000}.{mono % 1_000_000_000:09d}"
+    )
