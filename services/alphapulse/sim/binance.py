@@ -21,7 +21,7 @@ from websockets.asyncio.server import ServerConnection
 from alphapulse.sim.faults import Fault
 from alphapulse.sim.framing import text_frame
 from alphapulse.sim.http import RestResponse
-from alphapulse.sim.market import ASK, BID, SELL, LevelEvent, MarketEvent, TradeEvent
+from alphapulse.sim.market import ASK, BID, SELL, TRADE, MarketEvent
 from alphapulse.sim.render import fixed
 from alphapulse.sim.server import Conn, VenueSimulator
 
@@ -261,16 +261,17 @@ class BinanceSim(VenueSimulator[BinanceConn]):
         model = self.model
         assert model is not None
         subs = self._subs
-        for ev in events:
-            w = self._wire[ev.symbol]
-            ms = ev.ts_ns // 1_000_000
-            if type(ev) is TradeEvent:
-                m = "true" if ev.side == SELL else "false"  # buyer is maker <=> the taker sold
-                p, q = w.px(ev.price), w.qty(ev.qty)
+        wires = self._wire
+        for kind, i, side, price, qty, trade_id, ts_ns in events:
+            w = wires[i]
+            ms = ts_ns // 1_000_000
+            if kind == TRADE:
+                m = "true" if side == SELL else "false"  # buyer is maker <=> the taker sold
+                p, q = w.px(price), w.qty(qty)
                 if subs.get(w.trade):
                     self._fanout(
                         w.trade,
-                        f'{{"e":"trade","E":{ms},"s":"{w.native}","t":{ev.trade_id},"p":"{p}","q":"{q}",'
+                        f'{{"e":"trade","E":{ms},"s":"{w.native}","t":{trade_id},"p":"{p}","q":"{q}",'
                         f'"T":{ms},"m":{m},"M":true}}',
                     )
                 w.agg_id += 1
@@ -278,16 +279,15 @@ class BinanceSim(VenueSimulator[BinanceConn]):
                     self._fanout(
                         w.agg,
                         f'{{"e":"aggTrade","E":{ms},"s":"{w.native}","a":{w.agg_id},"p":"{p}","q":"{q}",'
-                        f'"f":{ev.trade_id},"l":{ev.trade_id},"T":{ms},"m":{m},"M":true}}',
+                        f'"f":{trade_id},"l":{trade_id},"T":{ms},"m":{m},"M":true}}',
                     )
                 continue
-            assert type(ev) is LevelEvent
             w.update_id += 1
             for buf in w.pending.values():
                 if not buf.first_id:
                     buf.first_id = w.update_id
-                (buf.bids if ev.side == BID else buf.asks)[ev.price] = ev.qty
-            book = model.book(ev.symbol)
+                (buf.bids if side == BID else buf.asks)[price] = qty
+            book = model.book(i)
             bb, ba = book.bid_px[-1], book.ask_px[0]
             bbo = (bb, book.bids[bb], ba, book.asks[ba])
             if bbo != w.last_bbo:

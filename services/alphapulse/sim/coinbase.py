@@ -21,7 +21,7 @@ from websockets.asyncio.server import ServerConnection
 from alphapulse.sim.faults import Fault
 from alphapulse.sim.framing import text_frame
 from alphapulse.sim.http import RestResponse
-from alphapulse.sim.market import BID, BUY, LevelEvent, MarketEvent, TradeEvent
+from alphapulse.sim.market import BID, BUY, TRADE, MarketEvent
 from alphapulse.sim.render import RfcClock, go_time, minimal, rfc3339_ns
 from alphapulse.sim.server import Conn, VenueSimulator
 
@@ -246,17 +246,16 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
     def publish(self, events: list[MarketEvent]) -> None:
         clock = self._clock
         subs = self._subs
-        for ev in events:
-            i = ev.symbol
-            ts = clock.ns(ev.ts_ns)
-            if type(ev) is TradeEvent:
+        for kind, i, side, price, qty, trade_id, ts_ns in events:
+            ts = clock.ns(ts_ns)
+            if kind == TRADE:
                 inst = self.instruments[i]
-                maker = "SELL" if ev.side == BUY else "BUY"
+                maker = "SELL" if side == BUY else "BUY"
                 trade = (
-                    f'{{"trade_id":"{ev.trade_id}","product_id":"{inst.symbol}",'
-                    f'"price":"{minimal(ev.price, inst.price_decimals)}",'
-                    f'"size":"{minimal(ev.qty, inst.qty_decimals)}","side":"{maker}",'
-                    f'"time":"{clock.us(ev.ts_ns)}"}}'
+                    f'{{"trade_id":"{trade_id}","product_id":"{inst.symbol}",'
+                    f'"price":"{minimal(price, inst.price_decimals)}",'
+                    f'"size":"{minimal(qty, inst.qty_decimals)}","side":"{maker}",'
+                    f'"time":"{clock.us(ts_ns)}"}}'
                 )
                 self._recent[i].append(trade)
                 if subs.get(("market_trades", i)):
@@ -264,18 +263,17 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
                 if subs.get(("ticker", i)):
                     self._fanout("ticker", i, ts, f'[{{"type":"update","tickers":[{self._ticker(i)}]}}]')
                 continue
-            assert type(ev) is LevelEvent
             if subs.get(("level2", i)):
                 inst = self.instruments[i]
-                side = "bid" if ev.side == BID else "offer"
+                l2side = "bid" if side == BID else "offer"
                 self._fanout(
                     "level2",
                     i,
                     ts,
-                    f'[{{"type":"update","product_id":"{inst.symbol}","updates":[{{"side":"{side}",'
-                    f'"event_time":"{clock.us(ev.ts_ns)}",'
-                    f'"price_level":"{minimal(ev.price, inst.price_decimals)}",'
-                    f'"new_quantity":"{minimal(ev.qty, inst.qty_decimals)}"}}]}}]',
+                    f'[{{"type":"update","product_id":"{inst.symbol}","updates":[{{"side":"{l2side}",'
+                    f'"event_time":"{clock.us(ts_ns)}",'
+                    f'"price_level":"{minimal(price, inst.price_decimals)}",'
+                    f'"new_quantity":"{minimal(qty, inst.qty_decimals)}"}}]}}]',
                     l2=True,
                 )
 

@@ -8,6 +8,8 @@ and a write per message; at 200,000 messages/s that is most of the budget (measu
 stream valid: it never writes a partial frame.
 """
 
+import struct
+
 __all__ = ("binary_frame", "text_frame")
 
 _FIN_TEXT = 0x81
@@ -15,6 +17,7 @@ _FIN_BINARY = 0x82
 _LEN16 = 126
 _LEN64 = 127
 _SHORT_HEADERS = tuple(bytes((_FIN_TEXT, n)) for n in range(126))
+_pack16 = struct.Struct("!BBH").pack
 
 
 def _frame(opcode: int, payload: bytes) -> bytes:
@@ -31,6 +34,8 @@ def text_frame(payload: bytes) -> bytes:
     n = len(payload)
     if n < _LEN16:
         return _SHORT_HEADERS[n] + payload
+    if n < 1 << 16:
+        return _pack16(_FIN_TEXT, _LEN16, n) + payload
     return _frame(_FIN_TEXT, payload)
 
 

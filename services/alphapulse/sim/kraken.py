@@ -24,7 +24,7 @@ from websockets.asyncio.server import ServerConnection
 
 from alphapulse.sim.faults import Fault, FaultRequest
 from alphapulse.sim.framing import text_frame
-from alphapulse.sim.market import ASK, BID, BUY, LevelEvent, MarketEvent, TradeEvent
+from alphapulse.sim.market import ASK, BID, BUY, TRADE, MarketEvent
 from alphapulse.sim.render import RfcClock, fixed, rfc3339_us
 from alphapulse.sim.server import Conn, VenueSimulator
 
@@ -433,15 +433,14 @@ class KrakenSim(VenueSimulator[KrakenConn]):
         assert model is not None
         subs = self._subs
         clock = self._clock
-        for ev in events:
-            i = ev.symbol
+        for kind, i, side, price, qty, trade_id, ts_ns in events:
             inst = self.instruments[i]
-            ts = clock.us(ev.ts_ns)
-            if type(ev) is TradeEvent:
-                side = "buy" if ev.side == BUY else "sell"
+            ts = clock.us(ts_ns)
+            if kind == TRADE:
+                taker = "buy" if side == BUY else "sell"
                 trade = (
-                    f'{{"symbol":"{self._native[i]}","side":"{side}","price":{fixed(ev.price, inst.price_decimals)},'
-                    f'"qty":{fixed(ev.qty, inst.qty_decimals)},"ord_type":"limit","trade_id":{ev.trade_id},'
+                    f'{{"symbol":"{self._native[i]}","side":"{taker}","price":{fixed(price, inst.price_decimals)},'
+                    f'"qty":{fixed(qty, inst.qty_decimals)},"ord_type":"limit","trade_id":{trade_id},'
                     f'"timestamp":"{ts}"}}'
                 )
                 recent = self._recent[i]
@@ -455,39 +454,36 @@ class KrakenSim(VenueSimulator[KrakenConn]):
                         ("ticker", i), f'{{"channel":"ticker","type":"update","data":[{self._ticker(i, ts)}]}}'
                     )
                 continue
-            assert type(ev) is LevelEvent
             book = model.book(i)
-            if subs.get(("ticker:bbo", i)) and (
-                ev.price == book.bid_px[-1] or ev.price == book.ask_px[0] or ev.qty == 0
-            ):
+            if subs.get(("ticker:bbo", i)) and (price in (book.bid_px[-1], book.ask_px[0]) or qty == 0):
                 self._fanout(
                     ("ticker:bbo", i), f'{{"channel":"ticker","type":"update","data":[{self._ticker(i, ts)}]}}'
                 )
             for depth in DEPTHS:
                 view = self._views.get((i, depth))
                 if view is not None:
-                    self._book_update(i, view, ev, ts)
+                    self._book_update(i, view, side, ts)
 
-    def _book_update(self, i: int, view: _View, ev: LevelEvent, ts: str) -> None:
+    def _book_update(self, i: int, view: _View, side: int, ts: str) -> None:
         assert self.model is not None
         book = self.model.book(i)
-        new = book.top(ev.side, view.depth)
-        old = view.bids if ev.side == BID else view.asks
+        new = book.top(side, view.depth)
+        old = view.bids if side == BID else view.asks
         if new == old:
             return
-        levels = book.bids if ev.side == BID else book.asks
+        levels = book.bids if side == BID else book.asks
         old_d = dict(old)
         changed = [(p, q) for p, q in new if old_d.get(p) != q]
         new_d = dict(new)
         changed += [(p, 0) for p, _ in old if p not in new_d and p not in levels]
-        if ev.side == BID:
+        if side == BID:
             view.bids = new
         else:
             view.asks = new
         inst = self.instruments[i]
         pd, qd = inst.price_decimals, inst.qty_decimals
         rendered = ",".join(f'{{"price":{fixed(p, pd)},"qty":{fixed(q, qd)}}}' for p, q in changed)
-        bids, asks = (rendered, "") if ev.side == BID else ("", rendered)
+        bids, asks = (rendered, "") if side == BID else ("", rendered)
         cks = book_checksum(view.asks, view.bids)
         head = f'{{"channel":"book","type":"update","data":[{{"symbol":"{self._native[i]}","bids":[{bids}],'
         head += f'"asks":[{asks}],"checksum":'

@@ -2,7 +2,7 @@
 
 Prices and quantities are integers at the instrument's scale (``price * 10**price_decimals``),
 so every value lies on the instrument's tick and lot and renders exactly in any venue format.
-The model knows nothing about venues: it emits :class:`TradeEvent` and :class:`LevelEvent`;
+The model knows nothing about venues: it emits flat event tuples (see :data:`MarketEvent`);
 the venue modules turn them into wire messages.
 
 How prices move: each step either changes one level near the touch (insert, resize, delete,
@@ -12,10 +12,10 @@ wanders like a random walk driven by where liquidity appears and disappears.
 """
 
 import bisect
+import math
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import NamedTuple
 
 __all__ = (
     "ASK",
@@ -24,11 +24,11 @@ __all__ = (
     "SELL",
     "Book",
     "Instrument",
-    "LevelEvent",
+    "LEVEL",
     "MarketEvent",
     "MarketModel",
     "SymbolStats",
-    "TradeEvent",
+    "TRADE",
     "instrument_for",
 )
 
@@ -41,6 +41,8 @@ SELL = 1
 _START_PRICE = {"BTC": Decimal(90000), "ETH": Decimal(3100), "SOL": Decimal(135)}
 _KRAKEN_PRICE_DECIMALS = {"BTC": 1, "ETH": 2, "SOL": 2}
 _BINANCE_QTY_DECIMALS = {"BTC": 5, "ETH": 4, "SOL": 3}
+# distance from the touch of a book change: mostly near the top, a geometric-like tail
+_DEPTHS = tuple(min(int(-math.log(1.0 - (k + 0.5) / 256) / 0.15), 49) for k in range(256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,24 +82,14 @@ def instrument_for(venue: str, symbol: str) -> Instrument:
     raise ValueError(f"unknown venue {venue!r}")
 
 
-class TradeEvent(NamedTuple):
-    symbol: int  # index into the model's instruments
-    side: int  # taker side: BUY or SELL
-    price: int
-    qty: int
-    trade_id: int
-    ts_ns: int
+TRADE = 0
+LEVEL = 1
 
-
-class LevelEvent(NamedTuple):
-    symbol: int
-    side: int  # BID or ASK
-    price: int
-    qty: int  # new absolute quantity; 0 deletes the level
-    ts_ns: int
-
-
-MarketEvent = TradeEvent | LevelEvent
+# One flat tuple per event, unpacked as ``kind, symbol, side, price, qty, trade_id, ts_ns``:
+#   TRADE: side = taker side (BUY/SELL), trade_id = the trade's id
+#   LEVEL: side = BID/ASK, qty = the level's new absolute quantity (0 deletes it), trade_id = 0
+# Plain tuples, not classes: the generator makes ~10^5 of them per second.
+MarketEvent = tuple[int, int, int, int, int, int, int]
 
 
 class Book:
@@ -176,6 +168,7 @@ class MarketModel:
         self.levels = levels
         self.trade_ratio = trade_ratio
         self._rng = random.Random(seed)
+        self._depths = tuple(min(d, levels - 1) for d in _DEPTHS)
         self._symbols = [self._initial(i, inst) for i, inst in enumerate(self.instruments)]
 
     def _initial(self, index: int, inst: Instrument) -> _SymbolState:
@@ -203,72 +196,85 @@ class MarketModel:
         return self._symbols[symbol].stats
 
     def step(self, n: int, ts_ns: int) -> list[MarketEvent]:
-        """Advance the market by ``n`` actions stamped ``ts_ns``; return the resulting events."""
+        """Advance the market by ``n`` actions stamped ``ts_ns``; return the resulting events.
+
+        Written flat (locals, no helper calls per action) because it is the generator's inner loop.
+        """
         out: list[MarketEvent] = []
-        rng = self._rng
-        nsym = len(self._symbols)
+        append = out.append
+        rnd = self._rng.random
+        symbols = self._symbols
+        nsym = len(symbols)
+        trade_ratio = self.trade_ratio
+        max_levels = self.levels * 2
+        depths = self._depths
+        nd = len(depths)
         for _ in range(n):
-            i = rng.randrange(nsym) if nsym > 1 else 0
-            st = self._symbols[i]
-            if rng.random() < self.trade_ratio:
-                self._trade(i, st, ts_ns, out)
+            i = int(rnd() * nsym)
+            st = symbols[i]
+            book = st.book
+            bid_px, ask_px = book.bid_px, book.ask_px
+            typical = st.typical_qty
+            if rnd() < trade_ratio:
+                if rnd() < 0.5:  # taker buys: lifts the best ask
+                    taker, side, levels, prices, price = BUY, ASK, book.asks, ask_px, ask_px[0]
+                else:
+                    taker, side, levels, prices, price = SELL, BID, book.bids, bid_px, bid_px[-1]
+                avail = levels[price]
+                r = rnd()
+                qty = avail if r < 0.25 else min(avail, int(typical * (0.005 + r * 0.4)) + 1)
+                remaining = avail - qty
+                if remaining == 0 and len(prices) == 1:
+                    remaining = int(typical * (0.02 + r)) + 1  # never empty a side
+                tid = st.next_trade_id
+                st.next_trade_id = tid + 1
+                s = st.stats
+                s.last = price
+                if price < s.low:
+                    s.low = price
+                elif price > s.high:
+                    s.high = price
+                s.volume += qty
+                s.notional += qty * price
+                append((TRADE, i, taker, price, qty, tid, ts_ns))
+                if remaining:
+                    levels[price] = remaining
+                else:
+                    del levels[price]
+                    if side == ASK:
+                        del ask_px[0]
+                    else:
+                        del bid_px[-1]
+                append((LEVEL, i, side, price, remaining, 0, ts_ns))
+                continue
+            r = rnd()
+            depth = depths[int(rnd() * nd)]
+            # a wide spread fills in quickly: improving the touch is likelier the wider it is
+            spread = ask_px[0] - bid_px[-1]
+            improve = spread > 1 and rnd() * (spread + 2) > 2
+            if r < 0.5:
+                side, levels, prices = BID, book.bids, bid_px
+                best = bid_px[-1]
+                price = best + 1 if improve else best - depth
             else:
-                self._level(i, st, ts_ns, out)
+                side, levels, prices = ASK, book.asks, ask_px
+                best = ask_px[0]
+                price = best - 1 if improve else best + depth
+            if price <= 0:
+                continue
+            if price in levels:
+                if len(prices) > 1 and rnd() < 0.3:
+                    del levels[price]
+                    del prices[bisect.bisect_left(prices, price)]
+                    append((LEVEL, i, side, price, 0, 0, ts_ns))
+                    continue
+            else:
+                bisect.insort(prices, price)
+            qty = int(typical * (0.02 + rnd() * 1.5)) + 1
+            levels[price] = qty
+            append((LEVEL, i, side, price, qty, 0, ts_ns))
+            if len(prices) > max_levels:  # keep the book bounded: drop the level furthest out
+                far = prices.pop(0) if side == BID else prices.pop()
+                del levels[far]
+                append((LEVEL, i, side, far, 0, 0, ts_ns))
         return out
-
-    def _trade(self, i: int, st: _SymbolState, ts_ns: int, out: list[MarketEvent]) -> None:
-        book, rng = st.book, self._rng
-        taker = BUY if rng.random() < 0.5 else SELL
-        hit_side = ASK if taker == BUY else BID
-        price = book.best_ask() if taker == BUY else book.best_bid()
-        if price is None:
-            self._level(i, st, ts_ns, out)
-            return
-        levels = book.asks if hit_side == ASK else book.bids
-        avail = levels[price]
-        qty = avail if rng.random() < 0.25 else min(avail, self._qty(st.typical_qty) // 4 + 1)
-        remaining = avail - qty
-        # never empty a side: the last level is only resized
-        if remaining == 0 and len(levels) == 1:
-            remaining = self._qty(st.typical_qty)
-        tid = st.next_trade_id
-        st.next_trade_id = tid + 1
-        s = st.stats
-        s.last = price
-        s.low = min(s.low, price)
-        s.high = max(s.high, price)
-        s.volume += qty
-        s.notional += qty * price
-        s.trades += 1
-        out.append(TradeEvent(i, taker, price, qty, tid, ts_ns))
-        book.set(hit_side, price, remaining)
-        out.append(LevelEvent(i, hit_side, price, remaining, ts_ns))
-
-    def _level(self, i: int, st: _SymbolState, ts_ns: int, out: list[MarketEvent]) -> None:
-        book, rng = st.book, self._rng
-        side = BID if rng.random() < 0.5 else ASK
-        best_bid = book.best_bid()
-        best_ask = book.best_ask()
-        assert best_bid is not None and best_ask is not None  # both sides are kept non-empty
-        depth = min(int(rng.expovariate(0.15)), self.levels - 1)
-        improve = rng.random() < 0.1 and best_ask - best_bid > 1
-        if side == BID:
-            price = best_bid + 1 if improve else best_bid - depth
-            levels = book.bids
-        else:
-            price = best_ask - 1 if improve else best_ask + depth
-            levels = book.asks
-        if price <= 0:
-            return
-        if price in levels and len(levels) > 1 and rng.random() < 0.4:
-            qty = 0
-        else:
-            qty = self._qty(st.typical_qty)
-        book.set(side, price, qty)
-        out.append(LevelEvent(i, side, price, qty, ts_ns))
-        # keep the book bounded: drop the level furthest from the touch
-        prices = book.bid_px if side == BID else book.ask_px
-        if len(prices) > self.levels * 2:
-            far = prices[0] if side == BID else prices[-1]
-            book.set(side, far, 0)
-            out.append(LevelEvent(i, side, far, 0, ts_ns))

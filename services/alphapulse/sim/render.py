@@ -22,9 +22,12 @@ def fixed(units: int, decimals: int) -> str:
     """``units * 10**-decimals`` with exactly ``decimals`` digits after the point."""
     if decimals == 0:
         return str(units)
-    sign = "-" if units < 0 else ""
-    digits = str(abs(units)).rjust(decimals + 1, "0")
-    return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"
+    if units < 0:
+        return "-" + fixed(-units, decimals)
+    digits = str(units)
+    if len(digits) <= decimals:
+        digits = digits.rjust(decimals + 1, "0")
+    return f"{digits[:-decimals]}.{digits[-decimals:]}"
 
 
 def minimal(units: int, decimals: int) -> str:
@@ -42,11 +45,15 @@ def _second_prefix(sec: int, sep: str) -> str:
 class RfcClock:
     """RFC3339 rendering with the date part cached per second (the hot path renders thousands per s)."""
 
-    __slots__ = ("_prefix", "_sec")
+    __slots__ = ("_last_ns", "_last_us", "_ns_in", "_ns_out", "_prefix", "_sec")
 
     def __init__(self) -> None:
         self._sec = -1
         self._prefix = ""
+        self._last_us = -1
+        self._last_ns = ""
+        self._ns_in = -1
+        self._ns_out = ""
 
     def _head(self, ns: int) -> tuple[str, int]:
         sec, frac = divmod(ns, 1_000_000_000)
@@ -57,13 +64,21 @@ class RfcClock:
 
     def us(self, ns: int) -> str:
         """``2026-03-02T14:30:00.302968Z`` (Kraken, Coinbase trade times)."""
+        if ns == self._last_us:  # a generator batch shares one timestamp
+            return self._last_ns
         head, frac = self._head(ns)
-        return f"{head}.{frac // 1000:06d}Z"
+        self._last_us = ns
+        self._last_ns = f"{head}.{frac // 1000:06d}Z"
+        return self._last_ns
 
     def ns(self, ns: int) -> str:
         """``2026-03-02T14:30:00.912941313Z`` (Coinbase envelope timestamps)."""
+        if ns == self._ns_in:
+            return self._ns_out
         head, frac = self._head(ns)
-        return f"{head}.{frac:09d}Z"
+        self._ns_in = ns
+        self._ns_out = f"{head}.{frac:09d}Z"
+        return self._ns_out
 
 
 def rfc3339_us(ns: int) -> str:

@@ -162,7 +162,7 @@ class VenueSimulator(Generic[C]):
         replay_delay_ms: float = 0.0,
         tick_s: float = 0.001,
         slow_consumer_timeout_s: float = 30.0,
-        max_batch_events: int = 20_000,
+        max_batch_events: int = 5_000,
     ) -> None:
         if replay is not None and replay.venue != self.venue:
             raise ValueError(f"{self.venue} simulator cannot replay a {replay.venue} session")
