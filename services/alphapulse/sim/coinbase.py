@@ -13,6 +13,7 @@ import asyncio
 import re
 import time
 from collections import deque
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import orjson
@@ -42,6 +43,8 @@ class CoinbaseConn(Conn):
         self.hb_counter = 0
         self.subscribed_once = False
         self.timeout_handle: asyncio.TimerHandle | None = None
+        self.truth: dict[str, tuple[dict[str, str], dict[str, str]]] = {}  # replay: product -> books
+        self.truth_pos = 0
 
     def next_seq(self) -> int:
         """The number for a live message; inside a replay it shifts every later recorded line by one."""
@@ -173,7 +176,25 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
 
     def _snapshots(self, conn: CoinbaseConn, channel: str, products: list[str]) -> None:
         if self.model is None:
-            return  # replay: the recording's snapshots are what the client gets
+            # replay: a level2 (re)subscription gets the recorded book as of this connection's
+            # position (lost lines included); other channels have no live state to snapshot
+            if channel == "level2":
+                truth = self._truth(conn)
+                for p in products:
+                    bids, offers = truth.get(p, ({}, {}))
+                    epoch = "1970-01-01T00:00:00Z"
+                    ups = [
+                        f'{{"side":"bid","event_time":"{epoch}","price_level":"{px}","new_quantity":"{q}"}}'
+                        for px, q in sorted(bids.items(), key=lambda kv: Decimal(kv[0]), reverse=True)
+                    ]
+                    ups += [
+                        f'{{"side":"offer","event_time":"{epoch}","price_level":"{px}","new_quantity":"{q}"}}'
+                        for px, q in sorted(offers.items(), key=lambda kv: Decimal(kv[0]))
+                    ]
+                    self._send_live(
+                        conn, "l2_data", f'[{{"type":"snapshot","product_id":"{p}","updates":[{",".join(ups)}]}}]'
+                    )
+            return
         for p in products:
             i = self._products[p]
             if channel == "market_trades":
@@ -304,6 +325,27 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
         if conn.seq_offset and '"sequence_num"' in line:
             return _SEQ_RE.sub(f'"sequence_num":{recorded + conn.seq_offset}', line, count=1)
         return line
+
+    def _truth(self, conn: CoinbaseConn) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+        """Books per product as of this connection's replay position, from the recorded l2_data."""
+        assert self.replay is not None
+        lines = self.replay.lines
+        while conn.truth_pos < conn.replay_index:
+            line = lines[conn.truth_pos]
+            conn.truth_pos += 1
+            if '"channel":"l2_data"' not in line:
+                continue
+            for event in orjson.loads(line)["events"]:
+                if event["type"] == "snapshot":
+                    conn.truth[event["product_id"]] = ({}, {})
+                bids, offers = conn.truth.setdefault(event["product_id"], ({}, {}))
+                for up in event["updates"]:
+                    side = bids if up["side"] == "bid" else offers
+                    if Decimal(up["new_quantity"]) == 0:
+                        side.pop(up["price_level"], None)
+                    else:
+                        side[up["price_level"]] = up["new_quantity"]
+        return conn.truth
 
     def on_replay_done(self, conn: CoinbaseConn) -> None:
         assert self.replay is not None

@@ -93,7 +93,7 @@ class _ReplayTruth:
             for pair in orjson.loads(line)["data"].get("pairs", []):
                 self.precision[pair["symbol"]] = (int(pair["price_precision"]), int(pair["qty_precision"]))
             return
-        if '"channel":"book"' not in line:
+        if not line.startswith('{"channel":"book"'):
             return
         msg = json.loads(line, parse_float=Decimal)
         for item in msg["data"]:

@@ -306,7 +306,10 @@ class VenueSimulator(Generic[C]):
             async for message in ws:
                 conn.requests.set()
                 text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-                self.on_text(conn, text)
+                try:
+                    self.on_text(conn, text)
+                except Exception:  # a simulator bug must not look like an exchange disconnect
+                    log.exception("%s: request handling failed: %.200s", self.venue, text)
                 conn.flush()
         except ConnectionClosed:
             pass
