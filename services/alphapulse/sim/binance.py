@@ -39,6 +39,12 @@ def native_symbol(symbol: str) -> str:
     return symbol.replace("-", "")
 
 
+def _stream_name(name: str) -> str:
+    """Symbols are lower case in stream names; the suffix keeps its case (``@aggTrade``)."""
+    symbol, at, kind = name.partition("@")
+    return symbol.lower() + at + kind
+
+
 def _err(code: int, msg: str, req_id: Any = None, with_id: bool = False) -> str:
     body: dict[str, Any] = {"code": code, "msg": msg}
     if with_id:
@@ -164,15 +170,15 @@ class BinanceSim(VenueSimulator[BinanceConn]):
         self._subscribe(conn, names)
 
     def _subscribe(self, conn: BinanceConn, names: list[str]) -> None:
-        for name in names:
-            name = name.lower()
+        for raw in names:
+            name = _stream_name(raw)
             if name not in conn.streams:
                 conn.streams.append(name)
                 self._subs.setdefault(name, set()).add(conn)
 
     def _unsubscribe(self, conn: BinanceConn, names: list[str]) -> None:
-        for name in names:
-            name = name.lower()
+        for raw in names:
+            name = _stream_name(raw)
             if name in conn.streams:
                 conn.streams.remove(name)
                 subs = self._subs.get(name)
