@@ -76,6 +76,9 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
         self._clock = RfcClock()
         self.recorded_seq: list[int] = []
         self._replay_products: set[str] = set()
+        self._recorded_l2 = self.replay is not None and any(
+            '"channel":"l2_data"' in ln for ln in self.replay.lines
+        )
         if self.replay is not None:
             last = -1
             for line in self.replay.lines:
@@ -319,8 +322,10 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
 
     def replay_line(self, conn: CoinbaseConn, index: int, line: str) -> str | None:
         recorded = self.recorded_seq[index]
-        if conn.pending and ('"channel":"l2_data"' in line or "level2" not in conn.subs):
-            if '"sequence_num"' in line and conn.take_fault(Fault.SKIP_SEQUENCE):
+        if conn.pending and '"sequence_num"' in line:
+            # the recording's own channels decide: its next l2_data update if it has level2
+            target = not self._recorded_l2 or ('"channel":"l2_data"' in line and '"type":"update"' in line)
+            if target and conn.take_fault(Fault.SKIP_SEQUENCE):
                 return None
         if conn.seq_offset and '"sequence_num"' in line:
             return _SEQ_RE.sub(f'"sequence_num":{recorded + conn.seq_offset}', line, count=1)

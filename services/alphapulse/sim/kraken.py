@@ -522,7 +522,7 @@ class KrakenSim(VenueSimulator[KrakenConn]):
         return line.startswith(('{"method":"subscribe"', '{"method":"unsubscribe"'))
 
     def replay_line(self, conn: KrakenConn, index: int, line: str) -> str | None:
-        if '"channel":"book"' not in line:
+        if not line.startswith('{"channel":"book"'):
             return line
         if conn.take_fault(Fault.CORRUPT_CHECKSUM):
             m = _CHECKSUM_RE.search(line)

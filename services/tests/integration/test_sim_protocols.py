@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import socket
 import urllib.error
 import urllib.request
 from decimal import Decimal
@@ -325,6 +324,7 @@ async def test_binance_exchange_info_matches_rendered_values() -> None:
                 assert _on_step(t["q"], Decimal(f["LOT_SIZE"]["stepSize"]))
         with pytest.raises(urllib.error.HTTPError) as e:
             await _get_json(sim.rest_url + "/api/v3/depth?symbol=NOPE")
+        e.value.close()
         assert e.value.code == 400
 
 
@@ -344,4 +344,3 @@ async def test_binance_sends_protocol_pings() -> None:
         assert frame[0] == 0x89  # FIN + ping
         writer.close()
         await writer.wait_closed()
-    assert socket  # raw socket path exercised above
