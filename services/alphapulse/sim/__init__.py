@@ -4,12 +4,20 @@ Each venue serves its exact public market-data protocol from a recorded session 
 verbatim) or from a synthetic market, with faults injected on demand. See ``docs/simulator.md``.
 """
 
+from typing import Any
+
+from alphapulse.sim.binance import BinanceSim
+from alphapulse.sim.coinbase import CoinbaseSim
 from alphapulse.sim.faults import Fault, UnsupportedFaultError
+from alphapulse.sim.kraken import KrakenSim
 from alphapulse.sim.replay import ReplaySource, default_fixtures_dir
 from alphapulse.sim.server import VenueSimulator
 
 __all__ = (
+    "BinanceSim",
+    "CoinbaseSim",
     "Fault",
+    "KrakenSim",
     "ReplaySource",
     "UnsupportedFaultError",
     "VenueSimulator",
@@ -18,18 +26,17 @@ __all__ = (
 )
 
 
-def simulator(venue: str, **kwargs: object) -> VenueSimulator:  # type: ignore[type-arg]
+_VENUES: dict[str, type[VenueSimulator[Any]]] = {
+    "kraken": KrakenSim,
+    "coinbase": CoinbaseSim,
+    "binance": BinanceSim,
+}
+
+
+def simulator(venue: str, **kwargs: Any) -> VenueSimulator[Any]:
     """A (not yet started) simulator for ``venue``; ``kwargs`` go to :class:`VenueSimulator`."""
-    if venue == "kraken":
-        from alphapulse.sim.kraken import KrakenSim
-
-        return KrakenSim(**kwargs)  # type: ignore[arg-type]
-    if venue == "coinbase":
-        from alphapulse.sim.coinbase import CoinbaseSim
-
-        return CoinbaseSim(**kwargs)  # type: ignore[arg-type]
-    if venue == "binance":
-        from alphapulse.sim.binance import BinanceSim
-
-        return BinanceSim(**kwargs)  # type: ignore[arg-type]
-    raise ValueError(f"unknown venue {venue!r} (kraken, coinbase or binance)")
+    try:
+        cls = _VENUES[venue]
+    except KeyError:
+        raise ValueError(f"unknown venue {venue!r} (kraken, coinbase or binance)") from None
+    return cls(**kwargs)

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import orjson
+import uvloop
 
 from alphapulse.sim import simulator
 from alphapulse.sim.server import VenueSimulator
@@ -99,7 +100,7 @@ async def run_bench(seconds: float = 3.0, rate: float = 1_000_000.0) -> dict[str
     try:
         for s in sims:
             url, reqs = _subscriptions(s.venue, s)
-            drains.append(loop.run_in_executor(pool, _drain, url, reqs, seconds + 3.0))
+            drains.append(loop.run_in_executor(pool, _drain, url, reqs, seconds + 2.0))
         for s in sims:
             await s.wait_for_connections(1)
         await asyncio.sleep(0.5)  # subscriptions settle
@@ -142,8 +143,6 @@ def main() -> None:
     if a.no_uvloop:
         result = asyncio.run(run_bench(a.seconds, a.rate))
     else:
-        import uvloop
-
         result = uvloop.run(run_bench(a.seconds, a.rate))
     print(orjson.dumps(result).decode())
 

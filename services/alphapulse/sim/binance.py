@@ -102,8 +102,8 @@ class _ReplayDepth:
 
     def __init__(self, last_id: int, bids: list[list[str]], asks: list[list[str]]) -> None:
         self.last_id = last_id
-        self.bids = {p: q for p, q in bids}
-        self.asks = {p: q for p, q in asks}
+        self.bids = dict(bids)
+        self.asks = dict(asks)
         self.moved = False  # any event applied past the recorded snapshot
 
     def apply(self, data: dict[str, Any]) -> None:
@@ -211,12 +211,17 @@ class BinanceSim(VenueSimulator[BinanceConn]):
                 conn.send_text(_err(2, "Invalid request: missing field `method` at line 1 column 1"))
             else:
                 conn.send_text(
-                    _err(2, f"Invalid request: unknown variant `{method}`, expected one of " + ", ".join(
-                        f"`{m}`" for m in _METHODS))
+                    _err(
+                        2,
+                        f"Invalid request: unknown variant `{method}`, expected one of "
+                        + ", ".join(f"`{m}`" for m in _METHODS),
+                    )
                 )
             return
-        params = req.get("params", [])
-        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+        params: Any = req.get("params", [])
+        if not isinstance(params, list) or (
+            method != "SET_PROPERTY" and not all(isinstance(p, str) for p in params)
+        ):
             conn.send_text(_err(2, "Invalid request: property name must be a string"))
             return
         result: Any = None
@@ -227,10 +232,10 @@ class BinanceSim(VenueSimulator[BinanceConn]):
         elif method == "LIST_SUBSCRIPTIONS":
             result = list(conn.streams)
         elif method == "SET_PROPERTY":
-            if len(params) != 2 or params[0] != "combined":  # type: ignore[comparison-overlap]
+            if len(params) != 2 or params[0] != "combined":
                 conn.send_text(_err(0, "Unknown property", req_id, with_id=True))
                 return
-            value: Any = req["params"][1]
+            value = params[1]
             if not isinstance(value, bool):
                 conn.send_text(_err(1, "Invalid value type: expected Boolean"))
                 return
@@ -391,7 +396,10 @@ class BinanceSim(VenueSimulator[BinanceConn]):
         symbol = (query.get("symbol") or [""])[0].upper()
         if not symbol:
             return 400, orjson.dumps(
-                {"code": -1102, "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."}
+                {
+                    "code": -1102,
+                    "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+                }
             )
         try:
             limit = min(int((query.get("limit") or ["100"])[0]), _MAX_DEPTH_LIMIT)
@@ -452,11 +460,26 @@ class BinanceSim(VenueSimulator[BinanceConn]):
                     "isSpotTradingAllowed": True,
                     "isMarginTradingAllowed": False,
                     "filters": [
-                        {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000000.00000000",
-                         "tickSize": tick},
-                        {"filterType": "LOT_SIZE", "minQty": step, "maxQty": "9000.00000000", "stepSize": step},
-                        {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
-                         "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+                        {
+                            "filterType": "PRICE_FILTER",
+                            "minPrice": tick,
+                            "maxPrice": "1000000.00000000",
+                            "tickSize": tick,
+                        },
+                        {
+                            "filterType": "LOT_SIZE",
+                            "minQty": step,
+                            "maxQty": "9000.00000000",
+                            "stepSize": step,
+                        },
+                        {
+                            "filterType": "NOTIONAL",
+                            "minNotional": "5.00000000",
+                            "applyMinToMarket": True,
+                            "maxNotional": "9000000.00000000",
+                            "applyMaxToMarket": False,
+                            "avgPriceMins": 5,
+                        },
                     ],
                     "permissions": [],
                     "permissionSets": [["SPOT"]],
@@ -471,7 +494,12 @@ class BinanceSim(VenueSimulator[BinanceConn]):
                 "timezone": "UTC",
                 "serverTime": time.time_ns() // 1_000_000,
                 "rateLimits": [
-                    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+                    {
+                        "rateLimitType": "REQUEST_WEIGHT",
+                        "interval": "MINUTE",
+                        "intervalNum": 1,
+                        "limit": 6000,
+                    },
                     {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
                 ],
                 "exchangeFilters": [],

@@ -25,8 +25,9 @@ def parse_fault(spec: str) -> tuple[Fault, float, float]:
     try:
         return Fault(kind), float(after or 0), float(seconds or 1)
     except ValueError as e:
-        raise ConfigError(f"--fault {spec!r}: want KIND@AFTER_S[:SECONDS], KIND one of "
-                          f"{', '.join(f.value for f in Fault)}") from e
+        raise ConfigError(
+            f"--fault {spec!r}: want KIND@AFTER_S[:SECONDS], KIND one of {', '.join(f.value for f in Fault)}"
+        ) from e
 
 
 def _replay_for(venue: str, path: str, gap: bool, single: bool) -> ReplaySource:
@@ -78,8 +79,11 @@ async def _faults(sims: list[VenueSimulator[Any]], specs: list[str]) -> None:
         for sim in sims:
             with contextlib.suppress(ValueError):  # e.g. a checksum fault on a venue without checksums
                 n = sim.inject(fault, seconds=seconds)
-                print(orjson.dumps({"venue": sim.venue, "fault": fault.value, "connections": n}).decode(),
-                      file=sys.stderr, flush=True)
+                print(
+                    orjson.dumps({"venue": sim.venue, "fault": fault.value, "connections": n}).decode(),
+                    file=sys.stderr,
+                    flush=True,
+                )
 
 
 async def run_sim(args: argparse.Namespace) -> int:

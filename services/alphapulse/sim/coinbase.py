@@ -165,7 +165,9 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
             if body is not None:
                 self._replay_products = {p["product_id"] for p in orjson.loads(body)["products"]}
             else:
-                self._replay_products = set(re.findall(r'"product_id":"([^"]+)"', "\n".join(self.replay.lines)))
+                self._replay_products = set(
+                    re.findall(r'"product_id":"([^"]+)"', "\n".join(self.replay.lines))
+                )
         return self._replay_products
 
     def _send_live(self, conn: CoinbaseConn, channel: str, events: str) -> None:
@@ -195,7 +197,9 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
                         for px, q in sorted(offers.items(), key=lambda kv: Decimal(kv[0]))
                     ]
                     self._send_live(
-                        conn, "l2_data", f'[{{"type":"snapshot","product_id":"{p}","updates":[{",".join(ups)}]}}]'
+                        conn,
+                        "l2_data",
+                        f'[{{"type":"snapshot","product_id":"{p}","updates":[{",".join(ups)}]}}]',
                     )
             return
         for p in products:
@@ -385,7 +389,11 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
             for p in products:
                 if p["product_id"] == pid:
                     return 200, orjson.dumps(p)
-            return 404, b'{"error":"NOT_FOUND","error_details":"ProductID is invalid","message":"ProductID is invalid"}'
+            return (
+                404,
+                b'{"error":"NOT_FOUND","error_details":"ProductID is invalid",'
+                b'"message":"ProductID is invalid"}',
+            )
         return 404, b'{"error":"NOT_FOUND","message":"not found"}'
 
     def _product(self, i: int) -> dict[str, Any]:

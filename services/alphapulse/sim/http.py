@@ -32,9 +32,7 @@ class RestServer:
         self.requests = 0
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self._host, self._port, limit=_MAX_HEAD_BYTES
-        )
+        self._server = await asyncio.start_server(self._serve, self._host, self._port, limit=_MAX_HEAD_BYTES)
 
     @property
     def port(self) -> int:

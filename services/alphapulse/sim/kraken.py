@@ -170,7 +170,9 @@ class KrakenSim(VenueSimulator[KrakenConn]):
         body["time_out"] = rfc3339_us(time.time_ns())
         conn.send_text(orjson.dumps(body).decode())
 
-    def _error(self, conn: KrakenConn, time_in: str, error: str, method: Any, req_id: Any, **extra: Any) -> None:
+    def _error(
+        self, conn: KrakenConn, time_in: str, error: str, method: Any, req_id: Any, **extra: Any
+    ) -> None:
         body: dict[str, Any] = {"error": error}
         if isinstance(method, str):
             body["method"] = method
@@ -211,7 +213,7 @@ class KrakenSim(VenueSimulator[KrakenConn]):
         channel = params["channel"]
         live = self.answers_live(conn)
         if channel in ("instrument", "heartbeat", "status"):
-            self._simple_channel(conn, method, req_id, params, time_in, live)
+            self._simple_channel(conn, method, req_id, params, time_in=time_in, live=live)
             return
         if channel not in ("trade", "ticker", "book"):
             self._error(conn, time_in, f"Channel {channel} not supported", method, req_id)
@@ -234,7 +236,9 @@ class KrakenSim(VenueSimulator[KrakenConn]):
         for sym in symbols:
             if sym not in known:
                 if live:
-                    self._error(conn, time_in, f"Currency pair not supported {sym}", method, req_id, symbol=sym)
+                    self._error(
+                        conn, time_in, f"Currency pair not supported {sym}", method, req_id, symbol=sym
+                    )
                 continue
             result: dict[str, Any] = {"channel": channel}
             if channel == "book":
@@ -269,7 +273,7 @@ class KrakenSim(VenueSimulator[KrakenConn]):
                 self._snapshot(conn, channel, sym, depth)
 
     def _simple_channel(
-        self, conn: KrakenConn, method: str, req_id: Any, params: dict[str, Any], time_in: str, live: bool
+        self, conn: KrakenConn, method: str, req_id: Any, params: dict[str, Any], *, time_in: str, live: bool
     ) -> None:
         channel = params["channel"]
         snapshot = bool(params.get("snapshot", True))
@@ -330,7 +334,18 @@ class KrakenSim(VenueSimulator[KrakenConn]):
             if channel == "book":
                 truth = self._truth(conn)
                 b, a, pd, qd = truth.top(sym, depth)
-                conn.send_text(self._book_msg("snapshot", sym, b, a, book_checksum(a, b), now, pd, qd))
+                conn.send_text(
+                    self._book_msg(
+                        "snapshot",
+                        sym=sym,
+                        bids=b,
+                        asks=a,
+                        checksum=book_checksum(a, b),
+                        ts=now,
+                        pd=pd,
+                        qd=qd,
+                    )
+                )
             return
         i = self._index[sym]
         inst = self.instruments[i]
@@ -338,7 +353,16 @@ class KrakenSim(VenueSimulator[KrakenConn]):
             v = self._views[(i, depth)]
             cks = book_checksum(v.asks, v.bids)
             conn.send_text(
-                self._book_msg("snapshot", sym, v.bids, v.asks, cks, now, inst.price_decimals, inst.qty_decimals)
+                self._book_msg(
+                    "snapshot",
+                    sym=sym,
+                    bids=v.bids,
+                    asks=v.asks,
+                    checksum=cks,
+                    ts=now,
+                    pd=inst.price_decimals,
+                    qd=inst.qty_decimals,
+                )
             )
         elif channel == "ticker":
             conn.send_text(f'{{"channel":"ticker","type":"snapshot","data":[{self._ticker(i, now)}]}}')
@@ -349,6 +373,7 @@ class KrakenSim(VenueSimulator[KrakenConn]):
     @staticmethod
     def _book_msg(
         kind: str,
+        *,
         sym: str,
         bids: list[tuple[int, int]],
         asks: list[tuple[int, int]],
@@ -438,8 +463,9 @@ class KrakenSim(VenueSimulator[KrakenConn]):
             ts = clock.us(ts_ns)
             if kind == TRADE:
                 taker = "buy" if side == BUY else "sell"
+                px = fixed(price, inst.price_decimals)
                 trade = (
-                    f'{{"symbol":"{self._native[i]}","side":"{taker}","price":{fixed(price, inst.price_decimals)},'
+                    f'{{"symbol":"{self._native[i]}","side":"{taker}","price":{px},'
                     f'"qty":{fixed(qty, inst.qty_decimals)},"ord_type":"limit","trade_id":{trade_id},'
                     f'"timestamp":"{ts}"}}'
                 )
@@ -451,13 +477,15 @@ class KrakenSim(VenueSimulator[KrakenConn]):
                     self._fanout(("trade", i), f'{{"channel":"trade","type":"update","data":[{trade}]}}')
                 if subs.get(("ticker", i)):
                     self._fanout(
-                        ("ticker", i), f'{{"channel":"ticker","type":"update","data":[{self._ticker(i, ts)}]}}'
+                        ("ticker", i),
+                        f'{{"channel":"ticker","type":"update","data":[{self._ticker(i, ts)}]}}',
                     )
                 continue
             book = model.book(i)
             if subs.get(("ticker:bbo", i)) and (price in (book.bid_px[-1], book.ask_px[0]) or qty == 0):
                 self._fanout(
-                    ("ticker:bbo", i), f'{{"channel":"ticker","type":"update","data":[{self._ticker(i, ts)}]}}'
+                    ("ticker:bbo", i),
+                    f'{{"channel":"ticker","type":"update","data":[{self._ticker(i, ts)}]}}',
                 )
             for depth in DEPTHS:
                 view = self._views.get((i, depth))

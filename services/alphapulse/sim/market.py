@@ -21,14 +21,14 @@ __all__ = (
     "ASK",
     "BID",
     "BUY",
+    "LEVEL",
     "SELL",
+    "TRADE",
     "Book",
     "Instrument",
-    "LEVEL",
     "MarketEvent",
     "MarketModel",
     "SymbolStats",
-    "TRADE",
     "instrument_for",
 )
 

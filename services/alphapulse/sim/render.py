@@ -98,6 +98,5 @@ def go_time(ns: int) -> str:
     """Go's ``time.Time.String()`` as Coinbase heartbeats print it, monotonic reading included."""
     sec, frac = divmod(ns, 1_000_000_000)
     mono = time.monotonic_ns() - _MONO_START_NS
-    return (
-        f"{_second_prefix(sec, ' ')}.{frac:09d} +0000 UTC m=+{mono // 1_000_000_000}.{mono % 1_000_000_000:09d}"
-    )
+    mono_s, mono_frac = divmod(mono, 1_000_000_000)
+    return f"{_second_prefix(sec, ' ')}.{frac:09d} +0000 UTC m=+{mono_s}.{mono_frac:09d}"

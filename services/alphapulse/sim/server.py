@@ -20,11 +20,11 @@ import contextlib
 import itertools
 import logging
 import time
-from http import HTTPStatus
 from collections.abc import Iterable
+from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Self
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -122,9 +122,6 @@ class Conn:
         return None
 
 
-C = TypeVar("C", bound=Conn)
-
-
 class SimStats:
     """Counters for benchmarks and tests (plain attributes; read them any time)."""
 
@@ -135,7 +132,7 @@ class SimStats:
         self.faults_injected = 0
 
 
-class VenueSimulator(Generic[C]):
+class VenueSimulator[C: Conn]:
     """Base class; a venue module sets the class attributes and implements the hooks."""
 
     venue: ClassVar[str]
@@ -163,6 +160,7 @@ class VenueSimulator(Generic[C]):
         tick_s: float = 0.001,
         slow_consumer_timeout_s: float = 30.0,
         max_batch_events: int = 5_000,
+        close_timeout_s: float = 2.0,
     ) -> None:
         if replay is not None and replay.venue != self.venue:
             raise ValueError(f"{self.venue} simulator cannot replay a {replay.venue} session")
@@ -181,10 +179,9 @@ class VenueSimulator(Generic[C]):
         self.tick_s = tick_s
         self.slow_consumer_timeout_s = slow_consumer_timeout_s
         self.max_batch_events = max_batch_events
+        self.close_timeout_s = close_timeout_s
         self.instruments: list[Instrument] = [instrument_for(self.venue, s) for s in self.symbols]
-        self.model: MarketModel | None = (
-            MarketModel(self.instruments, seed=seed) if replay is None else None
-        )
+        self.model: MarketModel | None = MarketModel(self.instruments, seed=seed) if replay is None else None
         self.conns: set[C] = set()
         self.stats = SimStats()
         self._server: Server | None = None
@@ -210,6 +207,7 @@ class VenueSimulator(Generic[C]):
             ping_interval=self.ping_interval_s,
             ping_timeout=self.ping_timeout_s,
             max_size=_MAX_MESSAGE_BYTES,
+            close_timeout=self.close_timeout_s,
             server_header=None,
         )
         if self.has_rest:
@@ -436,7 +434,8 @@ class VenueSimulator(Generic[C]):
 
     async def _drain(self, conn: Conn) -> None:
         await asyncio.sleep(0)
-        while conn.open and conn.buffered_bytes() > _HIGH_WATER_BYTES:
+        # a transport has no "drained" event outside streams: poll its buffer
+        while conn.open and conn.buffered_bytes() > _HIGH_WATER_BYTES:  # noqa: ASYNC110
             await asyncio.sleep(0.001)
 
     # ---- synthetic market ----------------------------------------------------------------

@@ -1,16 +1,23 @@
 """Every injectable fault, observed from the client side of a real WebSocket."""
 
 import asyncio
+import itertools
 import json
 import time
 from decimal import Decimal
 
 import pytest
 from sim_testkit import FIXTURES, KrakenBook, recv_all, recv_until
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from alphapulse.sim import Fault, ReplaySource, UnsupportedFaultError, simulator
+
+
+async def _read_forever(ws: ClientConnection) -> None:
+    async with asyncio.timeout(3):
+        while True:
+            await ws.recv()
 
 
 async def test_drop_connection_is_an_abort_without_close_frame() -> None:
@@ -19,9 +26,7 @@ async def test_drop_connection_is_an_abort_without_close_frame() -> None:
             await ws.recv()
             assert sim.inject(Fault.DROP_CONNECTION) == 1
             with pytest.raises(ConnectionClosedError) as closed:
-                async with asyncio.timeout(3):
-                    while True:
-                        await ws.recv()
+                await _read_forever(ws)
             assert closed.value.rcvd is None  # no close frame: the TCP connection just died
         await sim.wait_for_disconnect()
         async with connect(sim.ws_url + "?streams=btcusdt@trade") as ws:  # and it reconnects fine
@@ -35,22 +40,27 @@ async def test_close_sends_going_away() -> None:
         with pytest.raises(ConnectionClosed) as closed:
             async with asyncio.timeout(3):
                 await ws.recv()
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1001
 
 
 async def test_stall_holds_everything_then_releases_it() -> None:
-    async with simulator("binance", rate=2000) as sim:
-        async with connect(sim.ws_url + "?streams=btcusdt@trade/ethusdt@trade") as ws:
-            for _ in range(20):
-                await ws.recv()
-            sim.inject(Fault.STALL, seconds=0.6)
-            await recv_all(ws, idle_s=0.2)  # what was already on its way
-            t0 = time.monotonic()
+    # max_queue=None: this client stops reading mid-stream, and a paused reader cannot see
+    # the closing handshake (it would wait out the close timeout)
+    async with (
+        simulator("binance", rate=2000) as sim,
+        connect(sim.ws_url + "?streams=btcusdt@trade/ethusdt@trade", max_queue=None) as ws,
+    ):
+        for _ in range(20):
             await ws.recv()
-            waited = time.monotonic() - t0
-            assert waited >= 0.3  # nothing arrived during the stall ...
-            burst = await recv_all(ws, idle_s=0.05, limit=50)
-            assert len(burst) == 50  # ... then the backlog arrives at once
+        sim.inject(Fault.STALL, seconds=0.6)
+        await recv_all(ws, idle_s=0.2)  # what was already on its way
+        t0 = time.monotonic()
+        await ws.recv()
+        waited = time.monotonic() - t0
+        assert waited >= 0.3  # nothing arrived during the stall ...
+        burst = await recv_all(ws, idle_s=0.05, limit=50)
+        assert len(burst) == 50  # ... then the backlog arrives at once
 
 
 async def test_coinbase_skip_makes_sequence_num_jump() -> None:
@@ -61,8 +71,9 @@ async def test_coinbase_skip_makes_sequence_num_jump() -> None:
         sim.inject(Fault.SKIP_SEQUENCE)
         msgs = [json.loads(await ws.recv()) for _ in range(200)]
         seqs += [m["sequence_num"] for m in msgs]
-        jumps = [(a, b) for a, b in zip(seqs, seqs[1:], strict=False) if b != a + 1]
-        assert len(jumps) == 1 and jumps[0][1] == jumps[0][0] + 2
+        jumps = [(a, b) for a, b in itertools.pairwise(seqs) if b != a + 1]
+        assert len(jumps) == 1
+        assert jumps[0][1] == jumps[0][0] + 2
 
 
 async def test_binance_skip_breaks_the_update_id_chain() -> None:
@@ -71,8 +82,9 @@ async def test_binance_skip_breaks_the_update_id_chain() -> None:
             events = [json.loads(await ws.recv())["data"] for _ in range(3)]
             sim.inject(Fault.SKIP_SEQUENCE)
             events += [json.loads(await ws.recv())["data"] for _ in range(4)]
-        breaks = [(a["u"], b["U"]) for a, b in zip(events, events[1:], strict=False) if b["U"] != a["u"] + 1]
-        assert len(breaks) == 1 and breaks[0][1] > breaks[0][0] + 1
+        breaks = [(a["u"], b["U"]) for a, b in itertools.pairwise(events) if b["U"] != a["u"] + 1]
+        assert len(breaks) == 1
+        assert breaks[0][1] > breaks[0][0] + 1
 
 
 @pytest.mark.parametrize("fault", [Fault.SKIP_SEQUENCE, Fault.CORRUPT_CHECKSUM])
@@ -111,7 +123,7 @@ async def test_garbage_is_one_non_json_frame() -> None:
         await recv_all(ws, idle_s=0.2)
         sim.inject(Fault.GARBAGE)
         junk = await ws.recv()
-        with pytest.raises(ValueError):
+        with pytest.raises(json.JSONDecodeError):
             json.loads(junk)
 
 
@@ -139,7 +151,8 @@ async def test_faults_apply_to_replays_too() -> None:
     diff = [(a, b) for a, b in zip(got, source.lines, strict=True) if a != b]
     assert len(diff) == 1
     sent, recorded = (json.loads(x) for x in diff[0])
-    assert sent["type"] == "snapshot" and sent["data"][0]["checksum"] != recorded["data"][0]["checksum"]
+    assert sent["type"] == "snapshot"
+    assert sent["data"][0]["checksum"] != recorded["data"][0]["checksum"]
     sent["data"][0]["checksum"] = recorded["data"][0]["checksum"]
     assert sent == recorded
 
@@ -155,9 +168,10 @@ async def test_coinbase_skip_in_replay_matches_the_recorded_gap() -> None:
         got = await recv_all(ws, idle_s=1.0, limit=len(source.lines) - 1)
     assert len(got) == len(source.lines) - 1
     seqs = [json.loads(g)["sequence_num"] for g in got]
-    jumps = [b - a for a, b in zip(seqs, seqs[1:], strict=False) if b != a + 1]
+    jumps = [b - a for a, b in itertools.pairwise(seqs) if b != a + 1]
     assert jumps == [2]
-    assert meta["dropped_message"]["kind"] == "l2_update" and len(gap) == len(got)
+    assert meta["dropped_message"]["kind"] == "l2_update"
+    assert len(gap) == len(got)
 
 
 async def test_recv_until_helper_times_out_cleanly() -> None:

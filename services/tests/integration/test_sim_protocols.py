@@ -1,6 +1,7 @@
 """Protocol conformance of the synthetic venues, checked with a real ``websockets`` client."""
 
 import asyncio
+import itertools
 import json
 import urllib.error
 import urllib.request
@@ -33,13 +34,17 @@ def _on_step(value: str, step: Decimal) -> bool:
 async def test_kraken_status_acks_errors_and_pong() -> None:
     async with simulator("kraken", rate=0) as sim, connect(sim.ws_url) as ws:
         status = json.loads(await ws.recv())
-        assert status["channel"] == "status" and status["type"] == "update"
-        assert status["data"][0]["api_version"] == "v2" and status["data"][0]["system"] == "online"
+        assert status["channel"] == "status"
+        assert status["type"] == "update"
+        assert status["data"][0]["api_version"] == "v2"
+        assert status["data"][0]["system"] == "online"
         assert isinstance(status["data"][0]["connection_id"], int)
 
         await ws.send('{"method":"subscribe","params":{"channel":"instrument"},"req_id":7}')
         ack = json.loads(await ws.recv())
-        assert ack["method"] == "subscribe" and ack["req_id"] == 7 and ack["success"] is True
+        assert ack["method"] == "subscribe"
+        assert ack["req_id"] == 7
+        assert ack["success"] is True
         assert ack["result"]["channel"] == "instrument"
         inst = json.loads(await ws.recv(), parse_float=Decimal)
         assert (inst["channel"], inst["type"]) == ("instrument", "snapshot")
@@ -57,23 +62,32 @@ async def test_kraken_status_acks_errors_and_pong() -> None:
         bad = [r for r in replies if r.get("success") is False]
         assert [r["result"]["symbol"] for r in ok] == ["BTC/USD", "ETH/USD"]  # one ack per symbol
         assert all(r["req_id"] == 1 and r["result"]["channel"] == "trade" for r in ok)
-        assert bad[0]["error"] == "Currency pair not supported XBT/USD" and bad[0]["symbol"] == "XBT/USD"
+        assert bad[0]["error"] == "Currency pair not supported XBT/USD"
+        assert bad[0]["symbol"] == "XBT/USD"
         assert all("time_in" in r and "time_out" in r for r in replies)
 
         await ws.send('{"method":"ping","req_id":4}')
         pong = json.loads(await ws.recv())
-        assert pong["method"] == "pong" and pong["req_id"] == 4
+        assert pong["method"] == "pong"
+        assert pong["req_id"] == 4
 
         for request, error in [
             ("{not json", "Malformed request"),
             ('{"method":"explode","req_id":5}', "Method not found"),
-            ('{"method":"subscribe","params":{"channel":"book","symbol":["BTC/USD"],"depth":7}}', "Invalid depth 7"),
+            (
+                '{"method":"subscribe","params":{"channel":"book","symbol":["BTC/USD"],"depth":7}}',
+                "Invalid depth 7",
+            ),
             ('{"method":"subscribe","params":{"channel":"trade"}}', "Missing field: symbol"),
-            ('{"method":"unsubscribe","params":{"channel":"ticker","symbol":["BTC/USD"]}}', "Subscription Not Found"),
+            (
+                '{"method":"unsubscribe","params":{"channel":"ticker","symbol":["BTC/USD"]}}',
+                "Subscription Not Found",
+            ),
         ]:
             await ws.send(request)
             reply = json.loads(await ws.recv())
-            assert reply["success"] is False and reply["error"] == error
+            assert reply["success"] is False
+            assert reply["error"] == error
 
 
 async def test_kraken_heartbeat_only_when_subscribed_and_idle() -> None:
@@ -91,7 +105,10 @@ async def test_kraken_book_checksums_verify_independently(depth: int) -> None:
     async with simulator("kraken", rate=3000, seed=5) as sim, connect(sim.ws_url) as ws:
         await ws.send(
             json.dumps(
-                {"method": "subscribe", "params": {"channel": "book", "symbol": ["BTC/USD", "ETH/USD"], "depth": depth}}
+                {
+                    "method": "subscribe",
+                    "params": {"channel": "book", "symbol": ["BTC/USD", "ETH/USD"], "depth": depth},
+                }
             )
         )
         await ws.send('{"method":"subscribe","params":{"channel":"trade","symbol":["BTC/USD"]}}')
@@ -111,7 +128,8 @@ async def test_kraken_book_checksums_verify_independently(depth: int) -> None:
                     checked += 1
                 elif msg.get("channel") == "trade":
                     t = msg["data"][0]
-                    assert t["side"] in ("buy", "sell") and isinstance(t["trade_id"], int)
+                    assert t["side"] in ("buy", "sell")
+                    assert isinstance(t["trade_id"], int)
                     assert _on_step(str(t["price"]), Decimal("0.1"))
                     trades += 1
 
@@ -127,7 +145,9 @@ async def test_kraken_ticker_snapshot_then_updates() -> None:
         assert upd["type"] == "update"
         t = upd["data"][0]
         assert t["bid"] < t["ask"]
-        assert {"bid_qty", "ask_qty", "last", "volume", "vwap", "low", "high", "change", "change_pct"} <= set(t)
+        assert {"bid_qty", "ask_qty", "last", "volume", "vwap", "low", "high", "change", "change_pct"} <= set(
+            t
+        )
 
 
 # ---- Coinbase -------------------------------------------------------------------------------
@@ -200,7 +220,8 @@ async def test_coinbase_disconnects_without_subscribe() -> None:
             with pytest.raises(ConnectionClosed) as closed:
                 async with asyncio.timeout(3):
                     await ws.recv()
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1008
         async with connect(sim.ws_url) as ws:
             await ws.send('{"type":"subscribe","product_ids":[],"channel":"heartbeats"}')
             await ws.recv()
@@ -212,11 +233,15 @@ async def test_coinbase_disconnects_without_subscribe() -> None:
 
 async def test_coinbase_errors_and_unsubscribe() -> None:
     async with simulator("coinbase", rate=0) as sim, connect(sim.ws_url) as ws:
-        for bad in ["nope", '{"type":"subscribe","channel":"level9","product_ids":["BTC-USD"]}',
-                    '{"type":"subscribe","channel":"level2","product_ids":["DOGE-EUR"]}']:
+        for bad in [
+            "nope",
+            '{"type":"subscribe","channel":"level9","product_ids":["BTC-USD"]}',
+            '{"type":"subscribe","channel":"level2","product_ids":["DOGE-EUR"]}',
+        ]:
             await ws.send(bad)
             err = json.loads(await ws.recv())
-            assert err["type"] == "error" and err["message"]
+            assert err["type"] == "error"
+            assert err["message"]
         await ws.send('{"type":"subscribe","channel":"ticker","product_ids":["BTC-USD","ETH-USD"]}')
         await recv_until(ws, lambda m: m.get("channel") == "subscriptions")
         await recv_all(ws, idle_s=0.2)  # snapshots
@@ -252,13 +277,14 @@ async def test_coinbase_products_match_rendered_precision() -> None:
 async def test_binance_live_subscriptions_and_errors() -> None:
     async with simulator("binance", rate=500) as sim:
         async with connect(sim.ws_url + "?streams=btcusdt@trade") as ws:
-            await ws.send(
-                '{"method":"SUBSCRIBE","params":["ethusdt@bookTicker","solusdt@aggTrade"],"id":1}'
-            )
+            await ws.send('{"method":"SUBSCRIBE","params":["ethusdt@bookTicker","solusdt@aggTrade"],"id":1}')
             assert await recv_until(ws, lambda m: "id" in m) == {"result": None, "id": 1}
             await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":"list-2"}')
             listed = await recv_until(ws, lambda m: "id" in m)
-            assert listed == {"result": ["btcusdt@trade", "ethusdt@bookTicker", "solusdt@aggTrade"], "id": "list-2"}
+            assert listed == {
+                "result": ["btcusdt@trade", "ethusdt@bookTicker", "solusdt@aggTrade"],
+                "id": "list-2",
+            }
             await ws.send('{"method":"UNSUBSCRIBE","params":["btcusdt@trade"],"id":3}')
             assert await recv_until(ws, lambda m: "id" in m) == {"result": None, "id": 3}
             await ws.send('{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":"not valid id!"}')
@@ -268,6 +294,10 @@ async def test_binance_live_subscriptions_and_errors() -> None:
             assert (await recv_until(ws, lambda m: "code" in m))["code"] == 3
             await ws.send('{"method":"SUBSCRIBEX","params":[],"id":4}')
             assert (await recv_until(ws, lambda m: "code" in m))["code"] == 2
+            await ws.send('{"method":"SET_PROPERTY","params":["combined",false],"id":6}')
+            assert await recv_until(ws, lambda m: m.get("id") == 6) == {"result": None, "id": 6}
+            await ws.send('{"method":"SET_PROPERTY","params":["combined",true],"id":7}')
+            assert await recv_until(ws, lambda m: m.get("id") == 7) == {"result": None, "id": 7}
             await ws.send('{"method":"GET_PROPERTY","params":["combined"],"id":5}')
             assert await recv_until(ws, lambda m: m.get("id") == 5) == {"result": True, "id": 5}
             streams = set()
@@ -279,7 +309,8 @@ async def test_binance_live_subscriptions_and_errors() -> None:
                         assert m["data"]["s"] in ("ETHUSDT", "SOLUSDT")
         async with connect(sim.ws_url.replace("/stream", "/ws/btcusdt@trade")) as ws:
             raw = await recv_until(ws, lambda m: m.get("e") == "trade")  # raw stream: no wrapper
-            assert raw["s"] == "BTCUSDT" and len(raw["p"].split(".")[1]) == 8
+            assert raw["s"] == "BTCUSDT"
+            assert len(raw["p"].split(".")[1]) == 8
         with pytest.raises(InvalidStatus):
             async with connect(sim.ws_url.replace("/stream", "/nope")):
                 pass
@@ -292,7 +323,7 @@ async def test_binance_rest_snapshot_syncs_with_the_diff_stream() -> None:
             events = [json.loads(await ws.recv())["data"] for _ in range(2)]  # buffer first
             snap = await _get_json(sim.rest_url + "/api/v3/depth?symbol=BTCUSDT&limit=5000")
             events += [json.loads(await ws.recv())["data"] for _ in range(5)]
-            for a, b in zip(events, events[1:], strict=False):
+            for a, b in itertools.pairwise(events):
                 assert b["U"] == a["u"] + 1  # the id chain is contiguous
             bids, asks, last, used = binance_sync(snap, events)
             assert used
@@ -304,16 +335,15 @@ async def test_binance_rest_snapshot_syncs_with_the_diff_stream() -> None:
         assert {Decimal(p): Decimal(q) for p, q in fresh["bids"]} == bids
         assert {Decimal(p): Decimal(q) for p, q in fresh["asks"]} == asks
         five = await _get_json(sim.rest_url + "/api/v3/depth?symbol=BTCUSDT&limit=5")
-        assert len(five["bids"]) == 5 and five["bids"][0][0] > five["bids"][1][0]
+        assert len(five["bids"]) == 5
+        assert five["bids"][0][0] > five["bids"][1][0]
 
 
 async def test_binance_exchange_info_matches_rendered_values() -> None:
     async with simulator("binance", rate=2000) as sim:
         assert sim.rest_url is not None
         info = await _get_json(sim.rest_url + '/api/v3/exchangeInfo?symbols=["BTCUSDT","SOLUSDT"]')
-        filters = {
-            s["symbol"]: {f["filterType"]: f for f in s["filters"]} for s in info["symbols"]
-        }
+        filters = {s["symbol"]: {f["filterType"]: f for f in s["filters"]} for s in info["symbols"]}
         assert set(filters) == {"BTCUSDT", "SOLUSDT"}
         assert filters["BTCUSDT"]["LOT_SIZE"]["stepSize"] == "0.00001000"
         async with connect(sim.ws_url + "?streams=btcusdt@trade/solusdt@trade") as ws:

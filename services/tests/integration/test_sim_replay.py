@@ -1,6 +1,7 @@
 """Each venue's recorded session replayed through the simulator, byte for byte, and what follows it."""
 
 import asyncio
+import itertools
 import json
 import urllib.request
 from decimal import Decimal
@@ -53,7 +54,8 @@ async def test_replay_is_byte_for_byte(venue: str, gap: bool) -> None:
     source = ReplaySource.load(FIXTURES / venue / name)
     assert source.wire_lines == want
     if gap:  # the venue still knows the lost message: the full recording is kept, one line held back
-        assert len(source.lines) == len(want) + 1 and len(source.skip) == 1
+        assert len(source.lines) == len(want) + 1
+        assert len(source.skip) == 1
     async with simulator(venue, replay=source, heartbeat_interval_s=0.2) as sim:
         url = sim.ws_url + (BINANCE_STREAMS if venue == "binance" else "")
         async with connect(url, max_size=None) as ws:
@@ -133,7 +135,7 @@ async def test_binance_gap_session_resync_gets_the_true_book() -> None:
         async with connect(sim.ws_url + BINANCE_STREAMS) as ws:
             lines = await recv_all(ws, idle_s=0.5)
         events = [json.loads(ln)["data"] for ln in lines if '"depthUpdate"' in ln]
-        gaps = [b for a, b in zip(events, events[1:], strict=False) if b["U"] > a["u"] + 1]
+        gaps = [b for a, b in itertools.pairwise(events) if b["U"] > a["u"] + 1]
         assert len(gaps) == 1  # the client sees the break in the U/u chain ...
         assert sim.rest_url is not None
         _, body = await _get(sim.rest_url + "/api/v3/depth?symbol=BTCUSDT&limit=1000")
@@ -191,12 +193,15 @@ async def test_kraken_book_resubscribe_after_replay_matches_the_recorded_book() 
                 if msg.get("channel") == "book":
                     book.apply(msg["data"][0], snapshot=msg["type"] == "snapshot")
                     assert book.checksum() == msg["data"][0]["checksum"]
-            await ws.send('{"method":"unsubscribe","params":{"channel":"book","symbol":["BTC/USD"]},"req_id":8}')
+            await ws.send(
+                '{"method":"unsubscribe","params":{"channel":"book","symbol":["BTC/USD"]},"req_id":8}'
+            )
             await ws.send(
                 '{"method":"subscribe","params":{"channel":"book","symbol":["BTC/USD"],"depth":10},"req_id":9}'
             )
             unsub = await recv_until(ws, lambda m: m.get("method") == "unsubscribe")
-            assert unsub["success"] is True and unsub["req_id"] == 8
+            assert unsub["success"] is True
+            assert unsub["req_id"] == 8
             sub = await recv_until(ws, lambda m: m.get("method") == "subscribe")
             assert sub["result"] == {"channel": "book", "depth": 10, "snapshot": True, "symbol": "BTC/USD"}
             snap = await recv_until(ws, lambda m: m.get("channel") == "book")
@@ -204,4 +209,3 @@ async def test_kraken_book_resubscribe_after_replay_matches_the_recorded_book() 
         fresh.apply(snap["data"][0], snapshot=True)
         assert (fresh.bids, fresh.asks) == (book.bids, book.asks)
         assert fresh.checksum() == snap["data"][0]["checksum"]
-

@@ -49,11 +49,16 @@ def test_events_rebuild_the_book_and_trades_hit_the_touch() -> None:
                 book.set(side, price, qty)
         for i, book in enumerate(mirror):
             src = model.book(i)
-            assert book.bids == src.bids and book.asks == src.asks
-            assert src.bid_px == sorted(src.bids) and src.ask_px == sorted(src.asks)
+            assert book.bids == src.bids
+            assert book.asks == src.asks
+            assert src.bid_px == sorted(src.bids)
+            assert src.ask_px == sorted(src.asks)
             bb, ba = src.best_bid(), src.best_ask()
-            assert bb is not None and ba is not None and bb < ba  # never empty, never crossed
-            assert len(src.bids) <= model.levels * 2 and len(src.asks) <= model.levels * 2
+            assert bb is not None
+            assert ba is not None
+            assert bb < ba
+            assert len(src.bids) <= model.levels * 2
+            assert len(src.asks) <= model.levels * 2
     assert trades > 100
 
 
