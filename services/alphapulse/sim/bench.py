@@ -107,7 +107,9 @@ async def run_bench(seconds: float = 3.0, rate: float = 1_000_000.0) -> dict[str
         m0 = [s.messages_sent for s in sims]
         e0 = [s.stats.events_generated for s in sims]
         t0 = time.perf_counter()
+        c0 = time.process_time()
         await asyncio.sleep(seconds)
+        cpu = time.process_time() - c0
         elapsed = time.perf_counter() - t0
         m1 = [s.messages_sent for s in sims]
         e1 = [s.stats.events_generated for s in sims]
@@ -124,11 +126,16 @@ async def run_bench(seconds: float = 3.0, rate: float = 1_000_000.0) -> dict[str
         }
         for s, a, b, ea, eb in zip(sims, m0, m1, e0, e1, strict=True)
     ]
+    total = sum(b - a for a, b in zip(m0, m1, strict=True))
     return {
         "bench": "sim-generator",
         "seconds": round(elapsed, 3),
         "rate_events_per_s": rate,
-        "messages_per_s": sum(v["messages_per_s"] for v in per_venue),
+        "messages_per_s": round(total / elapsed),
+        # CPU of this process only (the drains run elsewhere): the rate one free core would give
+        "cpu_s": round(cpu, 3),
+        "cpu_ns_per_message": round(cpu / total * 1e9) if total else None,
+        "messages_per_cpu_s": round(total / cpu) if cpu else None,
         "bytes_received": sum(counts),
         "venues": per_venue,
     }

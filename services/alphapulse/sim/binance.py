@@ -22,7 +22,7 @@ from alphapulse.sim.faults import Fault
 from alphapulse.sim.framing import text_frame
 from alphapulse.sim.http import RestResponse
 from alphapulse.sim.market import ASK, BID, SELL, TRADE, MarketEvent
-from alphapulse.sim.render import fixed
+from alphapulse.sim.render import Memo, fixed
 from alphapulse.sim.server import Conn, VenueSimulator
 
 __all__ = ("BinanceConn", "BinanceSim", "native_symbol")
@@ -90,7 +90,9 @@ class _SymbolWire:
         self.pending = {k: _DepthBuffer() for k in _DEPTH_INTERVAL_S}
         self.last_bbo: tuple[int, int, int, int] | None = None
 
-    def px(self, units: int) -> str:
+        self.px = Memo(self._render_price)
+
+    def _render_price(self, units: int) -> str:
         return fixed(units * self.price_mult, _WIRE_DECIMALS)
 
     def qty(self, units: int) -> str:
@@ -278,7 +280,7 @@ class BinanceSim(VenueSimulator[BinanceConn]):
             ms = ts_ns // 1_000_000
             if kind == TRADE:
                 m = "true" if side == SELL else "false"  # buyer is maker <=> the taker sold
-                p, q = w.px(price), w.qty(qty)
+                p, q = w.px[price], w.qty(qty)
                 if subs.get(w.trade):
                     self._fanout(
                         w.trade,
@@ -306,8 +308,8 @@ class BinanceSim(VenueSimulator[BinanceConn]):
                 if subs.get(w.bbo):
                     self._fanout(
                         w.bbo,
-                        f'{{"u":{w.update_id},"s":"{w.native}","b":"{w.px(bb)}","B":"{w.qty(bbo[1])}",'
-                        f'"a":"{w.px(ba)}","A":"{w.qty(bbo[3])}"}}',
+                        f'{{"u":{w.update_id},"s":"{w.native}","b":"{w.px[bb]}","B":"{w.qty(bbo[1])}",'
+                        f'"a":"{w.px[ba]}","A":"{w.qty(bbo[3])}"}}',
                     )
 
     def on_tick(self, now_s: float) -> None:
@@ -320,8 +322,8 @@ class BinanceSim(VenueSimulator[BinanceConn]):
                 buf.last_flush_s = now_s
                 stream = w.depth[kind]
                 if self._subs.get(stream):
-                    b = ",".join(f'["{w.px(p)}","{w.qty(q)}"]' for p, q in buf.bids.items())
-                    a = ",".join(f'["{w.px(p)}","{w.qty(q)}"]' for p, q in buf.asks.items())
+                    b = ",".join(f'["{w.px[p]}","{w.qty(q)}"]' for p, q in buf.bids.items())
+                    a = ",".join(f'["{w.px[p]}","{w.qty(q)}"]' for p, q in buf.asks.items())
                     self._fanout(
                         stream,
                         f'{{"e":"depthUpdate","E":{ms},"s":"{w.native}","U":{buf.first_id},'
@@ -421,8 +423,8 @@ class BinanceSim(VenueSimulator[BinanceConn]):
             return 400, b'{"code":-1121,"msg":"Invalid symbol."}'
         assert self.model is not None
         book_ = self.model.book(w.index)
-        bids = ",".join(f'["{w.px(p)}","{w.qty(q)}"]' for p, q in book_.top(BID, limit))
-        asks = ",".join(f'["{w.px(p)}","{w.qty(q)}"]' for p, q in book_.top(ASK, limit))
+        bids = ",".join(f'["{w.px[p]}","{w.qty(q)}"]' for p, q in book_.top(BID, limit))
+        asks = ",".join(f'["{w.px[p]}","{w.qty(q)}"]' for p, q in book_.top(ASK, limit))
         return 200, f'{{"lastUpdateId":{w.update_id},"bids":[{bids}],"asks":[{asks}]}}'.encode()
 
     def _exchange_info(self, query: dict[str, list[str]]) -> RestResponse:

@@ -10,6 +10,7 @@ is the maker's side (the fixtures' convention; the collector flips it). Products
 """
 
 import asyncio
+import functools
 import re
 import time
 from collections import deque
@@ -23,7 +24,7 @@ from alphapulse.sim.faults import Fault
 from alphapulse.sim.framing import text_frame
 from alphapulse.sim.http import RestResponse
 from alphapulse.sim.market import BID, BUY, TRADE, MarketEvent
-from alphapulse.sim.render import RfcClock, go_time, minimal, rfc3339_ns
+from alphapulse.sim.render import Memo, RfcClock, go_time, minimal, rfc3339_ns
 from alphapulse.sim.server import Conn, VenueSimulator
 
 __all__ = ("CoinbaseConn", "CoinbaseSim")
@@ -57,6 +58,10 @@ class CoinbaseConn(Conn):
         return seq
 
 
+def _minimal_at(decimals: int, units: int) -> str:
+    return minimal(units, decimals)
+
+
 def _envelope(channel: str, ts: str, seq: int, events: str) -> str:
     return f'{{"channel":"{channel}","timestamp":"{ts}","sequence_num":{seq},"events":{events}}}'
 
@@ -71,6 +76,7 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
         super().__init__(**kwargs)
         self.subscribe_timeout_s = subscribe_timeout_s
         self._products = {inst.symbol: i for i, inst in enumerate(self.instruments)}
+        self._pxm = [Memo(functools.partial(_minimal_at, inst.price_decimals)) for inst in self.instruments]
         self._subs: dict[tuple[str, int], set[CoinbaseConn]] = {}
         self._recent: list[deque[str]] = [deque(maxlen=_SNAPSHOT_TRADES) for _ in self.instruments]
         self._clock = RfcClock()
@@ -227,7 +233,7 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
                 )
 
     def _px(self, i: int, units: int) -> str:
-        return minimal(units, self.instruments[i].price_decimals)
+        return self._pxm[i][units]
 
     def _qty(self, i: int, units: int) -> str:
         return minimal(units, self.instruments[i].qty_decimals)
@@ -238,15 +244,15 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
         book = self.model.book(i)
         bb, ba = book.bid_px[-1], book.ask_px[0]
         inst = self.instruments[i]
-        pd = inst.price_decimals
+        px = self._pxm[i]
         chg = (s.last - s.open) * 100 / s.open
         return (
-            f'{{"type":"ticker","product_id":"{inst.symbol}","price":"{minimal(s.last, pd)}",'
-            f'"volume_24_h":"{self._qty(i, s.volume)}","low_24_h":"{minimal(s.low, pd)}",'
-            f'"high_24_h":"{minimal(s.high, pd)}","low_52_w":"{minimal(s.low * 2 // 3, pd)}",'
-            f'"high_52_w":"{minimal(s.high * 4 // 3, pd)}","price_percent_chg_24_h":"{chg:.8f}",'
-            f'"best_bid":"{minimal(bb, pd)}","best_bid_quantity":"{self._qty(i, book.bids[bb])}",'
-            f'"best_ask":"{minimal(ba, pd)}","best_ask_quantity":"{self._qty(i, book.asks[ba])}"}}'
+            f'{{"type":"ticker","product_id":"{inst.symbol}","price":"{px[s.last]}",'
+            f'"volume_24_h":"{self._qty(i, s.volume)}","low_24_h":"{px[s.low]}",'
+            f'"high_24_h":"{px[s.high]}","low_52_w":"{px[s.low * 2 // 3]}",'
+            f'"high_52_w":"{px[s.high * 4 // 3]}","price_percent_chg_24_h":"{chg:.8f}",'
+            f'"best_bid":"{px[bb]}","best_bid_quantity":"{self._qty(i, book.bids[bb])}",'
+            f'"best_ask":"{px[ba]}","best_ask_quantity":"{self._qty(i, book.asks[ba])}"}}'
         )
 
     # ---- synthetic market ----------------------------------------------------------------
@@ -281,7 +287,7 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
                 maker = "SELL" if side == BUY else "BUY"
                 trade = (
                     f'{{"trade_id":"{trade_id}","product_id":"{inst.symbol}",'
-                    f'"price":"{minimal(price, inst.price_decimals)}",'
+                    f'"price":"{self._pxm[i][price]}",'
                     f'"size":"{minimal(qty, inst.qty_decimals)}","side":"{maker}",'
                     f'"time":"{clock.us(ts_ns)}"}}'
                 )
@@ -300,7 +306,7 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
                     ts,
                     f'[{{"type":"update","product_id":"{inst.symbol}","updates":[{{"side":"{l2side}",'
                     f'"event_time":"{clock.us(ts_ns)}",'
-                    f'"price_level":"{minimal(price, inst.price_decimals)}",'
+                    f'"price_level":"{self._pxm[i][price]}",'
                     f'"new_quantity":"{minimal(qty, inst.qty_decimals)}"}}]}}]',
                     l2=True,
                 )

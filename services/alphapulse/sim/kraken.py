@@ -9,6 +9,7 @@ keep a client's book, truncated to that depth, equal to ours. ``{"channel":"hear
 out once a second on a subscribed connection that is otherwise quiet.
 """
 
+import functools
 import json
 import random
 import re
@@ -25,7 +26,7 @@ from websockets.asyncio.server import ServerConnection
 from alphapulse.sim.faults import Fault, FaultRequest
 from alphapulse.sim.framing import text_frame
 from alphapulse.sim.market import ASK, BID, BUY, TRADE, MarketEvent
-from alphapulse.sim.render import RfcClock, fixed, rfc3339_us
+from alphapulse.sim.render import Memo, RfcClock, fixed, rfc3339_us
 from alphapulse.sim.server import Conn, VenueSimulator
 
 __all__ = ("DEPTHS", "KrakenConn", "KrakenSim", "book_checksum", "native_symbol")
@@ -54,6 +55,10 @@ def book_checksum(asks: Iterable[tuple[int, int]], bids: Iterable[tuple[int, int
                 break
             parts.append(f"{p}{q}")
     return zlib.crc32("".join(parts).encode())
+
+
+def _fixed_at(decimals: int, units: int) -> str:
+    return fixed(units, decimals)
 
 
 def _units(d: Decimal, decimals: int) -> int:
@@ -129,6 +134,7 @@ class KrakenSim(VenueSimulator[KrakenConn]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._native = [native_symbol(inst.symbol) for inst in self.instruments]
+        self._px = [Memo(functools.partial(_fixed_at, inst.price_decimals)) for inst in self.instruments]
         self._index = {n: i for i, n in enumerate(self._native)}
         self._subs: dict[tuple[str, int], set[KrakenConn]] = {}
         self._views: dict[tuple[int, int], _View] = {}
@@ -440,14 +446,15 @@ class KrakenSim(VenueSimulator[KrakenConn]):
         book = self.model.book(i)
         inst = self.instruments[i]
         pd, qd = inst.price_decimals, inst.qty_decimals
+        px = self._px[i]
         bb, ba = book.bid_px[-1], book.ask_px[0]
         vwap = s.notional // s.volume if s.volume else s.last
         pct = (s.last - s.open) * 100 / s.open
         return (
-            f'{{"symbol":"{self._native[i]}","bid":{fixed(bb, pd)},"bid_qty":{fixed(book.bids[bb], qd)},'
-            f'"ask":{fixed(ba, pd)},"ask_qty":{fixed(book.asks[ba], qd)},"last":{fixed(s.last, pd)},'
-            f'"volume":{fixed(s.volume, qd)},"vwap":{fixed(vwap, pd)},"low":{fixed(s.low, pd)},'
-            f'"high":{fixed(s.high, pd)},"change":{fixed(s.last - s.open, pd)},"change_pct":{pct:.2f},'
+            f'{{"symbol":"{self._native[i]}","bid":{px[bb]},"bid_qty":{fixed(book.bids[bb], qd)},'
+            f'"ask":{px[ba]},"ask_qty":{fixed(book.asks[ba], qd)},"last":{px[s.last]},'
+            f'"volume":{fixed(s.volume, qd)},"vwap":{px[vwap]},"low":{px[s.low]},'
+            f'"high":{px[s.high]},"change":{fixed(s.last - s.open, pd)},"change_pct":{pct:.2f},'
             f'"timestamp":"{ts}"}}'
         )
 
@@ -463,7 +470,7 @@ class KrakenSim(VenueSimulator[KrakenConn]):
             ts = clock.us(ts_ns)
             if kind == TRADE:
                 taker = "buy" if side == BUY else "sell"
-                px = fixed(price, inst.price_decimals)
+                px = self._px[i][price]
                 trade = (
                     f'{{"symbol":"{self._native[i]}","side":"{taker}","price":{px},'
                     f'"qty":{fixed(qty, inst.qty_decimals)},"ord_type":"limit","trade_id":{trade_id},'
@@ -508,9 +515,9 @@ class KrakenSim(VenueSimulator[KrakenConn]):
             view.bids = new
         else:
             view.asks = new
-        inst = self.instruments[i]
-        pd, qd = inst.price_decimals, inst.qty_decimals
-        rendered = ",".join(f'{{"price":{fixed(p, pd)},"qty":{fixed(q, qd)}}}' for p, q in changed)
+        qd = self.instruments[i].qty_decimals
+        pxm = self._px[i]
+        rendered = ",".join(f'{{"price":{pxm[p]},"qty":{fixed(q, qd)}}}' for p, q in changed)
         bids, asks = (rendered, "") if side == BID else ("", rendered)
         cks = book_checksum(view.asks, view.bids)
         head = f'{{"channel":"book","type":"update","data":[{{"symbol":"{self._native[i]}","bids":[{bids}],'

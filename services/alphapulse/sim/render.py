@@ -6,9 +6,11 @@ JSON number), Coinbase prints the minimal form (no trailing zeros).
 """
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 __all__ = (
+    "Memo",
     "RfcClock",
     "fixed",
     "go_time",
@@ -36,6 +38,26 @@ def minimal(units: int, decimals: int) -> str:
     if decimals:
         s = s.rstrip("0").rstrip(".")
     return s
+
+
+class Memo(dict[int, str]):
+    """``memo[units]`` renders once and remembers: prices keep revisiting the same levels.
+
+    A dict subclass so that a hit is a plain C-level lookup; misses go through ``__missing__``.
+    """
+
+    __slots__ = ("_render",)
+    _LIMIT = 1 << 16  # a runaway random walk must not grow it without bound
+
+    def __init__(self, render: Callable[[int], str]) -> None:
+        super().__init__()
+        self._render = render
+
+    def __missing__(self, units: int) -> str:
+        if len(self) >= self._LIMIT:
+            self.clear()
+        text = self[units] = self._render(units)
+        return text
 
 
 def _second_prefix(sec: int, sep: str) -> str:
