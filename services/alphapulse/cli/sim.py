@@ -39,6 +39,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--subscribe-timeout-s", type=float, default=5.0, help="Coinbase: close if no subscribe")
     p.add_argument("--replay-delay-ms", type=float, default=0.0, help="pace replayed frames (0 = at once)")
     p.add_argument("--fault", action="append", default=[], metavar="KIND@AFTER_S[:SECONDS]")
+    p.add_argument(
+        "--processes",
+        action="store_true",
+        help="with --venue all: run each venue in its own process (uses every core)",
+    )
     p.set_defaults(handler=_run)
 
 

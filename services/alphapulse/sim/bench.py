@@ -5,7 +5,7 @@ client per venue subscribes to every channel of every symbol and drains the sock
 thread (raw ``recv``, no parsing: the bench measures the simulator, not a client). The count is
 the simulator's own number of frames written.
 
-    PYTHONPATH=services python -m alphapulse.sim.bench --seconds 5 --rate 1000000
+    PYTHONPATH=services python -m alphapulse.sim.bench --seconds 5 --rate 1000000 [--processes]
 """
 
 import argparse
@@ -89,9 +89,24 @@ def _drain(url: str, requests: list[str], seconds: float) -> int:
     return n
 
 
-async def run_bench(seconds: float = 3.0, rate: float = 1_000_000.0) -> dict[str, Any]:
-    """Run the three venues at ``rate`` events/s in total for ``seconds``; report messages/s."""
-    sims = [simulator(v, rate=rate / 3) for v in ("kraken", "coinbase", "binance")]
+VENUES = ("kraken", "coinbase", "binance")
+
+
+async def run_bench(
+    seconds: float = 3.0,
+    rate: float = 1_000_000.0,
+    venues: tuple[str, ...] = VENUES,
+    *,
+    processes: bool = False,
+) -> dict[str, Any]:
+    """Run ``venues`` at ``rate`` events/s in total for ``seconds``; report messages/s and CPU.
+
+    With ``processes`` every venue runs in its own process (as ``alphapulse sim --processes``
+    does), so the venues use every core there is.
+    """
+    if processes:
+        return await _run_in_processes(seconds, rate, venues)
+    sims = [simulator(v, rate=rate / len(venues)) for v in venues]
     for s in sims:
         await s.start()
     loop = asyncio.get_running_loop()
@@ -127,30 +142,79 @@ async def run_bench(seconds: float = 3.0, rate: float = 1_000_000.0) -> dict[str
         for s, a, b, ea, eb in zip(sims, m0, m1, e0, e1, strict=True)
     ]
     total = sum(b - a for a, b in zip(m0, m1, strict=True))
+    return _summary(
+        rate=rate,
+        elapsed=elapsed,
+        total=total,
+        cpu=cpu,
+        received=sum(counts),
+        per_venue=per_venue,
+        processes=1,
+    )
+
+
+def _summary(
+    *,
+    rate: float,
+    elapsed: float,
+    total: int,
+    cpu: float,
+    received: int,
+    per_venue: list[dict[str, Any]],
+    processes: int,
+) -> dict[str, Any]:
     return {
         "bench": "sim-generator",
+        "processes": processes,
         "seconds": round(elapsed, 3),
         "rate_events_per_s": rate,
         "messages_per_s": round(total / elapsed),
-        # CPU of this process only (the drains run elsewhere): the rate one free core would give
+        # CPU of the simulator process(es) only (the drains run elsewhere): the rate free cores give
         "cpu_s": round(cpu, 3),
         "cpu_ns_per_message": round(cpu / total * 1e9) if total else None,
         "messages_per_cpu_s": round(total / cpu) if cpu else None,
-        "bytes_received": sum(counts),
+        "bytes_received": received,
         "venues": per_venue,
     }
+
+
+def _bench_worker(venue: str, seconds: float, rate: float) -> dict[str, Any]:
+    result: dict[str, Any] = uvloop.run(run_bench(seconds, rate, (venue,)))
+    return result
+
+
+async def _run_in_processes(seconds: float, rate: float, venues: tuple[str, ...]) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(len(venues), mp_context=ctx) as pool:
+        parts = await asyncio.gather(
+            *(loop.run_in_executor(pool, _bench_worker, v, seconds, rate / len(venues)) for v in venues)
+        )
+    elapsed = max(p["seconds"] for p in parts)
+    total = sum(p["messages_per_s"] * p["seconds"] for p in parts)
+    per_venue = [{**p["venues"][0], "cpu_ns_per_message": p["cpu_ns_per_message"]} for p in parts]
+    return _summary(
+        rate=rate,
+        elapsed=elapsed,
+        total=round(total),
+        cpu=sum(p["cpu_s"] for p in parts),
+        received=sum(p["bytes_received"] for p in parts),
+        per_venue=per_venue,
+        processes=len(venues),
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rate", type=float, default=1_000_000.0)
+    ap.add_argument("--venues", default=",".join(VENUES), help="comma-separated (default: all three)")
+    ap.add_argument("--processes", action="store_true", help="one process per venue")
     ap.add_argument("--no-uvloop", action="store_true")
     a = ap.parse_args()
-    if a.no_uvloop:
-        result = asyncio.run(run_bench(a.seconds, a.rate))
-    else:
-        result = uvloop.run(run_bench(a.seconds, a.rate))
+    venues = tuple(v for v in a.venues.split(",") if v)
+    bench = run_bench(a.seconds, a.rate, venues, processes=a.processes)
+    result = asyncio.run(bench) if a.no_uvloop else uvloop.run(bench)
     print(orjson.dumps(result).decode())
 
 

@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,68 @@ async def _faults(sims: list[VenueSimulator[Any]], specs: list[str]) -> None:
                 )
 
 
+def _child_argv(args: argparse.Namespace, k: int, venue: str) -> list[str]:
+    """The command line of one venue's own process (``--processes``)."""
+    argv = [sys.executable, "-m", "alphapulse", "--log-level", getattr(args, "log_level", "INFO")]
+    argv += ["sim", "--venue", venue, "--host", args.host]
+    argv += ["--rate", repr(args.rate / len(VENUES)), "--seed", str(args.seed + k)]
+    argv += ["--port", str(args.port + k if args.port else 0)]
+    argv += ["--rest-port", str(args.rest_port + k if args.rest_port else 0)]
+    argv += ["--subscribe-timeout-s", repr(args.subscribe_timeout_s)]
+    argv += ["--replay-delay-ms", repr(args.replay_delay_ms)]
+    if args.symbols:
+        argv += ["--symbols", args.symbols]
+    if args.fixtures:
+        argv += ["--fixtures", args.fixtures]
+    if args.ping_interval_s is not None:
+        argv += ["--ping-interval-s", repr(args.ping_interval_s)]
+    if args.replay:
+        argv += ["--replay", str(_replay_path(venue, args.replay, args.gap))]
+    for spec in args.fault:
+        argv += ["--fault", spec]
+    return argv
+
+
+def _replay_path(venue: str, path: str, gap: bool) -> Path:
+    p = Path(path)
+    if p.is_file():
+        raise ConfigError("--replay FILE needs one --venue; give a fixtures root for --venue all")
+    if (p / venue).is_dir():
+        p = p / venue
+    return p / ("gap_session.jsonl" if gap else "session.jsonl")
+
+
+async def _run_processes(args: argparse.Namespace) -> int:
+    """One child process per venue; relay their announcement lines; stop them together."""
+    children: list[asyncio.subprocess.Process] = []
+    try:
+        for k, venue in enumerate(VENUES):
+            child = await asyncio.create_subprocess_exec(
+                *_child_argv(args, k, venue), stdout=asyncio.subprocess.PIPE
+            )
+            children.append(child)
+            assert child.stdout is not None
+            line = await child.stdout.readline()
+            if not line:
+                raise ConfigError(f"the {venue} simulator process exited before it listened")
+            sys.stdout.write(line.decode())
+            sys.stdout.flush()
+        codes = await asyncio.gather(*(c.wait() for c in children))
+        return max(codes)
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                await child.wait()
+
+
 async def run_sim(args: argparse.Namespace) -> int:
     for spec in args.fault:
         parse_fault(spec)
+    if getattr(args, "processes", False) and args.venue == "all":
+        return await _run_processes(args)
     sims = build(args)
     async with contextlib.AsyncExitStack() as stack:
         for sim in sims:

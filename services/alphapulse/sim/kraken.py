@@ -138,6 +138,8 @@ class KrakenSim(VenueSimulator[KrakenConn]):
         self._index = {n: i for i, n in enumerate(self._native)}
         self._subs: dict[tuple[str, int], set[KrakenConn]] = {}
         self._views: dict[tuple[int, int], _View] = {}
+        self._views_of: list[list[_View]] = [[] for _ in self.instruments]  # per symbol, for publish
+        self._keys = [(("trade", i), ("ticker", i), ("ticker:bbo", i)) for i in range(len(self.instruments))]
         self._clock = RfcClock()
         self._recent: list[list[str]] = [[] for _ in self.instruments]
         self._connection_ids = random.Random(7)
@@ -316,7 +318,8 @@ class KrakenSim(VenueSimulator[KrakenConn]):
         if channel == "book" and self.model is not None and (i, params["depth"]) not in self._views:
             book = self.model.book(i)
             d = params["depth"]
-            self._views[(i, d)] = _View(d, book.top(BID, d), book.top(ASK, d))
+            self._views[(i, d)] = view = _View(d, book.top(BID, d), book.top(ASK, d))
+            self._views_of[i].append(view)
 
     def _remove_sub(self, conn: KrakenConn, channel: str, sym: str, params: dict[str, Any]) -> None:
         i = self._index_of(sym)
@@ -327,7 +330,9 @@ class KrakenSim(VenueSimulator[KrakenConn]):
         if subs is not None:
             subs.discard(conn)
             if not subs and channel == "book":
-                self._views.pop((i, params["depth"]), None)
+                view = self._views.pop((i, params["depth"]), None)
+                if view is not None:
+                    self._views_of[i].remove(view)
 
     def _index_of(self, sym: str) -> int | None:
         return self._index.get(sym) if self.model is not None else None
@@ -465,39 +470,44 @@ class KrakenSim(VenueSimulator[KrakenConn]):
         assert model is not None
         subs = self._subs
         clock = self._clock
+        keys = self._keys
+        views_of = self._views_of
         for kind, i, side, price, qty, trade_id, ts_ns in events:
-            inst = self.instruments[i]
-            ts = clock.us(ts_ns)
+            k_trade, k_ticker, k_bbo = keys[i]
             if kind == TRADE:
+                ts = clock.us(ts_ns)
                 taker = "buy" if side == BUY else "sell"
-                px = self._px[i][price]
                 trade = (
-                    f'{{"symbol":"{self._native[i]}","side":"{taker}","price":{px},'
-                    f'"qty":{fixed(qty, inst.qty_decimals)},"ord_type":"limit","trade_id":{trade_id},'
-                    f'"timestamp":"{ts}"}}'
+                    f'{{"symbol":"{self._native[i]}","side":"{taker}","price":{self._px[i][price]},'
+                    f'"qty":{fixed(qty, self.instruments[i].qty_decimals)},"ord_type":"limit",'
+                    f'"trade_id":{trade_id},"timestamp":"{ts}"}}'
                 )
                 recent = self._recent[i]
                 recent.append(trade)
                 if len(recent) > 100:
                     del recent[:50]
-                if subs.get(("trade", i)):
-                    self._fanout(("trade", i), f'{{"channel":"trade","type":"update","data":[{trade}]}}')
-                if subs.get(("ticker", i)):
+                if subs.get(k_trade):
+                    self._fanout(k_trade, f'{{"channel":"trade","type":"update","data":[{trade}]}}')
+                if subs.get(k_ticker):
                     self._fanout(
-                        ("ticker", i),
-                        f'{{"channel":"ticker","type":"update","data":[{self._ticker(i, ts)}]}}',
+                        k_ticker, f'{{"channel":"ticker","type":"update","data":[{self._ticker(i, ts)}]}}'
                     )
                 continue
-            book = model.book(i)
-            if subs.get(("ticker:bbo", i)) and (price in (book.bid_px[-1], book.ask_px[0]) or qty == 0):
-                self._fanout(
-                    ("ticker:bbo", i),
-                    f'{{"channel":"ticker","type":"update","data":[{self._ticker(i, ts)}]}}',
-                )
-            for depth in DEPTHS:
-                view = self._views.get((i, depth))
-                if view is not None:
-                    self._book_update(i, view, side, ts)
+            if subs.get(k_bbo):
+                book = model.book(i)
+                if price in (book.bid_px[-1], book.ask_px[0]) or qty == 0:
+                    self._fanout(
+                        k_bbo,
+                        f'{{"channel":"ticker","type":"update","data":[{self._ticker(i, clock.us(ts_ns))}]}}',
+                    )
+            for view in views_of[i]:
+                # a change strictly behind a full view's worst level cannot alter the view
+                shown = view.bids if side == BID else view.asks
+                if len(shown) == view.depth and (
+                    price < shown[-1][0] if side == BID else price > shown[-1][0]
+                ):
+                    continue
+                self._book_update(i, view, side, clock.us(ts_ns))
 
     def _book_update(self, i: int, view: _View, side: int, ts: str) -> None:
         assert self.model is not None

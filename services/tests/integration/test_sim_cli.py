@@ -82,6 +82,20 @@ async def test_cli_replay_with_a_scheduled_fault() -> None:
         assert await _stop(proc) == 0
 
 
+async def test_cli_one_process_per_venue() -> None:
+    proc = await _start("--venue", "all", "--processes", "--rate", "300")
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(30):
+            lines = [json.loads(await proc.stdout.readline()) for _ in range(3)]
+        assert [x["venue"] for x in lines] == ["kraken", "coinbase", "binance"]
+        async with connect(lines[1]["url"]) as ws:
+            await ws.send('{"type":"subscribe","product_ids":["BTC-USD"],"channel":"ticker"}')
+            assert json.loads(await ws.recv())["channel"] == "subscriptions"
+    finally:
+        assert await _stop(proc) == 0
+
+
 async def test_cli_rejects_bad_fault_specs() -> None:
     proc = await _start("--fault", "meltdown@1")
     async with asyncio.timeout(20):
