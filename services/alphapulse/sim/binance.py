@@ -250,6 +250,14 @@ class BinanceSim(VenueSimulator[BinanceConn]):
         if self.answers_live(conn):
             conn.send_text(orjson.dumps({"result": result, "id": req_id}).decode())
 
+    def check_fault(self, fault: Fault) -> None:
+        if fault is Fault.CORRUPT_CHECKSUM:
+            super().check_fault(fault)
+
+    def shutdown_notice(self, conn: BinanceConn) -> None:
+        event = f'{{"e":"serverShutdown","E":{time.time_ns() // 1_000_000}}}'
+        conn.queue_text(f'{{"stream":"!serverShutdown","data":{event}}}' if conn.combined else event)
+
     # ---- synthetic market ----------------------------------------------------------------
 
     def _fanout(self, stream: str, payload: str, *, depth: bool = False) -> None:

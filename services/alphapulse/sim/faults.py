@@ -16,6 +16,9 @@ Each fault is something a collector must survive and make visible:
 ``GARBAGE``         one text frame that is not JSON (``payload``, or a default).
 ``MALFORMED``       the hostile lines of the venue's ``malformed.jsonl`` (or ``lines``), one text
                     frame each, in order, between the regular messages.
+``SERVER_SHUTDOWN`` Binance only: a ``serverShutdown`` event (``!serverShutdown`` on combined
+                    connections), then a close 1001 after ``seconds`` -- the notice a collector
+                    answers by rotating to a new connection.
 =================== ==========================================================================
 """
 
@@ -35,6 +38,7 @@ class Fault(enum.StrEnum):
     CORRUPT_CHECKSUM = "corrupt_checksum"
     GARBAGE = "garbage"
     MALFORMED = "malformed"
+    SERVER_SHUTDOWN = "server_shutdown"
 
 
 class UnsupportedFaultError(ValueError):

@@ -561,7 +561,9 @@ class KrakenSim(VenueSimulator[KrakenConn]):
     # ---- replay --------------------------------------------------------------------------
 
     def check_fault(self, fault: Fault) -> None:
-        """Every fault applies to Kraken (checksums included)."""
+        """Kraken has checksums to corrupt, but no shutdown notice."""
+        if fault is Fault.SERVER_SHUTDOWN:
+            super().check_fault(fault)
 
     def is_recorded_ack(self, line: str) -> bool:
         return line.startswith(('{"method":"subscribe"', '{"method":"unsubscribe"'))

@@ -366,6 +366,8 @@ class VenueSimulator[C: Conn]:
     def check_fault(self, fault: Fault) -> None:
         if fault is Fault.CORRUPT_CHECKSUM:
             raise UnsupportedFaultError(f"{self.venue} messages carry no checksum")
+        if fault is Fault.SERVER_SHUTDOWN:
+            raise UnsupportedFaultError(f"{self.venue} has no server-shutdown notice")
 
     def _apply(self, conn: C, req: FaultRequest) -> None:
         f = req.fault
@@ -383,8 +385,19 @@ class VenueSimulator[C: Conn]:
             for line in req.lines:
                 conn.queue_text(line)
             conn.flush()
+        elif f is Fault.SERVER_SHUTDOWN:
+            self.shutdown_notice(conn)
+            conn.flush()
+            self._spawn(self._close_later(conn, req.seconds), f"sim.{self.venue}.shutdown.{conn.id}")
         else:
             conn.pending.append(req)
+
+    async def _close_later(self, conn: Conn, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await conn.ws.close(1001, "going away")
+
+    def shutdown_notice(self, conn: C) -> None:
+        """Queue the venue's "about to disconnect" notice (only Binance has one)."""
 
     def malformed_lines(self) -> list[str]:
         """The venue's ``malformed.jsonl`` from the fixtures, or a small built-in set."""

@@ -117,6 +117,30 @@ def test_checksum_fault_needs_checksums(venue: str) -> None:
         simulator(venue).inject(Fault.CORRUPT_CHECKSUM)
 
 
+@pytest.mark.parametrize("venue", ["kraken", "coinbase"])
+def test_shutdown_notice_is_binance_only(venue: str) -> None:
+    with pytest.raises(UnsupportedFaultError):
+        simulator(venue).inject(Fault.SERVER_SHUTDOWN)
+
+
+async def test_binance_server_shutdown_notice_then_close() -> None:
+    async with simulator("binance", rate=200) as sim:
+        async with connect(sim.ws_url + "?streams=btcusdt@trade") as ws:
+            await ws.recv()
+            sim.inject(Fault.SERVER_SHUTDOWN, seconds=0.3)
+            notice = await recv_until(ws, lambda m: m.get("stream") == "!serverShutdown")
+            assert notice["data"]["e"] == "serverShutdown"
+            with pytest.raises(ConnectionClosed) as closed:
+                await _read_forever(ws)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1001
+        async with connect(sim.ws_url.replace("/stream", "/ws/btcusdt@trade")) as ws:
+            await ws.recv()
+            sim.inject(Fault.SERVER_SHUTDOWN, seconds=5)
+            raw = await recv_until(ws, lambda m: m.get("e") == "serverShutdown")
+            assert isinstance(raw["E"], int)
+
+
 async def test_garbage_is_one_non_json_frame() -> None:
     async with simulator("coinbase", rate=0) as sim, connect(sim.ws_url) as ws:
         await ws.send('{"type":"subscribe","product_ids":["BTC-USD"],"channel":"ticker"}')
