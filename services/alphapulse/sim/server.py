@@ -468,6 +468,8 @@ class VenueSimulator[C: Conn]:
             carry = due - n
             if n > self.max_batch_events:
                 n, carry = self.max_batch_events, 0.0  # cannot keep up: run flat out
+            if not self.conns:
+                n, carry = 0, 0.0  # nobody watching: the market pauses instead of burning a core
             if n:
                 events = model.step(n, time.time_ns())
                 self.stats.events_generated += n
