@@ -49,6 +49,6 @@ def register(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from alphapulse.cli._runtime import run_service
-    from alphapulse.sim.cli_main import run_sim
+    from alphapulse.sim.launch import run_sim
 
     return run_service(lambda: run_sim(args))

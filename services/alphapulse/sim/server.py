@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -152,7 +152,7 @@ class VenueSimulator[C: Conn]:
         rest_port: int = 0,
         seed: int = 1,
         fixtures_dir: str | Path | None = None,
-        ping_interval_s: float | None = -1.0,
+        ping_interval_s: float | None | Literal["venue"] = "venue",
         ping_timeout_s: float = 60.0,
         heartbeat_interval_s: float = 1.0,
         replay_wait_s: float = 2.0,
@@ -171,7 +171,8 @@ class VenueSimulator[C: Conn]:
         self.port = port
         self.rest_port = rest_port
         self.fixtures_dir = Path(fixtures_dir) if fixtures_dir is not None else None
-        self.ping_interval_s = self.default_ping_interval_s if ping_interval_s == -1.0 else ping_interval_s
+        # protocol pings: the venue's habit unless told (Binance every 20 s, the others none)
+        self.ping_interval_s = self.default_ping_interval_s if ping_interval_s == "venue" else ping_interval_s
         self.ping_timeout_s = ping_timeout_s
         self.heartbeat_interval_s = heartbeat_interval_s
         self.replay_wait_s = replay_wait_s
