@@ -152,7 +152,7 @@ class VenueSimulator[C: Conn]:
         rest_port: int = 0,
         seed: int = 1,
         fixtures_dir: str | Path | None = None,
-        ping_interval_s: float | None | Literal["venue"] = "venue",
+        ping_interval_s: float | Literal["venue"] | None = "venue",
         ping_timeout_s: float = 60.0,
         heartbeat_interval_s: float = 1.0,
         replay_wait_s: float = 2.0,
