@@ -197,7 +197,7 @@ async def test_coinbase_level2_rebuilds_the_venue_book() -> None:
                     else:
                         side[Decimal(up["price_level"])] = up["new_quantity"]
         sim.rate = 0  # quiesce, then drain what was already sent
-        for m in map(json.loads, await recv_all(ws, idle_s=0.3)):
+        for m in map(json.loads, await recv_all(ws, idle_s=0.8)):
             for up in m["events"][0]["updates"]:
                 side = bids if up["side"] == "bid" else offers
                 if Decimal(up["new_quantity"]) == 0:
@@ -328,7 +328,7 @@ async def test_binance_rest_snapshot_syncs_with_the_diff_stream() -> None:
             bids, asks, last, used = binance_sync(snap, events)
             assert used
             sim.rate = 0  # quiesce: the last pending changes go out within 100 ms
-            tail = [json.loads(m)["data"] for m in await recv_all(ws, idle_s=0.4)]
+            tail = [json.loads(m)["data"] for m in await recv_all(ws, idle_s=0.8)]
             bids, asks, last, _ = binance_sync(snap, events + tail)
         fresh = await _get_json(sim.rest_url + "/api/v3/depth?symbol=BTCUSDT&limit=5000")
         assert fresh["lastUpdateId"] == last

@@ -86,7 +86,8 @@ async def test_every_connection_replays_from_the_start() -> None:
     async with simulator("binance", replay=source) as sim:
         for _ in range(2):
             async with connect(sim.ws_url + BINANCE_STREAMS) as ws:
-                assert await recv_all(ws, idle_s=0.5) == list(source.lines)
+                got = await recv_all(ws, idle_s=2.0, limit=len(source.lines))
+                assert got == list(source.lines)
 
 
 async def test_binance_rest_snapshot_follows_the_replay() -> None:
@@ -101,7 +102,7 @@ async def test_binance_rest_snapshot_follows_the_replay() -> None:
         status, info = await _get(rest + "/api/v3/exchangeInfo")
         assert (status, info) == (200, (FIXTURES / "binance" / "rest_exchange_info.json").read_bytes())
         async with connect(sim.ws_url + BINANCE_STREAMS) as ws:
-            lines = await recv_all(ws, idle_s=0.5)
+            lines = await recv_all(ws, idle_s=2.0, limit=len(source.wire_lines))
         events = [json.loads(ln)["data"] for ln in lines if '"depthUpdate"' in ln]
         status, body = await _get(rest + "/api/v3/depth?symbol=BTCUSDT&limit=1000")
         snap = json.loads(body)
@@ -133,7 +134,7 @@ async def test_binance_gap_session_resync_gets_the_true_book() -> None:
     meta = json.loads((FIXTURES / "binance" / "session_meta.json").read_text())
     async with simulator("binance", replay=source) as sim:
         async with connect(sim.ws_url + BINANCE_STREAMS) as ws:
-            lines = await recv_all(ws, idle_s=0.5)
+            lines = await recv_all(ws, idle_s=2.0, limit=len(source.wire_lines))
         events = [json.loads(ln)["data"] for ln in lines if '"depthUpdate"' in ln]
         gaps = [b for a, b in itertools.pairwise(events) if b["U"] > a["u"] + 1]
         assert len(gaps) == 1  # the client sees the break in the U/u chain ...
