@@ -38,6 +38,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ping-interval-s", type=float, default=None, help="Binance protocol ping interval (20)")
     p.add_argument("--subscribe-timeout-s", type=float, default=5.0, help="Coinbase: close if no subscribe")
     p.add_argument("--replay-delay-ms", type=float, default=0.0, help="pace replayed frames (0 = at once)")
+    p.add_argument(
+        "--replay-hold-s",
+        type=float,
+        default=0.0,
+        help="wait this long after the client's first message before replaying (time for a reader)",
+    )
     p.add_argument("--fault", action="append", default=[], metavar="KIND@AFTER_S[:SECONDS]")
     p.add_argument(
         "--processes",

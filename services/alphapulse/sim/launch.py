@@ -55,6 +55,7 @@ def build(args: argparse.Namespace) -> list[VenueSimulator[Any]]:
             "seed": args.seed + k,
             "fixtures_dir": args.fixtures,
             "replay_delay_ms": args.replay_delay_ms,
+            "replay_hold_s": args.replay_hold_s,
         }
         if symbols:
             kwargs["symbols"] = symbols
@@ -95,7 +96,7 @@ def _child_argv(args: argparse.Namespace, k: int, venue: str) -> list[str]:
     argv += ["--port", str(args.port + k if args.port else 0)]
     argv += ["--rest-port", str(args.rest_port + k if args.rest_port else 0)]
     argv += ["--subscribe-timeout-s", repr(args.subscribe_timeout_s)]
-    argv += ["--replay-delay-ms", repr(args.replay_delay_ms)]
+    argv += ["--replay-delay-ms", repr(args.replay_delay_ms), "--replay-hold-s", repr(args.replay_hold_s)]
     if args.symbols:
         argv += ["--symbols", args.symbols]
     if args.fixtures:

@@ -157,6 +157,8 @@ class VenueSimulator[C: Conn]:
         heartbeat_interval_s: float = 1.0,
         replay_wait_s: float = 2.0,
         replay_delay_ms: float = 0.0,
+        replay_hold_s: float = 0.0,
+        replay_paused: bool = False,
         tick_s: float = 0.001,
         slow_consumer_timeout_s: float = 30.0,
         max_batch_events: int = 5_000,
@@ -177,6 +179,10 @@ class VenueSimulator[C: Conn]:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.replay_wait_s = replay_wait_s
         self.replay_delay_s = replay_delay_ms / 1000.0
+        self.replay_hold_s = replay_hold_s
+        self._replay_gate = asyncio.Event()
+        if not replay_paused:
+            self._replay_gate.set()
         self.tick_s = tick_s
         self.slow_consumer_timeout_s = slow_consumer_timeout_s
         self.max_batch_events = max_batch_events
@@ -332,6 +338,19 @@ class VenueSimulator[C: Conn]:
                 self._conn_changed.clear()
                 await self._conn_changed.wait()
 
+    def pause_replay(self) -> None:
+        """Hold every replaying connection before its next recorded line (acks included)."""
+        self._replay_gate.clear()
+
+    def resume_replay(self) -> None:
+        """Let replays go on (or start, with ``replay_paused=True``)."""
+        self._replay_gate.set()
+
+    @property
+    def replay_position(self) -> int:
+        """How many recorded lines the furthest connection has been through."""
+        return self._replay_pos
+
     @property
     def messages_sent(self) -> int:
         return self.stats.messages_closed_conns + sum(c.messages_sent for c in self.conns)
@@ -417,6 +436,8 @@ class VenueSimulator[C: Conn]:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.replay_wait_s):
                     await conn.requests.wait()
+        if self.replay_hold_s > 0:
+            await asyncio.sleep(self.replay_hold_s)  # time for a reader to attach downstream
         conn.replaying = True
         loop = asyncio.get_running_loop()
         t0 = loop.time()
@@ -425,6 +446,10 @@ class VenueSimulator[C: Conn]:
             for index, line in enumerate(source.lines):
                 if not conn.open:
                     return
+                if not self._replay_gate.is_set():
+                    conn.flush()
+                    await self._replay_gate.wait()
+                    t0 = loop.time() - sent * self.replay_delay_s
                 conn.replay_index = index + 1
                 self._replay_pos = max(self._replay_pos, index + 1)
                 if index in source.skip:
@@ -434,10 +459,14 @@ class VenueSimulator[C: Conn]:
                     conn.queue_text(text)
                 sent += 1
                 if self.replay_delay_s > 0:
+                    # pace against a schedule: sleep only when >= 1 ms ahead (the loop's resolution)
                     ahead = t0 + sent * self.replay_delay_s - loop.time()
                     if ahead >= 0.001:
                         conn.flush()
                         await asyncio.sleep(ahead)
+                    elif sent % 64 == 0:
+                        conn.flush()
+                        await asyncio.sleep(0)
                 elif sent % _REPLAY_BATCH == 0:
                     conn.flush()
                     await self._drain(conn)

@@ -81,6 +81,30 @@ async def test_replay_starts_after_the_wait_without_a_request() -> None:
         assert got == list(source.lines)
 
 
+async def test_replay_can_be_held_paused_and_resumed() -> None:
+    source = ReplaySource.fixture(FIXTURES, "binance")
+    async with simulator("binance", replay=source, replay_paused=True, replay_delay_ms=2) as sim:
+        async with connect(sim.ws_url + BINANCE_STREAMS) as ws:
+            assert await recv_all(ws, idle_s=0.3) == []  # paused before the first line
+            sim.resume_replay()
+            first = await recv_all(ws, idle_s=2.0, limit=20)
+            sim.pause_replay()
+            held = await recv_all(ws, idle_s=0.3)  # at most what was already on its way
+            assert len(first) + len(held) == sim.replay_position < len(source.lines)
+            sim.resume_replay()
+            rest = await recv_all(ws, idle_s=2.0, limit=len(source.lines) - len(first) - len(held))
+        assert first + held + rest == list(source.lines)
+
+
+async def test_replay_hold_delays_the_first_line() -> None:
+    source = ReplaySource.fixture(FIXTURES, "binance")
+    async with simulator("binance", replay=source, replay_hold_s=0.5) as sim:
+        async with connect(sim.ws_url + BINANCE_STREAMS) as ws:
+            assert await recv_all(ws, idle_s=0.3) == []
+            got = await recv_all(ws, idle_s=2.0, limit=len(source.lines))
+        assert got == list(source.lines)
+
+
 async def test_every_connection_replays_from_the_start() -> None:
     source = ReplaySource.fixture(FIXTURES, "binance")
     async with simulator("binance", replay=source) as sim:
