@@ -561,3 +561,8 @@ class BridgeCore:
     @property
     def behind_clients(self) -> int:
         return len(self._behind)
+
+    @property
+    def instruments(self) -> int:
+        """Symbols whose instrument frame the bridge has seen (it can render them)."""
+        return sum(1 for st in self._symbols.values() if st.info is not None)
