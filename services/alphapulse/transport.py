@@ -16,6 +16,7 @@ import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from alphapulse.clock import Clock, SystemClock
 from alphapulse.errors import ConfigError
@@ -139,7 +140,8 @@ class _Reader(asyncio.Protocol):
         self.writer: PeerWriter | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check
+        transport = cast(asyncio.Transport, transport)
         self.writer = PeerWriter(transport, self._server.feed_id, self._server.peer_buffer_bytes)
         hello = self._server.hello()
         if hello:
@@ -227,7 +229,8 @@ class _Input(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
