@@ -38,6 +38,7 @@ class Client:
         "name",
         "principal",
         "queue",
+        "sig",
         "sink",
         "subs",
     )
@@ -55,6 +56,7 @@ class Client:
         self.missed: dict[tuple[int, int], list[int]] = {}  # (symbol id, channel) -> [count, first seq]
         self.behind_since_s: float | None = None
         self.dirty = False
+        self.sig: frozenset[int] = frozenset()  # route keys of its subscriptions: its fan-out group
 
     @property
     def behind(self) -> bool:

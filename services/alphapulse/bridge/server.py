@@ -86,7 +86,12 @@ class WebSocketSink:
         # Only in OPEN: once a close frame is queued, nothing may follow it. Our frames are whole
         # and written synchronously, so they never interleave with websockets' own frames.
         if conn.protocol.state is State.OPEN:
-            conn.transport.write(text_frame(data))
+            server = self._server
+            last_payload, frame = server.last_frame
+            if last_payload is not data:  # the same payload goes to a whole group: frame it once
+                frame = text_frame(data)
+                server.last_frame = (data, frame)
+            conn.transport.write(frame)
 
     def buffered_bytes(self) -> int:
         return self._conn.transport.get_write_buffer_size()
@@ -116,6 +121,7 @@ class BridgeServer:
         self._health = health or (lambda: (True, "ok"))
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.last_frame: tuple[bytes, bytes] = (b"", b"")  # (payload, its WebSocket frame)
         self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
