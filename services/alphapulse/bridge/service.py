@@ -5,13 +5,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from prometheus_client import REGISTRY, CollectorRegistry
+
 from alphapulse.bridge.core import BridgeCore, BridgeLimits
 from alphapulse.bridge.metrics import BridgeMetrics
 from alphapulse.bridge.server import BridgeServer
 from alphapulse.protocol import Control, ControlOp, FrameType, type_mask
 from alphapulse.transport import RelayClient
 
-__all__ = ("BRIDGE_TYPES", "BridgeSettings", "run_bridge")
+__all__ = ("BRIDGE_TYPES", "Bridge", "BridgeSettings", "run_bridge")
 
 log = logging.getLogger(__name__)
 
@@ -33,34 +35,53 @@ class BridgeSettings:
     limits: BridgeLimits = field(default_factory=BridgeLimits)
 
 
-async def run_bridge(settings: BridgeSettings) -> None:
-    relay: RelayClient | None = None
+class Bridge:
+    """The wired service: ``start()`` listens, ``run()`` consumes the relay until cancelled."""
 
-    def request_snapshot(sid: int) -> None:
-        if relay is not None:
-            relay.send(Control(ControlOp.SNAPSHOT, sid))
+    def __init__(self, settings: BridgeSettings, *, registry: CollectorRegistry = REGISTRY) -> None:
+        self.core = BridgeCore(settings.limits, metrics=BridgeMetrics(registry), request_snapshot=self._snapshot)
+        self.relay = RelayClient(
+            settings.relays,
+            self.core.feed_cells,
+            controls=[Control(ControlOp.SUBSCRIBE, 0, BRIDGE_TYPES)],
+            name="bridge",
+        )
+        self.server = BridgeServer(
+            self.core,
+            settings.key,
+            host=settings.host,
+            port=settings.port,
+            allowed_origins=settings.allowed_origins,
+            registry=registry,
+            health=self.health,
+        )
 
-    core = BridgeCore(settings.limits, metrics=BridgeMetrics(), request_snapshot=request_snapshot)
-    relay = RelayClient(
-        settings.relays, core.feed_cells, controls=[Control(ControlOp.SUBSCRIBE, 0, BRIDGE_TYPES)], name="bridge"
-    )
+    def _snapshot(self, sid: int) -> None:
+        self.relay.send(Control(ControlOp.SNAPSHOT, sid))
 
-    def health() -> tuple[bool, str]:
-        assert relay is not None
-        if not relay.connected:
+    def health(self) -> tuple[bool, str]:
+        if not self.relay.connected:
             return False, "relay not connected"
-        return True, f"ok: relay connected, {len(core.clients)} clients"
+        return True, f"ok: relay connected, {len(self.core.clients)} clients"
 
-    server = BridgeServer(
-        core,
-        settings.key,
-        host=settings.host,
-        port=settings.port,
-        allowed_origins=settings.allowed_origins,
-        health=health,
-    )
-    await server.start()
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def start(self) -> None:
+        await self.server.start()
+
+    async def run(self) -> None:
+        await self.relay.run()
+
+    async def close(self) -> None:
+        await self.server.close()
+
+
+async def run_bridge(settings: BridgeSettings) -> None:
+    bridge = Bridge(settings)
+    await bridge.start()
     try:
-        await relay.run()
+        await bridge.run()
     finally:
-        await asyncio.shield(server.close())
+        await asyncio.shield(bridge.close())
