@@ -40,6 +40,9 @@ from alphapulse.bridge.render import render_reply
 __all__ = ("BridgeServer", "WebSocketSink", "origin_allowed", "text_frame")
 
 log = logging.getLogger(__name__)
+# websockets logs every connection and every /healthz probe at INFO: keep its warnings and errors only
+_ws_log = logging.getLogger("alphapulse.bridge.websockets")
+_ws_log.setLevel(logging.WARNING)
 
 HealthCheck = Callable[[], tuple[bool, str]]
 WS_PATH: Final = "/ws"
@@ -138,6 +141,7 @@ class BridgeServer:
             ping_timeout=20,
             close_timeout=2,
             server_header=None,
+            logger=_ws_log,
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
