@@ -467,9 +467,8 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> str:
     """The human-readable form of :func:`run`'s result (``alphapulse bench bridge`` without --json)."""
-    lines = [
-        f"{'system':<22} {'clients':>7} {'delivered/s':>12} {'written/s':>12} {'p50 µs':>8} {'p99 µs':>8} {'p99.9 µs':>9}"
-    ]
+    head = ("system", "clients", "delivered/s", "written/s", "p50 µs", "p99 µs", "p99.9 µs")
+    lines = ["{:<22} {:>7} {:>12} {:>12} {:>8} {:>8} {:>9}".format(*head)]
     for r in result["results"]:
         lat = r["latency_ns"]
         lines.append(
