@@ -109,7 +109,7 @@ class BridgeCore:
         self._snapshot_asked_s: dict[int, float] = {}
         self.clients: set[Client] = set()
         self._dirty: list[Client] = []
-        # this tick's events, in stream order: (route key, event bytes, seq); see _route_key
+        # this tick's events, in stream order: (route key, event bytes, seq); keys as _GLOBAL_KEY explains
         self._tick: list[tuple[int, bytes, int]] = []
         # clients grouped by identical subscriptions: one payload per group per tick
         self._groups: dict[frozenset[int], set[Client]] = {}
