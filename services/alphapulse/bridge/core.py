@@ -37,7 +37,6 @@ from alphapulse.protocol import (
     Feed,
     FrameError,
     Gap,
-    GapReason,
     Instrument,
     SnapshotBegin,
     SnapshotEnd,
@@ -617,11 +616,6 @@ class BridgeCore:
             st = self._symbols[sid] = SymbolState(exchange, symbol, self.limits.trade_ring)
             self._by_exchange.setdefault(exchange, set()).add(sid)
         return st
-
-    def relay_lost(self) -> None:
-        """The relay connection dropped (the transport also sends a FEED_LOST gap frame on reconnect)."""
-        self._feed_gap(Gap(0, 0, GapReason.FEED_LOST, self._now_ns()))
-        self._end_tick(time.perf_counter_ns())
 
     @property
     def behind_clients(self) -> int:

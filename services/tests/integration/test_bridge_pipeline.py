@@ -15,7 +15,18 @@ from pathlib import Path
 from bridge_harness import Listener, eventually_true, running_bridge
 from relay_harness import Producer
 
-from alphapulse.protocol import Exchange, pack_quote, pack_trade
+from alphapulse.protocol import (
+    BookLevel,
+    Control,
+    ControlOp,
+    Exchange,
+    Side,
+    SnapshotBegin,
+    SnapshotEnd,
+    encode,
+    pack_quote,
+    pack_trade,
+)
 from alphapulse.relay import Relay
 
 
@@ -193,3 +204,65 @@ async def test_a_client_that_stops_reading_does_not_delay_the_others(sock_dir: P
         assert [e["seq"] for e in live] == sorted(e["seq"] for e in live)
         for x in [*fast, stalled]:
             await x.close()
+
+
+class BookFeed(Producer):
+    """A producer that answers the relay's snapshot requests with a book, as collectors do."""
+
+    def __init__(self, sock_dir: Path) -> None:
+        super().__init__(sock_dir, "binance-book", Exchange.BINANCE, ["BTC-USDT"])
+        self.server.on_control = self.on_control
+        self.bids = {9_000_000: 100_000_000, 8_999_000: 200_000_000}
+        self.asks = {9_000_100: 50_000_000}
+        self.snapshots = 0
+
+    def on_control(self, control: Control) -> None:
+        if control.op != ControlOp.SNAPSHOT:
+            return
+        self.snapshots += 1
+        sid, now = self.sids[0], time.time_ns()
+        levels = [(Side.BUY, p, q) for p, q in self.bids.items()] + [(Side.SELL, p, q) for p, q in self.asks.items()]
+        out = encode(SnapshotBegin(sid, self.seq, len(levels), now, now, control.request_id))
+        self.seq += 1
+        for side, price, qty in levels:
+            out += encode(BookLevel(sid, self.seq, side, now, now, price, qty, snapshot=True))
+            self.seq += 1
+        out += encode(SnapshotEnd(sid, self.seq, len(levels), now, now, control.request_id))
+        self.seq += 1
+        self.server.publish(out)
+
+    def update(self, side: Side, price: int, qty: int) -> None:
+        (self.bids if side == Side.BUY else self.asks)[price] = qty
+        now = time.time_ns()
+        self.server.publish(encode(BookLevel(self.sids[0], self.seq, side, now, now, price, qty, last=True)))
+        self.seq += 1
+
+
+async def test_book_through_the_relay_starts_from_a_snapshot_and_survives_a_relay_restart(sock_dir: Path) -> None:
+    feed = BookFeed(sock_dir)
+    await feed.start()
+    relay_ep = f"unix:{sock_dir / 'relay.sock'}"
+    async with closing(feed), running_bridge([relay_ep]) as bridge:
+        async with running_relay(sock_dir):
+            # the bridge's subscription (with the BOOK bit) makes the relay ask the feed for a snapshot
+            await eventually_true(lambda: feed.snapshots >= 1 and bridge.core.instruments == 1, what="snapshot")
+            client = Listener(bridge.url)
+            await client.open()
+            await client.send(op="subscribe", exchange="binance", symbols=["BTC-USDT"], channels=["book"])
+            await eventually_true(lambda: bool(client.of("book")), what="the current book on subscribe")
+            first = client.of("book")[0]
+            assert first["bids"] == [["90000.00", "1.00000000"], ["89990.00", "2.00000000"]]
+            assert first["asks"] == [["90001.00", "0.50000000"]]
+            feed.update(Side.SELL, 9_000_050, 10_000_000)
+            await eventually_true(lambda: len(client.of("book")) == 2, what="the updated book")
+            assert client.of("book")[1]["asks"][0] == ["90000.50", "0.10000000"]
+        # the relay is gone: the bridge keeps serving; when a relay is back, clients hear about the hole
+        snapshots_before = feed.snapshots
+        async with running_relay(sock_dir):
+            await eventually_true(lambda: bool(client.of("gap")), what="the feed_lost gap")
+            gap = client.of("gap")[0]
+            assert (gap["reason"], gap["feed"], gap["count"]) == ("feed_lost", None, None)
+            await eventually_true(lambda: feed.snapshots > snapshots_before, what="a fresh snapshot after the gap")
+            await eventually_true(lambda: len(client.of("book")) == 3, what="the book again, from the new snapshot")
+            assert client.of("book")[2]["asks"] == [["90000.50", "0.10000000"], ["90001.00", "0.50000000"]]
+        await client.close()
