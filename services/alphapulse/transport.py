@@ -22,9 +22,9 @@ from alphapulse.clock import Clock, SystemClock
 from alphapulse.errors import ConfigError
 from alphapulse.protocol import (
     CELL_BYTES,
-    CellAligner,
     Control,
     ControlOp,
+    FrameAligner,
     FrameDecoder,
     FrameError,
     Gap,
@@ -140,8 +140,7 @@ class _Reader(asyncio.Protocol):
         self.writer: PeerWriter | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check
-        transport = cast(asyncio.Transport, transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
         self.writer = PeerWriter(transport, self._server.feed_id, self._server.peer_buffer_bytes)
         hello = self._server.hello()
         if hello:
@@ -224,13 +223,12 @@ class FeedServer:
 class _Input(asyncio.Protocol):
     def __init__(self, on_cells: Callable[[bytes], None], lost: asyncio.Future[None]) -> None:
         self._on_cells = on_cells
-        self._aligner = CellAligner()
+        self._aligner = FrameAligner()
         self._lost = lost
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it: no isinstance check
-        transport = cast(asyncio.Transport, transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
         self.transport = transport
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
