@@ -39,6 +39,7 @@ import uvloop
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
+from alphapulse.bench.stats import latency_summary, render_table
 from alphapulse.bridge.auth import issue_token, verify_token
 from alphapulse.bridge.core import BridgeCore, BridgeLimits
 from alphapulse.bridge.metrics import BridgeMetrics
@@ -61,7 +62,7 @@ from alphapulse.protocol import (
 from alphapulse.protocol.wire import CELL, CELL_BYTES, FrameType
 from alphapulse.transport import FeedServer, RelayClient
 
-__all__ = ("run", "table")
+__all__ = ("add_arguments", "run")
 
 SYMBOL = "BTC-USDT"
 SECRET = b"bench-only-secret-0123456789abcdef"
@@ -103,7 +104,7 @@ async def _source(path: str, pipe: Connection) -> None:
                 seq += batch
                 sent += batch
                 await asyncio.sleep(0)
-                while any(  # noqa: ASYNC110 - polling the peer's buffer is the backpressure signal here
+                while any(
                     p.writer is not None and p.writer.transport.get_write_buffer_size() > 256 * 1024
                     for p in server.peers
                 ):
@@ -371,19 +372,8 @@ async def _clients(port: int, n: int, pipe: Connection) -> None:
 # ---- orchestration ----------------------------------------------------------------------------
 
 
-def _median(values: list[int]) -> int:
+def _median(values: list[Any]) -> Any:
     return sorted(values)[len(values) // 2]
-
-
-def _percentiles(values: list[int]) -> dict[str, int]:
-    if not values:
-        return {"p50": 0, "p99": 0, "p999": 0}
-    ordered = sorted(values)
-
-    def at(q: float) -> int:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return {"p50": at(0.5), "p99": at(0.99), "p999": at(0.999)}
 
 
 def _one(system: str, n: int, duration_s: float, rate_per_s: float) -> dict[str, Any]:
@@ -439,13 +429,24 @@ def _one(system: str, n: int, duration_s: float, rate_per_s: float) -> dict[str,
         "source_frames_per_s": round(sent / duration_s),
         "bridge_written_per_s": round(written / duration_s),
         "latency_rate_per_s": rate_per_s,
-        "latency_ns": _percentiles(latencies),
+        "latency_ns": latency_summary(latencies),
         "latency_samples": len(latencies),
         "latency_delivered_fraction": round(paced_events / max(1, paced_sent * n), 4),
         "latency_source_frames": paced_sent,
         "gap_notices": {"flood": flood_gaps, "paced": paced_gaps},
         "closed_by_server": flood_closes + paced_closes,
     }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--clients", type=int, action="append", help="client count to measure, repeatable (default 10 and 100)"
+    )
+    parser.add_argument("--duration-s", type=float, default=3.0, help="seconds per phase (default 3)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions; medians are reported")
+    parser.add_argument(
+        "--latency-fanout-per-s", type=float, default=10_000, help="deliveries/s in the latency phase (default 10,000)"
+    )
 
 
 def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
@@ -470,6 +471,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
             for key in ("throughput_per_s", "bridge_written_per_s", "source_frames_per_s"):
                 entry[key] = _median([r[key] for r in runs])
             entry["latency_ns"] = {q: _median([r["latency_ns"][q] for r in runs]) for q in ("p50", "p99", "p999")}
+            entry["latency_ns"]["count"] = sum(r["latency_ns"]["count"] for r in runs)
             entry["latency_delivered_fraction"] = min(r["latency_delivered_fraction"] for r in runs)
             entry["runs"] = len(runs)
             results.append(entry)
@@ -481,27 +483,11 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
     }
 
 
-def table(result: dict[str, Any]) -> str:
-    """The human-readable form of :func:`run`'s result (``alphapulse bench bridge`` without --json)."""
-    head = ("system", "clients", "delivered/s", "written/s", "p50 µs", "p99 µs", "p99.9 µs")
-    lines = ["{:<22} {:>7} {:>12} {:>12} {:>8} {:>8} {:>9}".format(*head)]
-    for r in result["results"]:
-        lat = r["latency_ns"]
-        lines.append(
-            f"{r['system']:<22} {r['clients']:>7} {r['throughput_per_s']:>12,} {r['bridge_written_per_s']:>12,} "
-            f"{lat['p50'] / 1000:>8.0f} {lat['p99'] / 1000:>8.0f} {lat['p999'] / 1000:>9.0f}"
-        )
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":  # pragma: no cover - `python -m alphapulse.bench.bridge` until the CLI wires it
     parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", type=int, action="append")
-    parser.add_argument("--duration-s", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--latency-fanout-per-s", type=float, default=10_000)
+    add_arguments(parser)
     parser.add_argument("--json", action="store_true")
     with contextlib.suppress(KeyboardInterrupt):
         args = parser.parse_args()
         outcome = run(args)
-        print(orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode() if args.json else table(outcome))
+        print(orjson.dumps(outcome, option=orjson.OPT_INDENT_2).decode() if args.json else render_table(outcome))
