@@ -184,6 +184,10 @@ class BridgeServer:
         if path in {"/healthz", "/readyz"}:
             ok, reason = self._health()
             return conn.respond(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, reason + "\n")
+        if path == "/livez":
+            # the loop answered: alive. Not tied to the relay, so a relay outage (which /healthz
+            # reports) does not get every bridge restarted and every browser disconnected.
+            return conn.respond(HTTPStatus.OK, "alive\n")
         if path != WS_PATH:
             return conn.respond(HTTPStatus.NOT_FOUND, f"not found: the bridge's WebSocket endpoint is {WS_PATH}\n")
         origin = request.headers.get("Origin")

@@ -30,6 +30,7 @@ async def test_service_health_follows_the_relay_and_streams_to_a_browser(sock_di
     try:
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"{base}/healthz")).status_code == 503  # no relay yet
+            assert (await http.get(f"{base}/livez")).status_code == 200  # but alive
             relay = Relay(sock_dir, scan_interval_s=0.02)
             await relay.start()
             relay_task = asyncio.create_task(relay.run(), name="test.relay")
