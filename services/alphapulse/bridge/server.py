@@ -65,11 +65,16 @@ def text_frame(payload: bytes) -> bytes:
     return _H8.pack(_FIN_TEXT, 127, n) + payload
 
 
-def origin_allowed(origin: str | None, allowed: Sequence[str]) -> bool:
-    """Browsers always send Origin; tools (curl, tests, servers) usually do not and are let through."""
-    if origin is None:
+def origin_allowed(origin: str | None, allowed: Sequence[str], host: str | None = None) -> bool:
+    """Browsers always send Origin; tools (curl, tests, servers) usually do not and are let through.
+
+    Allowed: a listed origin, anything with ``*``, and the same origin as the request's ``Host``
+    (a dashboard served from the host that also routes ``/ws``, the usual single-ingress setup).
+    """
+    if origin is None or "*" in allowed or origin in allowed:
         return True
-    return "*" in allowed or origin in allowed
+    _, sep, netloc = origin.partition("://")
+    return bool(sep) and host is not None and netloc.lower() == host.lower()
 
 
 def _reason(text: str) -> str:
@@ -191,7 +196,7 @@ class BridgeServer:
         if path != WS_PATH:
             return conn.respond(HTTPStatus.NOT_FOUND, f"not found: the bridge's WebSocket endpoint is {WS_PATH}\n")
         origin = request.headers.get("Origin")
-        if not origin_allowed(origin, self._allowed_origins):
+        if not origin_allowed(origin, self._allowed_origins, request.headers.get("Host")):
             self.core.metrics.reject("origin")
             return conn.respond(HTTPStatus.FORBIDDEN, f"origin {origin} is not allowed (see --allowed-origin)\n")
         return None

@@ -47,3 +47,18 @@ def test_text_frame_parses_back_with_websockets() -> None:
 )
 def test_origin_rule(origin: str | None, allowed: tuple[str, ...], ok: bool) -> None:
     assert origin_allowed(origin, allowed) is ok
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "ok"),
+    [
+        ("https://dash.example.com", "dash.example.com", True),
+        ("https://DASH.example.com", "dash.example.com", True),
+        ("http://127.0.0.1:8765", "127.0.0.1:8765", True),
+        ("https://evil.example", "dash.example.com", False),
+        ("https://dash.example.com.evil.example", "dash.example.com", False),
+        ("null", "null", False),
+    ],
+)
+def test_same_origin_as_the_host_is_allowed(origin: str, host: str, ok: bool) -> None:
+    assert origin_allowed(origin, (), host) is ok
