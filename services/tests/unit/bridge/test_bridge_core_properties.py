@@ -81,3 +81,46 @@ def test_each_client_gets_exactly_its_subscriptions_in_order(
         wanted = [p for p in published if p[1] in symbols and {"trade": "trades", "quote": "quotes"}[p[0]] in channels]
         got = [(e["type"], e["symbol"], e["seq"]) for e in sink.events if e["type"] in {"trade", "quote"}]
         assert got == wanted
+
+
+class FlakySink(Sink):
+    """A socket that is sometimes backed up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backed_up = False
+
+    def buffered_bytes(self) -> int:
+        return 1 << 30 if self.backed_up else 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 30), st.booleans()), min_size=1, max_size=30), st.integers(1, 40))
+def test_a_slow_client_gets_every_trade_or_a_gap_counting_it(ticks: list[tuple[int, bool]], limit: int) -> None:
+    from alphapulse.bridge.core import BridgeLimits
+
+    core = BridgeCore(BridgeLimits(max_queue_events=limit, slow_client_timeout_s=1e9))
+    sid = SIDS[0]
+    core.feed_cells(encode(Instrument(sid, 0, Exchange.BINANCE, SYMBOLS[0], 2, 8, 1, 1, "BTCUSDT")))
+    sink = FlakySink()
+    client = core.add_client(sink, Principal("slow", "viewer", 2**40))
+    assert client is not None
+    core.subscribe(client, "binance", (SYMBOLS[0],), ("trades", "quotes"))
+    seq = 1
+    for n, backed_up in ticks:
+        sink.backed_up = backed_up
+        batch = b""
+        for _ in range(n):
+            batch += pack_trade(sid, seq, 1, seq, 1, 1, 100, 1) + pack_quote(sid, seq + 1, 1, 1, seq, 1, 101, 1)
+            seq += 3
+        core.feed_cells(batch)
+        core.service_backlog()
+    sink.backed_up = False
+    core.service_backlog()
+    trades = [e["seq"] for e in sink.events if e["type"] == "trade"]
+    missed = sum(e["count"] for e in sink.events if e["type"] == "gap")
+    assert trades == sorted(trades)
+    assert len(trades) + missed == sum(n for n, _ in ticks)
+    quotes = [e for e in sink.events if e["type"] == "quote"]
+    assert quotes[-1]["seq"] == seq - 2  # whatever was coalesced, the latest quote arrives
+    assert [q["seq"] for q in quotes] == sorted(q["seq"] for q in quotes)
