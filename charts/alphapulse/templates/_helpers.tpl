@@ -123,7 +123,7 @@ readinessProbe:
   timeoutSeconds: 2
   failureThreshold: 3
 livenessProbe:
-  httpGet: {path: /healthz, port: http}
+  httpGet: {path: {{ .live | default "/healthz" }}, port: http}
   initialDelaySeconds: 10
   periodSeconds: 10
   timeoutSeconds: 2
