@@ -75,8 +75,11 @@ async def run_writer(
     client = RelayClient(list(relays), source.on_cells, name="writer")
 
     def health() -> tuple[bool, str]:
+        # Spooling through a database outage is the writer doing its job, not a failure: a
+        # liveness probe that restarted it then would only lose what is in memory. Outages show in
+        # the text here and in alphapulse_writer_lag_seconds / _spool_bytes (alerts).
         if not writer.connected:
-            return False, f"database unavailable ({writer.last_error}); spooling {writer.spool.backlog_bytes} bytes"
+            return True, f"ok; database unavailable ({writer.last_error}); spooling {writer.spool.backlog_bytes} bytes"
         return True, f"ok; spool {writer.spool.backlog_bytes} bytes"
 
     metrics = MetricsServer(host, port, registry=registry, health=health)
