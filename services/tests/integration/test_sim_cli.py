@@ -64,9 +64,7 @@ async def test_cli_all_venues_synthetic() -> None:
 
 
 async def test_cli_replay_with_a_scheduled_fault() -> None:
-    proc = await _start(
-        "--venue", "binance", "--replay", str(FIXTURES / "binance"), "--fault", "drop_connection@1.5"
-    )
+    proc = await _start("--venue", "binance", "--replay", str(FIXTURES / "binance"), "--fault", "drop_connection@1.5")
     try:
         assert proc.stdout is not None
         async with asyncio.timeout(20):

@@ -145,9 +145,7 @@ async def test_kraken_ticker_snapshot_then_updates() -> None:
         assert upd["type"] == "update"
         t = upd["data"][0]
         assert t["bid"] < t["ask"]
-        assert {"bid_qty", "ask_qty", "last", "volume", "vwap", "low", "high", "change", "change_pct"} <= set(
-            t
-        )
+        assert {"bid_qty", "ask_qty", "last", "volume", "vwap", "low", "high", "change", "change_pct"} <= set(t)
 
 
 # ---- Coinbase -------------------------------------------------------------------------------

@@ -218,9 +218,7 @@ async def test_kraken_book_resubscribe_after_replay_matches_the_recorded_book() 
                 if msg.get("channel") == "book":
                     book.apply(msg["data"][0], snapshot=msg["type"] == "snapshot")
                     assert book.checksum() == msg["data"][0]["checksum"]
-            await ws.send(
-                '{"method":"unsubscribe","params":{"channel":"book","symbol":["BTC/USD"]},"req_id":8}'
-            )
+            await ws.send('{"method":"unsubscribe","params":{"channel":"book","symbol":["BTC/USD"]},"req_id":8}')
             await ws.send(
                 '{"method":"subscribe","params":{"channel":"book","symbol":["BTC/USD"],"depth":10},"req_id":9}'
             )

@@ -146,3 +146,39 @@ async def test_frames_through_a_real_relay_land_row_for_row(migrated_url: str, s
         ("bid", Decimal("49990.00"), Decimal("0E-8")),
         ("ask", Decimal("49990.01"), Decimal("1E-8")),
     ]
+
+
+async def test_the_writer_command_consumes_a_relay_and_stops_cleanly(
+    migrated_url: str, sock_dir: Path, tmp_path: Path
+) -> None:
+    producer = Producer(sock_dir, "binance-spot", Exchange.BINANCE, ["BTC-USDT"])
+    await producer.start()
+    relay = Relay(sock_dir, scan_interval_s=0.02)
+    await relay.start()
+    relay_task = asyncio.create_task(relay.run(), name="test.relay")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "DATABASE_URL": migrated_url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "alphapulse", "writer", "--relay", f"unix:{sock_dir / 'relay.sock'}",
+        "--spool-dir", str(tmp_path / "spool"), "--port", "0", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await eventually(lambda: bool(relay.consumers), timeout_s=30, what="the writer connected to the relay")
+        await asyncio.sleep(0.2)
+        for _ in range(10):
+            producer.publish_trades(300)
+            await asyncio.sleep(0.01)
+        for _ in range(300):
+            if await _count(migrated_url) == 3_000:
+                break
+            await asyncio.sleep(0.05)
+        assert await _count(migrated_url) == 3_000
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        relay_task.cancel()
+        await asyncio.gather(relay_task, return_exceptions=True)
+        await producer.server.close()
