@@ -81,6 +81,6 @@ def run_nautilus(args: argparse.Namespace) -> int:
     report = to_catalog(args.parquet, args.out)
     print(
         f"catalog {args.out}: {len(report.instruments)} instruments, {report.trades} trade ticks, "
-        f"{report.quotes} quote ticks"
+        f"{report.quotes} quote ticks, {report.book_deltas} book deltas"
     )
     return 0

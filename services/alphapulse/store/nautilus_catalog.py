@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from nautilus_trader.model.data import QuoteTick, TradeTick
-from nautilus_trader.model.enums import AggressorSide
+from nautilus_trader.model.data import BookOrder, OrderBookDelta, QuoteTick, TradeTick
+from nautilus_trader.model.enums import AggressorSide, BookAction, OrderSide, RecordFlag
 from nautilus_trader.model.identifiers import InstrumentId, Symbol, TradeId, Venue
 from nautilus_trader.model.instruments import CurrencyPair
 from nautilus_trader.model.objects import Currency, Price, Quantity
@@ -31,6 +31,7 @@ class CatalogReport:
     instruments: list[str] = field(default_factory=list)
     trades: int = 0
     quotes: int = 0
+    book_deltas: int = 0
 
 
 def instrument_id_for(exchange: str, symbol: str) -> str:
@@ -58,13 +59,13 @@ def _instrument(exchange: str, symbol: str, price_scale: int, qty_scale: int) ->
 
 
 def to_catalog(parquet_root: str | Path, catalog_path: str | Path) -> CatalogReport:
-    """Write every instrument, trade and quote of the export into the catalog at ``catalog_path``."""
+    """Write every instrument, trade, quote and book level of the export into the catalog."""
     root = Path(parquet_root)
     catalog = ParquetDataCatalog(str(catalog_path))
     report = CatalogReport()
     files: dict[tuple[str, str], list[tuple[str, Path, dict[bytes, bytes]]]] = defaultdict(list)
     scales: dict[tuple[str, str], tuple[int, int]] = {}
-    for table in ("trades", "quotes"):
+    for table in ("trades", "quotes", "book_updates"):
         for path in sorted((root / f"type={table}").rglob("*.parquet")):
             meta = pq.read_schema(path).metadata or {}
             key = (meta[b"alphapulse.exchange"].decode(), meta[b"alphapulse.symbol"].decode())
@@ -79,6 +80,7 @@ def to_catalog(parquet_root: str | Path, catalog_path: str | Path) -> CatalogRep
         report.instruments.append(str(inst.id))
         trades: list[Any] = []
         quotes: list[Any] = []
+        deltas: list[Any] = []
         for table, path, _ in entries:
             data = pq.read_table(path).to_pylist()
             if table == "trades":
@@ -90,6 +92,8 @@ def to_catalog(parquet_root: str | Path, catalog_path: str | Path) -> CatalogRep
                     )
                     for r in data
                 ]  # fmt: skip
+            elif table == "book_updates":
+                deltas += _deltas(inst, data)
             else:
                 quotes += [
                     QuoteTick(
@@ -107,4 +111,29 @@ def to_catalog(parquet_root: str | Path, catalog_path: str | Path) -> CatalogRep
             quotes.sort(key=lambda q: q.ts_init)
             catalog.write_data(quotes)
             report.quotes += len(quotes)
+        if deltas:
+            catalog.write_data(deltas)  # already in feed order (files are sorted by receive time, seq)
+            report.book_deltas += len(deltas)
     return report
+
+
+def _deltas(inst: Any, rows: list[dict[str, Any]]) -> list[Any]:
+    """Book levels to NautilusTrader deltas: a CLEAR starts each snapshot, qty 0 deletes a level.
+
+    Our flags: 1 = part of a snapshot, 2 = last level of one venue message; NautilusTrader's
+    F_SNAPSHOT / F_LAST mean the same.
+    """
+    out: list[Any] = []
+    in_snapshot = False
+    for r in rows:
+        snapshot, last = bool(r["flags"] & 1), bool(r["flags"] & 2)
+        if snapshot and not in_snapshot:
+            out.append(OrderBookDelta.clear(inst.id, r["seq"], r["ts_exchange_ns"], r["ts_recv_ns"]))
+        in_snapshot = snapshot and not last
+        qty = inst.make_qty(r["qty"])
+        action = BookAction.DELETE if qty.as_decimal() == 0 else BookAction.ADD if snapshot else BookAction.UPDATE
+        side = OrderSide.BUY if r["side"] == "bid" else OrderSide.SELL
+        flags = (RecordFlag.F_SNAPSHOT if snapshot else 0) | (RecordFlag.F_LAST if last else 0)
+        order = BookOrder(side, inst.make_price(r["price"]), qty, 0)
+        out.append(OrderBookDelta(inst.id, action, order, flags, r["seq"], r["ts_exchange_ns"], r["ts_recv_ns"]))
+    return out

@@ -138,12 +138,16 @@ async def test_export_converts_into_a_nautilus_trader_catalog(migrated_url: str,
             writer.submit_document(d)
         writer.submit(Kind.TRADES, trades)
         writer.submit(Kind.QUOTES, syn.quote_rows(300))
+        writer.submit(Kind.BOOK, syn.book_rows(600))
         assert await writer.drained(30)
-    await export_parquet(migrated_url, START, END, tmp_path / "pq", tables=("trades", "quotes"))
+    await export_parquet(migrated_url, START, END, tmp_path / "pq")
 
     report = await asyncio.to_thread(to_catalog, tmp_path / "pq", tmp_path / "catalog")
 
     assert (report.trades, report.quotes) == (900, 300)
+    # 600 levels plus a CLEAR where a snapshot starts: the synthetic book flags every 50th level
+    # as a (one-level) snapshot, so 12 of them
+    assert report.book_deltas == 600 + 12
     catalog = ParquetDataCatalog(str(tmp_path / "catalog"))
     ticks = catalog.trade_ticks(instrument_ids=["BTC/USD.KRAKEN"])
     assert len(ticks) == 300
@@ -153,4 +157,7 @@ async def test_export_converts_into_a_nautilus_trader_catalog(migrated_url: str,
     assert ticks[0].ts_event == int(first["ts_exchange_ns"])
     assert str(ticks[0].trade_id) == str(int(first["trade_id"]))
     assert len(catalog.quote_ticks(instrument_ids=["SOL/USDT.BINANCE"])) == 100
+    deltas = catalog.order_book_deltas(instrument_ids=["BTC/USD.KRAKEN"])
+    assert len(deltas) >= 200
+    assert any(d.action.name == "CLEAR" for d in deltas)
     assert {str(i.id) for i in catalog.instruments()} == {"BTC/USD.KRAKEN", "ETH/USD.COINBASE", "SOL/USDT.BINANCE"}
