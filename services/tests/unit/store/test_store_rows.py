@@ -4,6 +4,8 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alphapulse.store.rows import BOOK_DTYPE, DTYPES, Kind, copy_binary, empty, pg_columns
 
@@ -41,3 +43,32 @@ def test_staging_columns_follow_the_dtype() -> None:
     assert cols[0] == ("instrument_id", "bigint")
     assert ("flags", "smallint") in cols
     assert [c for c, _ in cols] == list(BOOK_DTYPE.names or ())
+
+
+def _decode_copy(kind: Kind, data: bytes) -> list[tuple[int, ...]]:
+    """A minimal reader of PGCOPY binary, written from the format's documentation."""
+    assert data.startswith(HEADER)
+    assert data.endswith(TRAILER)
+    body, off, rows = data[len(HEADER) : -len(TRAILER)], 0, []
+    while off < len(body):
+        (n,) = struct.unpack_from(">h", body, off)
+        off += 2
+        values = []
+        for _ in range(n):
+            (size,) = struct.unpack_from(">i", body, off)
+            off += 4
+            values.append(int.from_bytes(body[off : off + size], "big", signed=True))
+            off += size
+        rows.append(tuple(values))
+    return rows
+
+
+@given(st.data())
+def test_copy_binary_round_trips_any_values(data: st.DataObject) -> None:
+    n = data.draw(st.integers(0, 20))
+    rows = empty(Kind.BOOK, n)
+    for name in BOOK_DTYPE.names or ():
+        info = np.iinfo(BOOK_DTYPE.fields[name][0])  # type: ignore[index]
+        values = data.draw(st.lists(st.integers(int(info.min), int(info.max)), min_size=n, max_size=n))
+        rows[name] = values
+    assert _decode_copy(Kind.BOOK, copy_binary(Kind.BOOK, rows)) == [tuple(int(v) for v in r) for r in rows.tolist()]
