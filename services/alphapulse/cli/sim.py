@@ -26,9 +26,7 @@ def register(subparsers: Any) -> None:
         help="a session .jsonl, a venue directory, or (with --venue all) a fixtures root with <venue>/",
     )
     p.add_argument("--gap", action="store_true", help="replay gap_session.jsonl instead of session.jsonl")
-    p.add_argument(
-        "--rate", type=float, default=1000.0, help="synthetic market events per second, across venues"
-    )
+    p.add_argument("--rate", type=float, default=1000.0, help="synthetic market events per second, across venues")
     p.add_argument("--symbols", help="normalized symbols, comma-separated (default: each venue's three)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="WebSocket port (with --venue all: port, port+1, ...)")

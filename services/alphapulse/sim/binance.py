@@ -221,9 +221,7 @@ class BinanceSim(VenueSimulator[BinanceConn]):
                 )
             return
         params: Any = req.get("params", [])
-        if not isinstance(params, list) or (
-            method != "SET_PROPERTY" and not all(isinstance(p, str) for p in params)
-        ):
+        if not isinstance(params, list) or (method != "SET_PROPERTY" and not all(isinstance(p, str) for p in params)):
             conn.send_text(_err(2, "Invalid request: property name must be a string"))
             return
         result: Any = None
@@ -366,9 +364,7 @@ class BinanceSim(VenueSimulator[BinanceConn]):
                 data = msg.get("data", msg)
                 self._recorded_snapshot_symbol = str(data["s"])
                 snap = orjson.loads(body)
-                self._replay_books[str(data["s"])] = _ReplayDepth(
-                    int(snap["lastUpdateId"]), snap["bids"], snap["asks"]
-                )
+                self._replay_books[str(data["s"])] = _ReplayDepth(int(snap["lastUpdateId"]), snap["bids"], snap["asks"])
                 return
 
     def _catch_up_replay(self) -> None:

@@ -82,9 +82,7 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
         self._clock = RfcClock()
         self.recorded_seq: list[int] = []
         self._replay_products: set[str] = set()
-        self._recorded_l2 = self.replay is not None and any(
-            '"channel":"l2_data"' in ln for ln in self.replay.lines
-        )
+        self._recorded_l2 = self.replay is not None and any('"channel":"l2_data"' in ln for ln in self.replay.lines)
         if self.replay is not None:
             last = -1
             for line in self.replay.lines:
@@ -171,9 +169,7 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
             if body is not None:
                 self._replay_products = {p["product_id"] for p in orjson.loads(body)["products"]}
             else:
-                self._replay_products = set(
-                    re.findall(r'"product_id":"([^"]+)"', "\n".join(self.replay.lines))
-                )
+                self._replay_products = set(re.findall(r'"product_id":"([^"]+)"', "\n".join(self.replay.lines)))
         return self._replay_products
 
     def _send_live(self, conn: CoinbaseConn, channel: str, events: str) -> None:
@@ -397,8 +393,7 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
                     return 200, orjson.dumps(p)
             return (
                 404,
-                b'{"error":"NOT_FOUND","error_details":"ProductID is invalid",'
-                b'"message":"ProductID is invalid"}',
+                b'{"error":"NOT_FOUND","error_details":"ProductID is invalid","message":"ProductID is invalid"}',
             )
         return 404, b'{"error":"NOT_FOUND","message":"not found"}'
 

@@ -178,9 +178,7 @@ class KrakenSim(VenueSimulator[KrakenConn]):
         body["time_out"] = rfc3339_us(time.time_ns())
         conn.send_text(orjson.dumps(body).decode())
 
-    def _error(
-        self, conn: KrakenConn, time_in: str, error: str, method: Any, req_id: Any, **extra: Any
-    ) -> None:
+    def _error(self, conn: KrakenConn, time_in: str, error: str, method: Any, req_id: Any, **extra: Any) -> None:
         body: dict[str, Any] = {"error": error}
         if isinstance(method, str):
             body["method"] = method
@@ -244,9 +242,7 @@ class KrakenSim(VenueSimulator[KrakenConn]):
         for sym in symbols:
             if sym not in known:
                 if live:
-                    self._error(
-                        conn, time_in, f"Currency pair not supported {sym}", method, req_id, symbol=sym
-                    )
+                    self._error(conn, time_in, f"Currency pair not supported {sym}", method, req_id, symbol=sym)
                 continue
             result: dict[str, Any] = {"channel": channel}
             if channel == "book":
@@ -489,9 +485,7 @@ class KrakenSim(VenueSimulator[KrakenConn]):
                 if subs.get(k_trade):
                     self._fanout(k_trade, f'{{"channel":"trade","type":"update","data":[{trade}]}}')
                 if subs.get(k_ticker):
-                    self._fanout(
-                        k_ticker, f'{{"channel":"ticker","type":"update","data":[{self._ticker(i, ts)}]}}'
-                    )
+                    self._fanout(k_ticker, f'{{"channel":"ticker","type":"update","data":[{self._ticker(i, ts)}]}}')
                 continue
             if subs.get(k_bbo):
                 book = model.book(i)
@@ -503,9 +497,7 @@ class KrakenSim(VenueSimulator[KrakenConn]):
             for view in views_of[i]:
                 # a change strictly behind a full view's worst level cannot alter the view
                 shown = view.bids if side == BID else view.asks
-                if len(shown) == view.depth and (
-                    price < shown[-1][0] if side == BID else price > shown[-1][0]
-                ):
+                if len(shown) == view.depth and (price < shown[-1][0] if side == BID else price > shown[-1][0]):
                     continue
                 self._book_update(i, view, side, clock.us(ts_ns))
 

@@ -124,9 +124,7 @@ async def _run_processes(args: argparse.Namespace) -> int:
     children: list[asyncio.subprocess.Process] = []
     try:
         for k, venue in enumerate(VENUES):
-            child = await asyncio.create_subprocess_exec(
-                *_child_argv(args, k, venue), stdout=asyncio.subprocess.PIPE
-            )
+            child = await asyncio.create_subprocess_exec(*_child_argv(args, k, venue), stdout=asyncio.subprocess.PIPE)
             children.append(child)
             assert child.stdout is not None
             line = await child.stdout.readline()

@@ -104,9 +104,7 @@ class ReplaySource:
         return cls(venue, tuple(lines), skip, rest, p)
 
     @classmethod
-    def fixture(
-        cls, fixtures_dir: str | os.PathLike[str], venue: str, *, gap: bool = False
-    ) -> "ReplaySource":
+    def fixture(cls, fixtures_dir: str | os.PathLike[str], venue: str, *, gap: bool = False) -> "ReplaySource":
         """The venue's ``session.jsonl`` (or ``gap_session.jsonl``) under a fixtures directory."""
         name = "gap_session.jsonl" if gap else "session.jsonl"
         return cls.load(Path(fixtures_dir) / venue / name, venue)
