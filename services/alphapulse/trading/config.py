@@ -98,8 +98,17 @@ def _venue(name: str, doc: dict[str, Any], env: dict[str, str]) -> VenueSpec:
     where = f"venues.{name}"
     _only(
         doc,
-        {"mode", "live", "starting_balances", "account_type", "oms_type", "book_type", "api_key_env",
-         "api_secret_env", "testnet"},
+        {
+            "mode",
+            "live",
+            "starting_balances",
+            "account_type",
+            "oms_type",
+            "book_type",
+            "api_key_env",
+            "api_secret_env",
+            "testnet",
+        },
         where,
     )
     try:
@@ -158,8 +167,9 @@ def parse_trade_spec(doc: object, env: dict[str, str] | None = None) -> TradeSpe
         path = sd.get("path")
         if not isinstance(path, str) or ":" not in path:
             raise ConfigError(f"strategies[{i}].path: expected module:Class")
-        strategies.append(StrategySpec(path, _mapping(sd.get("config"), f"strategies[{i}].config"),
-                                       str(sd.get("config_path", ""))))
+        strategies.append(
+            StrategySpec(path, _mapping(sd.get("config"), f"strategies[{i}].config"), str(sd.get("config_path", "")))
+        )
     od = _mapping(top.get("orders"), "orders")
     _only(od, {"enabled", "redis_url", "stream", "events", "group"}, "orders")
     orders = OrdersSpec(

@@ -12,10 +12,9 @@ instrument frame, so every value on the wire maps to exactly one NautilusTrader 
 from dataclasses import dataclass
 from decimal import Decimal
 
-from nautilus_trader.model.currencies import Currency
 from nautilus_trader.model.identifiers import InstrumentId, Symbol, Venue
 from nautilus_trader.model.instruments import CurrencyPair
-from nautilus_trader.model.objects import FIXED_PRECISION, Price, Quantity
+from nautilus_trader.model.objects import FIXED_PRECISION, Currency, Price, Quantity
 
 from alphapulse.errors import ConfigError
 from alphapulse.protocol import Exchange, Instrument, from_fixed, symbol_id

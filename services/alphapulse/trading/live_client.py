@@ -75,7 +75,9 @@ class RelayDataClientConfig(LiveDataClientConfig, frozen=True):
 class RelayInstrumentProvider(InstrumentProvider):
     """Holds the instruments the relay announced (and any preloaded, e.g. from the instruments table)."""
 
-    def __init__(self, config: InstrumentProviderConfig | None = None, preload: tuple[InstrumentSpec, ...] = ()) -> None:
+    def __init__(
+        self, config: InstrumentProviderConfig | None = None, preload: tuple[InstrumentSpec, ...] = ()
+    ) -> None:
         super().__init__(config=config)
         self.preload = preload
 

@@ -45,17 +45,17 @@ def _exec_config(v: VenueSpec) -> tuple[LiveExecClientConfig, type]:
         )
     # real execution: parse_trade_spec has already demanded `live: true` and keys from the environment
     if v.exchange == Exchange.BINANCE:
-        from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment
-        from nautilus_trader.adapters.binance.config import BinanceExecClientConfig
-        from nautilus_trader.adapters.binance.factories import BinanceLiveExecClientFactory
+        from nautilus_trader.adapters.binance.common.enums import BinanceEnvironment  # noqa: PLC0415 - real adapters load only when asked for
+        from nautilus_trader.adapters.binance.config import BinanceExecClientConfig  # noqa: PLC0415 - real adapters load only when asked for
+        from nautilus_trader.adapters.binance.factories import BinanceLiveExecClientFactory  # noqa: PLC0415 - real adapters load only when asked for
 
         env = BinanceEnvironment.TESTNET if v.testnet else BinanceEnvironment.LIVE
         return (
             BinanceExecClientConfig(api_key=v.api_key, api_secret=v.api_secret, environment=env),
             BinanceLiveExecClientFactory,
         )
-    from nautilus_trader.adapters.kraken.config import KrakenExecClientConfig
-    from nautilus_trader.adapters.kraken.factories import KrakenLiveExecClientFactory
+    from nautilus_trader.adapters.kraken.config import KrakenExecClientConfig  # noqa: PLC0415 - real adapters load only when asked for
+    from nautilus_trader.adapters.kraken.factories import KrakenLiveExecClientFactory  # noqa: PLC0415 - real adapters load only when asked for
 
     return KrakenExecClientConfig(api_key=v.api_key, api_secret=v.api_secret), KrakenLiveExecClientFactory
 

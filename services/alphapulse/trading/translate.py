@@ -258,12 +258,19 @@ class FrameTranslator:
         """``strict``: a print (positive price and size); otherwise a side of a quote or book (zeros allowed)."""
         low = 1 if strict else 0
         if not (low <= price <= m.price_max and low <= qty <= m.qty_max):
-            self._reject("range", m.spec.symbol_id, f"{m.iid}: price {price} qty {qty} at scales "
-                         f"{m.spec.price_scale}/{m.spec.qty_scale}")
+            self._reject(
+                "range",
+                m.spec.symbol_id,
+                f"{m.iid}: price {price} qty {qty} at scales {m.spec.price_scale}/{m.spec.qty_scale}",
+            )
             return False
         if price % m.spec.price_increment:
-            self._reject("tick", m.spec.symbol_id, f"{m.iid}: price {price} is not a multiple of the tick "
-                         f"{m.spec.price_increment} at scale {m.spec.price_scale}")
+            self._reject(
+                "tick",
+                m.spec.symbol_id,
+                f"{m.iid}: price {price} is not a multiple of the tick "
+                f"{m.spec.price_increment} at scale {m.spec.price_scale}",
+            )
             return False
         return True
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from relay_harness import Recorder, eventually
 from trading_harness import BookProducer, RecordingConfig, RecordingStrategy, running_relay
 
-from alphapulse.protocol import Exchange, Quote, Side, Trade
+from alphapulse.protocol import Exchange, Quote, Side, Trade, from_fixed
 from alphapulse.trading.config import parse_trade_spec
 from alphapulse.trading.node import build_node, running_node
 
@@ -37,15 +37,108 @@ async def test_strategy_sees_what_the_relay_sends_frame_for_frame(sock_dir: Path
             book = strategy.book(BTC)
             assert book is not None and str(book.best_bid_price()) == "90000.00"
             assert str(book.best_ask_price()) == "90001.00"
-        await eventually(lambda: len([t for t in rec.of(Trade)]) == 100, what="recorder")
+        await eventually(lambda: len(rec.of(Trade)) == 100, what="recorder")
         await rec.stop()
     await producer.server.close()
     sid = producer.sids[0]
     seen_trades = [f for f in rec.of(Trade) if isinstance(f, Trade) and f.symbol_id == sid]
     seen_quotes = [f for f in rec.of(Quote) if isinstance(f, Quote) and f.symbol_id == sid]
-    assert [(str(t.price), str(t.size), str(t.trade_id), t.ts_event, t.aggressor_side.value) for t in strategy.trades] == [
-        (f"{t.price / 100:.2f}", f"{t.qty / 1e8:.8f}", str(t.trade_id), t.ts_exchange_ns, int(t.side)) for t in seen_trades
+    assert [
+        (str(t.price), str(t.size), str(t.trade_id), t.ts_event, t.aggressor_side.value) for t in strategy.trades
+    ] == [
+        (f"{t.price / 100:.2f}", f"{t.qty / 1e8:.8f}", str(t.trade_id), t.ts_exchange_ns, int(t.side))
+        for t in seen_trades
     ]
     assert [(str(q.bid_price), str(q.ask_price), q.ts_event) for q in strategy.quotes] == [
-        (f"{q.bid_price / 100:.2f}", f"{q.ask_price / 100:.2f}", q.ts_exchange_ns) for q in seen_quotes
+        (from_fixed(q.bid_price, 2), from_fixed(q.ask_price, 2), q.ts_exchange_ns) for q in seen_quotes
     ]
+
+
+def _node(sock_dir: Path, strategy: RecordingStrategy):  # type: ignore[no-untyped-def]
+    spec = parse_trade_spec({"venues": {"BINANCE": {}}, "orders": {"enabled": False}}, env={})
+    return build_node(
+        spec, strategies=[strategy], loop=asyncio.get_running_loop(), sock_dir=str(sock_dir), log_level="ERROR"
+    )
+
+
+async def test_relay_restart_under_the_node_reconnects_counts_the_gap_and_resyncs_the_book(sock_dir: Path) -> None:
+    from alphapulse.relay import Relay
+    from alphapulse.trading import metrics
+
+    gaps_before = metrics.GAPS.labels("relay")._value.get()
+    producer = BookProducer(sock_dir, "binance-r", Exchange.BINANCE, ["BTC-USDT"])
+    await producer.start()
+    strategy = RecordingStrategy(RecordingConfig(instrument_ids=(BTC,)))
+    relay = Relay(sock_dir, scan_interval_s=0.02)
+    relay_task = asyncio.create_task(relay.run(), name="test.relay")
+    await eventually(lambda: bool(relay.inputs), what="relay to find the feed")
+    node = _node(sock_dir, strategy)
+    async with running_node(node):
+        await eventually(lambda: len(strategy.deltas) >= 1, what="first snapshot")
+        producer.server.publish(producer.level(0, Side.BUY, 8_999_500, 7))
+        await eventually(lambda: len(strategy.deltas) >= 2, what="an update")
+        # the relay dies; meanwhile the book changes and the node cannot hear about it
+        relay_task.cancel()
+        await asyncio.gather(relay_task, return_exceptions=True)
+        producer.server.publish(producer.level(0, Side.BUY, 9_000_050, 3))  # new best bid, lost
+        producer.server.publish(producer.level(0, Side.BUY, 8_999_500, 0))  # a deletion, lost
+        await asyncio.sleep(0.2)
+        assert node.trader.is_running
+        snapshots = producer.snapshots_sent
+        relay = Relay(sock_dir, scan_interval_s=0.02)
+        relay_task = asyncio.create_task(relay.run(), name="test.relay2")
+        await eventually(lambda: metrics.GAPS.labels("relay")._value.get() == gaps_before + 1, what="gap counted")
+        await eventually(lambda: producer.snapshots_sent > snapshots, what="a fresh snapshot requested")
+        book = strategy.book(BTC)
+        assert book is not None
+        await eventually(lambda: str(book.best_bid_price()) == "90000.50", what="book resynced to the lost best bid")
+        assert all(str(p) != "89995.00" for p in (lvl.price for lvl in book.bids()))
+        # and live updates flow again on top of the fresh book
+        producer.server.publish(producer.quote(0, 9_000_050, 9_000_100) + producer.trades(1, 0))
+        await eventually(lambda: len(strategy.trades) == 1 and len(strategy.quotes) == 1, what="ticks after restart")
+    relay_task.cancel()
+    await asyncio.gather(relay_task, return_exceptions=True)
+    await producer.server.close()
+
+
+async def test_frames_wrong_for_their_instrument_are_rejected_before_nautilus_and_the_node_survives(
+    sock_dir: Path,
+) -> None:
+    from alphapulse.protocol import Instrument, encode, pack_trade
+    from alphapulse.trading import metrics
+
+    def rejected(reason: str) -> float:
+        return float(metrics.REJECTED.labels(reason)._value.get())
+
+    before = {r: rejected(r) for r in ("precision", "range")}
+    producer = BookProducer(sock_dir, "binance-p", Exchange.BINANCE, ["BTC-USDT"])
+    await producer.start()
+    strategy = RecordingStrategy(RecordingConfig(instrument_ids=(BTC,)))
+    async with running_relay(sock_dir) as relay:
+        await eventually(lambda: bool(relay.inputs), what="relay to find the feed")
+        async with running_node(_node(sock_dir, strategy)) as node:
+            await eventually(lambda: len(strategy.deltas) >= 1, what="first snapshot")
+            sid = producer.sids[0]
+
+            def announce(price_scale: int) -> bytes:
+                data = encode(
+                    Instrument(sid, producer.seq, Exchange.BINANCE, "BTC-USDT", price_scale, 8, 1, 1, "BTCUSDT")
+                )
+                producer.seq += 2
+                return data
+
+            # a collector re-announces the symbol with another price scale: NautilusTrader's instrument
+            # (and the live book) have precision 2, so frames at scale 3 must never reach it
+            producer.server.publish(announce(3) + producer.trades(3, 0) + producer.level(0, Side.SELL, 9_000_200, 5))
+            await eventually(lambda: rejected("precision") >= before["precision"] + 4, what="precision rejections")
+            # back to the instrument's scale, then a negative size (the relay never forwards unknown symbols:
+            # the unit tests cover those)
+            bad = pack_trade(sid, producer.seq + 2, 1, 1, 1, 1, 9_000_000, -5)
+            producer.server.publish(announce(2) + bad)
+            producer.seq += 1
+            await eventually(lambda: rejected("range") > before["range"], what="range rejection")
+            producer.server.publish(producer.trades(2, 0))
+            await eventually(lambda: len(strategy.trades) == 2, what="valid trades after the bad ones")
+            assert node.trader.is_running and node.kernel.data_engine.is_running
+            assert all(t.price.precision == 2 and t.size.precision == 8 for t in strategy.trades)
+    await producer.server.close()
