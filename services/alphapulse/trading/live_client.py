@@ -125,6 +125,7 @@ class RelayDataClient(LiveMarketDataClient):
         self._warned: set[tuple[str, int]] = set()
         self._frame_counters = {k: metrics.FRAMES.labels(k) for k in ("trade", "quote", "book", "book_snapshot")}
         self._nt_ts = clock.timestamp_ns
+        self._latency = metrics.LATENCY
         self.gaps_seen = 0
         self.rejected = 0
 
@@ -217,6 +218,12 @@ class RelayDataClient(LiveMarketDataClient):
                 counter.inc(n)
         if translator.events:
             self._drain_events()
+        if out:
+            # sampled once per read: the feed's receive time of the newest frame to its hand-off here
+            last = frames[-1]
+            ts_recv = getattr(last, "ts_recv_ns", 0)
+            if ts_recv:
+                self._latency.observe(max(0, time.time_ns() - ts_recv) / 1e9)
 
     def _publish_instrument(self, inst: NtInstrument) -> None:
         self._provider.add(inst)

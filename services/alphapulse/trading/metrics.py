@@ -15,6 +15,6 @@ RESYNCS = Counter("alphapulse_trading_book_resyncs_total", "Book snapshots reque
 ORDERS = Counter("alphapulse_trading_orders_total", "Order events reported on alphapulse:order-events", ["status"])
 LATENCY = Histogram(
     "alphapulse_trading_latency_seconds",
-    "Relay to strategy: the feed's receive time to the strategy's handler",
+    "Feed receive time (collector) to hand-off into NautilusTrader's DataEngine, sampled once per relay read",
     buckets=(5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 0.5),
 )

@@ -24,6 +24,7 @@ from nautilus_trader.trading.strategy import Strategy
 
 from alphapulse.protocol import Exchange
 from alphapulse.trading.config import TradeSpec, VenueSpec
+from alphapulse.trading.gateway import OrderGateway, OrderGatewayConfig
 from alphapulse.trading.live_client import RelayDataClientConfig, RelayLiveDataClientFactory
 
 __all__ = ("build_node", "running_node")
@@ -97,6 +98,12 @@ def build_node(
                 )
             )
         )
+    if spec.orders.enabled:
+        o = spec.orders
+        gateway_config = OrderGatewayConfig(
+            strategy_id="OrderGateway-API", redis_url=o.redis_url, stream=o.stream, events=o.events, group=o.group
+        )
+        node.trader.add_strategy(OrderGateway(gateway_config))
     for strategy in strategies:
         node.trader.add_strategy(strategy)
     node.add_data_client_factory(DATA_CLIENT, RelayLiveDataClientFactory)
