@@ -49,7 +49,9 @@ def register(subparsers: Any) -> None:
     _range_flags(r)
     r.add_argument("--book", default="L1_MBP", choices=["L1_MBP"], help="fill model book (L2 needs book deltas)")
     r.add_argument("--seed", type=int, default=42, help="fill model seed (default 42)")
-    r.add_argument("--results", type=Path, default=None, help="DuckDB results file (default <data-dir>/backtests.duckdb)")
+    r.add_argument(
+        "--results", type=Path, default=None, help="DuckDB results file (default <data-dir>/backtests.duckdb)"
+    )
     r.add_argument("--report", type=Path, default=None, help="write a PNG report here")
     r.add_argument("--name", default="", help="a label stored with the run")
     ls = sub.add_parser("list", help="list stored runs as JSON lines")

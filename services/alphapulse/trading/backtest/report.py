@@ -5,10 +5,10 @@ from pathlib import Path
 import matplotlib as mpl
 
 mpl.use("Agg")  # headless: no display in CI or pods
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from alphapulse.trading.backtest.runner import BacktestOutcome  # noqa: E402
+from alphapulse.trading.backtest.runner import BacktestOutcome
 
 __all__ = ("render_report",)
 

@@ -4,6 +4,7 @@ inputs give the same fills and PnL."""
 
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,9 @@ def run_backtest(spec: BacktestSpec) -> BacktestOutcome:
     try:
         venue_specs = {v.exchange.name: v for v in spec.venues}
         for venue in sorted({i.id.venue.value for i in instruments}):
-            v = venue_specs.get(venue) or VenueSpec(Exchange[venue], starting_balances=DEFAULT_BALANCES[Exchange[venue]])
+            v = venue_specs.get(venue) or VenueSpec(
+                Exchange[venue], starting_balances=DEFAULT_BALANCES[Exchange[venue]]
+            )
             engine.add_venue(
                 Venue(venue),
                 OmsType[v.oms_type],
@@ -122,7 +125,10 @@ def run_backtest(spec: BacktestSpec) -> BacktestOutcome:
                 )
             )
         t0 = time.perf_counter()
-        engine.run()
+        with warnings.catch_warnings():
+            # NautilusTrader 1.231 calls pandas' deprecated Timestamp.utcnow() in run(): not ours to fix
+            warnings.filterwarnings("ignore", message="Timestamp.utcnow is deprecated")
+            engine.run()
         elapsed = time.perf_counter() - t0
         fills, orders = _fills_and_orders(engine)
         positions = [

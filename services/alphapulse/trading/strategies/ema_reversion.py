@@ -48,7 +48,9 @@ class EmaReversion(Strategy):  # type: ignore[misc]  # Strategy is a Cython clas
         deviation_bps = (mid - ema) / ema * 10_000.0
         held = Decimal(str(self.portfolio.net_position(self.iid)))
         if held <= 0 and deviation_bps <= -self.cfg.entry_bps:
-            self._order(OrderSide.BUY, self.cfg.trade_size, f"buy: mid {mid} is {deviation_bps:.1f} bps under EMA {ema:.2f}")
+            self._order(
+                OrderSide.BUY, self.cfg.trade_size, f"buy: mid {mid} is {deviation_bps:.1f} bps under EMA {ema:.2f}"
+            )
         elif held > 0 and deviation_bps >= self.cfg.exit_bps:
             self._order(OrderSide.SELL, held, f"sell: mid {mid} is {deviation_bps:.1f} bps over EMA {ema:.2f}")
 
