@@ -14,6 +14,7 @@ Wire it into a node with :class:`RelayDataClientConfig` and :class:`RelayLiveDat
 import asyncio
 import contextlib
 import logging
+import struct
 import time
 from typing import Any
 
@@ -35,7 +36,7 @@ from nautilus_trader.live.factories import LiveDataClientFactory
 from nautilus_trader.model.identifiers import ClientId, InstrumentId
 from nautilus_trader.model.instruments import Instrument as NtInstrument
 
-from alphapulse.protocol import Control, ControlOp, FrameDecoder, FrameError, FrameType, type_mask
+from alphapulse.protocol import Control, ControlOp, FrameError, FrameType, type_mask
 from alphapulse.settings import relay_socket_path, sock_dir
 from alphapulse.trading import metrics
 from alphapulse.trading.instruments import InstrumentSpec, parse_instrument_id, symbol_id_of
@@ -55,6 +56,7 @@ TRADE_MASK = type_mask(FrameType.TRADE)
 QUOTE_MASK = type_mask(FrameType.QUOTE)
 # snapshot begin/end are keyed by symbol too: without them the relay would filter the snapshot out
 BOOK_MASK = type_mask(FrameType.BOOK, FrameType.SNAPSHOT_BEGIN, FrameType.SNAPSHOT_END)
+_TIMED = frozenset({FrameType.TRADE, FrameType.QUOTE, FrameType.BOOK})  # cells with ts_recv at bytes 24..32
 
 
 class RelayDataClientConfig(LiveDataClientConfig, frozen=True):
@@ -116,7 +118,6 @@ class RelayDataClient(LiveMarketDataClient):
         self._provider = instrument_provider
         endpoints = list(config.relays) or [f"unix:{relay_socket_path(sock_dir(config.sock_dir))}"]
         self.translator = FrameTranslator()
-        self._decoder = FrameDecoder()
         # RESET first: until a strategy subscribes, the relay sends only state frames (instruments, gaps)
         self.relay = RelayClient(endpoints, self._on_cells, controls=[Control(ControlOp.RESET)], name="trading")
         self._relay_task: asyncio.Task[None] | None = None
@@ -195,17 +196,15 @@ class RelayDataClient(LiveMarketDataClient):
     # -- the hot path --------------------------------------------------------------------------
 
     def _on_cells(self, data: bytes) -> None:
-        try:
-            frames = self._decoder.feed(data)
-        except FrameError as e:
-            # cannot happen with a correct relay (cells arrive whole and versioned); resynchronise
-            self._decoder = FrameDecoder()
-            metrics.REJECTED.labels("frame").inc()
-            log.error("undecodable frame from the relay; dropped the buffer", extra={"error": str(e)})
-            return
         translator = self.translator
         before = dict(translator.counts)
-        out = translator.translate(frames, self._nt_ts())
+        try:
+            out = translator.translate_cells(data, self._nt_ts())
+        except (FrameError, struct.error, IndexError) as e:
+            # cannot happen with a correct relay (whole, versioned cells); drop this read, keep the node
+            metrics.REJECTED.labels("frame").inc()
+            log.error("undecodable cells from the relay; dropped them", extra={"error": str(e)})
+            return
         handle = self._handle_data
         for obj in out:
             if isinstance(obj, NtInstrument):
@@ -220,9 +219,8 @@ class RelayDataClient(LiveMarketDataClient):
             self._drain_events()
         if out:
             # sampled once per read: the feed's receive time of the newest frame to its hand-off here
-            last = frames[-1]
-            ts_recv = getattr(last, "ts_recv_ns", 0)
-            if ts_recv:
+            ts_recv = int.from_bytes(data[-24:-16], "little", signed=True)  # ts_recv of the last cell, if any
+            if data[-47] in _TIMED and ts_recv > 0:
                 self._latency.observe(max(0, time.time_ns() - ts_recv) / 1e9)
 
     def _publish_instrument(self, inst: NtInstrument) -> None:

@@ -35,6 +35,7 @@ from nautilus_trader.model.objects import FIXED_PRECISION, PRICE_MAX, QUANTITY_M
 
 from alphapulse.errors import ConfigError
 from alphapulse.protocol import (
+    CELL_BYTES,
     BookLevel,
     Exchange,
     Feed,
@@ -46,14 +47,27 @@ from alphapulse.protocol import (
     SnapshotBegin,
     SnapshotEnd,
     Trade,
+    TradeFlag,
+    cells_of,
+    decode,
     symbol_id,
 )
+from alphapulse.protocol.wire import CELL, FLAG_REPLAY, FrameType
 from alphapulse.trading.instruments import InstrumentSpec, currency_pair, spec_from_frame
 
 __all__ = ("FrameTranslator", "GapSeen", "Market", "Rejection", "SnapshotNeeded")
 
-_AGGRESSOR = {Side.BUY: AggressorSide.BUYER, Side.SELL: AggressorSide.SELLER, Side.UNKNOWN: AggressorSide.NO_AGGRESSOR}
-_BOOK_SIDE = {Side.BUY: OrderSide.BUY, Side.SELL: OrderSide.SELL}
+_AGGRESSOR = {
+    int(Side.BUY): AggressorSide.BUYER,
+    int(Side.SELL): AggressorSide.SELLER,
+    int(Side.UNKNOWN): AggressorSide.NO_AGGRESSOR,
+}
+_BOOK_SIDE = {int(Side.BUY): OrderSide.BUY, int(Side.SELL): OrderSide.SELL}
+_BOOK_SIDE_CODES = frozenset(_BOOK_SIDE)
+_TRADE, _QUOTE, _BOOK = int(FrameType.TRADE), int(FrameType.QUOTE), int(FrameType.BOOK)
+_TRADE_CELL, _QUOTE_CELL, _BOOK_CELL = CELL[FrameType.TRADE], CELL[FrameType.QUOTE], CELL[FrameType.BOOK]
+_TRADE_SKIP = int(TradeFlag.SNAPSHOT) | FLAG_REPLAY
+_BOOK_LAST, _BOOK_SNAPSHOT = int(TradeFlag.BOOK_LAST), int(TradeFlag.BOOK_SNAPSHOT)
 _F_SNAPSHOT = int(RecordFlag.F_SNAPSHOT)
 _F_LAST = int(RecordFlag.F_LAST)
 
@@ -175,74 +189,101 @@ class FrameTranslator:
     # -- the hot path --------------------------------------------------------------------------
 
     def translate(self, frames: Iterable[Frame], ts_init: int) -> list[Data]:
+        """Decoded frames in (tests, tools); the live client uses :meth:`translate_cells`."""
         out: list[Data] = []
-        counts = self.counts
         for frame in frames:
-            kind = type(frame)
-            if kind is Trade:
-                assert isinstance(frame, Trade)
-                if frame.snapshot or frame.replay:
-                    continue  # history from a venue snapshot, not a print: strategies act on live trades
-                m = self._market(frame.symbol_id)
-                if m is None or not self._ok(m, frame.price, frame.qty, strict=True):
-                    continue
-                out.append(
-                    TradeTick(
-                        m.iid,
-                        m.price(frame.price),
-                        m.qty(frame.qty),
-                        _AGGRESSOR[frame.side],
-                        TradeId(str(frame.trade_id)),
-                        frame.ts_exchange_ns,
-                        ts_init,
-                    )
-                )
-                counts["trade"] = counts.get("trade", 0) + 1
-            elif kind is Quote:
-                assert isinstance(frame, Quote)
-                m = self._market(frame.symbol_id)
-                if (
-                    m is None
-                    or not self._ok(m, frame.bid_price, frame.bid_qty, strict=False)
-                    or not self._ok(m, frame.ask_price, frame.ask_qty, strict=False)
-                ):
-                    continue
-                out.append(
-                    QuoteTick(
-                        m.iid,
-                        m.price(frame.bid_price),
-                        m.price(frame.ask_price),
-                        m.qty(frame.bid_qty),
-                        m.qty(frame.ask_qty),
-                        frame.ts_exchange_ns,
-                        ts_init,
-                    )
-                )
-                counts["quote"] = counts.get("quote", 0) + 1
-            elif kind is BookLevel:
-                assert isinstance(frame, BookLevel)
-                self._on_level(frame, ts_init, out)
-            elif kind is SnapshotBegin:
-                assert isinstance(frame, SnapshotBegin)
-                m = self.markets.get(frame.symbol_id)
-                if m is not None:
-                    m.snapshot = []
-                    m.snapshot_ts = (frame.ts_exchange_ns, frame.seq)
-            elif kind is SnapshotEnd:
-                assert isinstance(frame, SnapshotEnd)
-                self._on_snapshot_end(frame, ts_init, out)
-            elif kind is Instrument:
-                assert isinstance(frame, Instrument)
-                instrument = self._on_instrument(frame, ts_init)
-                if instrument is not None:
-                    out.append(instrument)
-            elif kind is Gap:
-                assert isinstance(frame, Gap)
-                self._on_gap(frame)
-            elif kind is Feed:
-                assert isinstance(frame, Feed)
-                self.feeds[frame.feed_id] = frame
+            self._frame(frame, ts_init, out)
         return out
+
+    def translate_cells(self, data: bytes, ts_init: int) -> list[Data]:
+        """Whole cells in (as the RelayClient delivers them): trades, quotes and book levels are unpacked
+        in place with ``struct`` (no frame objects on the hot path); every other frame is decoded."""
+        out: list[Data] = []
+        end = len(data)
+        off = 0
+        while off < end:
+            ftype = data[off + 1]
+            if ftype == _TRADE:
+                _, _, flags, hi, sid, _, lo, tex, _, px, qty = _TRADE_CELL.unpack_from(data, off)
+                off += CELL_BYTES
+                if flags & _TRADE_SKIP:
+                    continue  # history from a venue snapshot (or re-sent state), not a live print
+                self._trade(sid, flags & 0x03, (hi << 32) | lo, tex, ts_init, px, qty, out)
+            elif ftype == _QUOTE:
+                _, _, _, _, sid, _, _, tex, _, bp, bq = _QUOTE_CELL.unpack_from(data, off)
+                ap, aq = _QUOTE_CELL.unpack_from(data, off + CELL_BYTES)[9:11]
+                off += 2 * CELL_BYTES
+                self._quote(sid, tex, ts_init, bp, bq, ap, aq, out)
+            elif ftype == _BOOK:
+                _, _, flags, _, sid, seq, _, tex, _, px, qty = _BOOK_CELL.unpack_from(data, off)
+                off += CELL_BYTES
+                side = flags & 0x03
+                if side not in _BOOK_SIDE_CODES:
+                    self._reject("range", sid, f"book level with side code {side}")
+                    continue
+                self._level(sid, seq, side, tex, ts_init, px, qty, bool(flags & _BOOK_LAST),
+                            bool(flags & _BOOK_SNAPSHOT), out)  # fmt: skip
+            else:
+                size = cells_of(ftype) * CELL_BYTES
+                frame = decode(data, off)
+                off += size
+                self._frame(frame, ts_init, out)
+        return out
+
+    def _frame(self, frame: Frame, ts_init: int, out: list[Data]) -> None:
+        kind = type(frame)
+        if kind is Trade:
+            assert isinstance(frame, Trade)
+            if not (frame.snapshot or frame.replay):
+                self._trade(frame.symbol_id, frame.side, frame.trade_id, frame.ts_exchange_ns, ts_init,
+                            frame.price, frame.qty, out)  # fmt: skip
+        elif kind is Quote:
+            assert isinstance(frame, Quote)
+            self._quote(frame.symbol_id, frame.ts_exchange_ns, ts_init, frame.bid_price, frame.bid_qty,
+                        frame.ask_price, frame.ask_qty, out)  # fmt: skip
+        elif kind is BookLevel:
+            assert isinstance(frame, BookLevel)
+            self._level(frame.symbol_id, frame.seq, frame.side, frame.ts_exchange_ns, ts_init, frame.price,
+                        frame.qty, frame.last, frame.snapshot, out)  # fmt: skip
+        elif kind is SnapshotBegin:
+            assert isinstance(frame, SnapshotBegin)
+            m = self.markets.get(frame.symbol_id)
+            if m is not None:
+                m.snapshot = []
+                m.snapshot_ts = (frame.ts_exchange_ns, frame.seq)
+        elif kind is SnapshotEnd:
+            assert isinstance(frame, SnapshotEnd)
+            self._on_snapshot_end(frame, ts_init, out)
+        elif kind is Instrument:
+            assert isinstance(frame, Instrument)
+            instrument = self._on_instrument(frame, ts_init)
+            if instrument is not None:
+                out.append(instrument)
+        elif kind is Gap:
+            assert isinstance(frame, Gap)
+            self._on_gap(frame)
+        elif kind is Feed:
+            assert isinstance(frame, Feed)
+            self.feeds[frame.feed_id] = frame
+
+    def _trade(self, sid: int, side: int, trade_id: int, tex: int, ts_init: int, px: int, qty: int,
+               out: list[Data]) -> None:  # fmt: skip
+        m = self._market(sid)
+        if m is None or not self._ok(m, px, qty, strict=True):
+            return
+        aggressor = _AGGRESSOR.get(side)
+        if aggressor is None:
+            self._reject("range", sid, f"trade with side code {side}")
+            return
+        out.append(TradeTick(m.iid, m.price(px), m.qty(qty), aggressor, TradeId(str(trade_id)), tex, ts_init))
+        self.counts["trade"] = self.counts.get("trade", 0) + 1
+
+    def _quote(self, sid: int, tex: int, ts_init: int, bp: int, bq: int, ap: int, aq: int, out: list[Data]) -> None:
+        m = self._market(sid)
+        if m is None or not self._ok(m, bp, bq, strict=False) or not self._ok(m, ap, aq, strict=False):
+            return
+        out.append(QuoteTick(m.iid, m.price(bp), m.price(ap), m.qty(bq), m.qty(aq), tex, ts_init))
+        self.counts["quote"] = self.counts.get("quote", 0) + 1
 
     def _market(self, sid: int) -> Market | None:
         m = self.markets.get(sid)
@@ -274,21 +315,22 @@ class FrameTranslator:
             return False
         return True
 
-    def _on_level(self, frame: BookLevel, ts_init: int, out: list[Data]) -> None:
-        m = self._market(frame.symbol_id)
-        if m is None or not self._ok(m, frame.price, frame.qty, strict=False):
+    def _level(self, sid: int, seq: int, side_code: int, tex: int, ts_init: int, px: int, qty: int, last: bool,
+               snapshot: bool, out: list[Data]) -> None:  # fmt: skip
+        m = self._market(sid)
+        if m is None or not self._ok(m, px, qty, strict=False):
             return
-        side = _BOOK_SIDE[frame.side]
-        if frame.snapshot:
+        side = _BOOK_SIDE[side_code]
+        if snapshot:
             if m.snapshot is not None:
-                m.snapshot.append((side, frame.price, frame.qty))
+                m.snapshot.append((side, px, qty))
             return
         if m.resyncing or m.snapshot is not None:
             self.counts["book_dropped_resync"] = self.counts.get("book_dropped_resync", 0) + 1
             return
-        action = BookAction.UPDATE if frame.qty else BookAction.DELETE
-        m.pending.append((action, side, frame.price, frame.qty, frame.seq, frame.ts_exchange_ns, ts_init))
-        if frame.last:
+        action = BookAction.UPDATE if qty else BookAction.DELETE
+        m.pending.append((action, side, px, qty, seq, tex, ts_init))
+        if last:
             out.append(_deltas(m, m.pending))
             m.pending = []
             self.counts["book"] = self.counts.get("book", 0) + 1

@@ -130,3 +130,35 @@ def test_relay_connection_loss_resyncs_every_book() -> None:
     t.translate([Gap(feed_id("unannounced"), 0, GapReason.SEQUENCE, 1)], 2)  # unknown feed: resync all
     gap = t.events[0]
     assert isinstance(gap, GapSeen) and gap.feed.startswith("0x") and set(gap.resync) == {SID, ETH}
+
+
+def test_cells_and_frames_translate_alike() -> None:
+    from alphapulse.protocol import encode
+
+    frames = [
+        KRAKEN_FEED,
+        BTC_USD,
+        Trade(SID, 1, Side.BUY, (7 << 32) | 5, 10, 20, 600_005, 3),
+        Trade(SID, 2, Side.SELL, 6, 10, 20, 600_005, 3, snapshot=True),  # history: skipped both ways
+        Quote(SID, 3, 11, 21, 600_000, 1, 600_010, 2),
+        SnapshotBegin(SID, 5, 1, 12, 22),
+        BookLevel(SID, 6, Side.BUY, 12, 22, 600_000, 4, snapshot=True),
+        SnapshotEnd(SID, 7, 1, 12, 22),
+        BookLevel(SID, 8, Side.SELL, 13, 23, 600_020, 9, last=True),
+        Trade(ETH, 9, Side.BUY, 1, 1, 1, 1, 1),  # unknown here: refused both ways
+    ]
+    by_frames, by_cells = FrameTranslator(), FrameTranslator()
+    by_frames.subscribe_book(SID)
+    by_cells.subscribe_book(SID)
+    a = by_frames.translate(frames, 99)
+    b = by_cells.translate_cells(b"".join(encode(f) for f in frames), 99)
+    assert [repr(x) for x in a] == [repr(x) for x in b]
+    assert [type(x).__name__ for x in b] == [
+        "CurrencyPair",
+        "TradeTick",
+        "QuoteTick",
+        "OrderBookDeltas",
+        "OrderBookDeltas",
+    ]
+    assert str(b[1].trade_id) == str((7 << 32) | 5)
+    assert by_frames.counts == by_cells.counts and by_cells.counts["rejected_unknown_symbol"] == 1
