@@ -78,6 +78,7 @@ class TradeSpec:
     strategies: tuple[StrategySpec, ...] = ()
     orders: OrdersSpec = OrdersSpec()
     log_level: str = "INFO"
+    instruments_database_url: str | None = None
 
 
 def _mapping(value: object, where: str) -> dict[str, Any]:
@@ -152,7 +153,11 @@ def _venue(name: str, doc: dict[str, Any], env: dict[str, str]) -> VenueSpec:
 def parse_trade_spec(doc: object, env: dict[str, str] | None = None) -> TradeSpec:
     env = dict(os.environ) if env is None else env
     top = _mapping(doc, "strategy file")
-    _only(top, {"trader_id", "relay", "venues", "strategies", "orders", "log_level"}, "strategy file")
+    _only(
+        top,
+        {"trader_id", "relay", "venues", "strategies", "orders", "log_level", "instruments_database_url"},
+        "strategy file",
+    )
     relays = top.get("relay") or ()
     if isinstance(relays, str):
         relays = (relays,)
@@ -182,7 +187,18 @@ def parse_trade_spec(doc: object, env: dict[str, str] | None = None) -> TradeSpe
     trader_id = str(top.get("trader_id", "PAPER-001"))
     if "-" not in trader_id:
         raise ConfigError("trader_id: NautilusTrader needs NAME-TAG, e.g. PAPER-001")
-    return TradeSpec(trader_id, tuple(relays), venues, tuple(strategies), orders, str(top.get("log_level", "INFO")))
+    db = top.get("instruments_database_url")
+    if db is True:  # `instruments_database_url: true` means $DATABASE_URL
+        db = env.get("DATABASE_URL")
+    return TradeSpec(
+        trader_id,
+        tuple(relays),
+        venues,
+        tuple(strategies),
+        orders,
+        str(top.get("log_level", "INFO")),
+        str(db) if db else None,
+    )
 
 
 def load_trade_spec(path: Path, env: dict[str, str] | None = None) -> TradeSpec:

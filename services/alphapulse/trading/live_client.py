@@ -36,9 +36,11 @@ from nautilus_trader.live.factories import LiveDataClientFactory
 from nautilus_trader.model.identifiers import ClientId, InstrumentId
 from nautilus_trader.model.instruments import Instrument as NtInstrument
 
+from alphapulse.errors import RetryableError
 from alphapulse.protocol import Control, ControlOp, FrameError, FrameType, type_mask
 from alphapulse.settings import relay_socket_path, sock_dir
 from alphapulse.trading import metrics
+from alphapulse.trading.instrument_table import load_instrument_specs
 from alphapulse.trading.instruments import InstrumentSpec, parse_instrument_id, symbol_id_of
 from alphapulse.trading.translate import FrameTranslator, GapSeen, Rejection, SnapshotNeeded
 from alphapulse.transport import RelayClient
@@ -65,10 +67,12 @@ class RelayDataClientConfig(LiveDataClientConfig, frozen=True):
     ``instrument_wait_s``: how long ``connect`` waits for the relay's instrument frames before
     the node starts its strategies (they need instruments in the cache to subscribe to books).
     ``resync_retry_s``: a book still waiting for its snapshot after this long asks again.
+    ``instruments_dsn``: preload instruments from the database (the relay's frames must then agree).
     """
 
     relays: tuple[str, ...] = ()
     sock_dir: str | None = None
+    instruments_dsn: str | None = None  # PostgreSQL with the instruments table, read at connect
     instrument_wait_s: float = 2.0
     instrument_quiet_s: float = 0.1
     resync_retry_s: float = 1.0
@@ -134,7 +138,14 @@ class RelayDataClient(LiveMarketDataClient):
 
     async def _connect(self) -> None:
         now = self._nt_ts()
-        for spec in self._provider.preload:
+        preload = list(self._provider.preload)
+        if self._cfg.instruments_dsn:
+            try:
+                preload += await load_instrument_specs(self._cfg.instruments_dsn)
+            except RetryableError as e:
+                # the relay announces every live instrument anyway: start without the table
+                self._log.warning(f"Instruments table unavailable, relying on the relay: {e}")
+        for spec in preload:
             inst = self.translator.add_instrument(spec, now)
             if inst is not None:
                 self._publish_instrument(inst)

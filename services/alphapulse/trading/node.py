@@ -73,6 +73,7 @@ def build_node(
     data_config = RelayDataClientConfig(
         relays=spec.relays,
         sock_dir=sock_dir,
+        instruments_dsn=spec.instruments_database_url,
         instrument_provider=InstrumentProviderConfig(load_all=True),
         routing=RoutingConfig(default=True, venues=frozenset(v.name for v in Exchange)),
     )

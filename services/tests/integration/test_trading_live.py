@@ -3,6 +3,7 @@
 import asyncio
 from pathlib import Path
 
+from nautilus_trader.model.identifiers import InstrumentId
 from relay_harness import Recorder, eventually
 from trading_harness import BookProducer, RecordingConfig, RecordingStrategy, running_relay
 
@@ -142,3 +143,61 @@ async def test_frames_wrong_for_their_instrument_are_rejected_before_nautilus_an
             assert node.trader.is_running and node.kernel.data_engine.is_running
             assert all(t.price.precision == 2 and t.size.precision == 8 for t in strategy.trades)
     await producer.server.close()
+
+
+async def test_instruments_from_the_table_and_a_disagreeing_feed_is_refused(sock_dir: Path) -> None:
+    import uuid
+
+    import asyncpg
+
+    from alphapulse.trading import metrics
+
+    name = f"ap_trading_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    await admin.execute(f"CREATE DATABASE {name}")
+    dsn = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    try:
+        conn = await asyncpg.connect(dsn)
+        # the storage schema's instruments table (0002_instruments.sql), plus the API's increments
+        await conn.execute(
+            "CREATE TABLE instruments (instrument_id bigint PRIMARY KEY, exchange text NOT NULL, symbol text NOT "
+            "NULL, price_scale smallint NOT NULL, qty_scale smallint NOT NULL, price_increment numeric, "
+            "qty_increment numeric)"
+        )
+        await conn.execute(
+            "INSERT INTO instruments VALUES (1, 'binance', 'BTC-USDT', 2, 8, 0.01, 0.00000001), "
+            "(2, 'binance', 'ETH-USDT', 3, 8, 0.001, 0.00000001), (3, 'kraken', 'SOL-USD', 4, 8, NULL, NULL)"
+        )
+        await conn.close()
+        before = float(metrics.REJECTED.labels("precision")._value.get())
+        producer = BookProducer(sock_dir, "binance-db", Exchange.BINANCE, ["BTC-USDT", "ETH-USDT"])  # both scale 2
+        await producer.start()
+        eth = "ETH-USDT.BINANCE"
+        strategy = RecordingStrategy(RecordingConfig(instrument_ids=(BTC, eth), book=False))
+        spec = parse_trade_spec(
+            {"venues": {"BINANCE": {}}, "orders": {"enabled": False}, "instruments_database_url": dsn}, env={}
+        )
+        async with running_relay(sock_dir) as relay:
+            await eventually(lambda: bool(relay.inputs), what="relay to find the feed")
+            node = build_node(
+                spec, strategies=[strategy], loop=asyncio.get_running_loop(), sock_dir=str(sock_dir), log_level="ERROR"
+            )
+            async with running_node(node):
+                sol = node.cache.instrument(InstrumentId.from_str("SOL-USD.KRAKEN"))
+                assert sol is not None and sol.price_precision == 4  # known from the table alone
+                eth_inst = node.cache.instrument(InstrumentId.from_str(eth))
+                assert eth_inst is not None and eth_inst.price_precision == 3  # the table came first
+                await eventually(lambda: len(relay.consumers) == 1, what="client")
+                await asyncio.sleep(0.2)
+                producer.publish_trades(3, 0)
+                producer.publish_trades(4, 1)  # at the feed's scale 2: would be mis-scaled 10x at precision 3
+                await eventually(lambda: len(strategy.trades) == 3, what="BTC trades")
+                await eventually(
+                    lambda: metrics.REJECTED.labels("precision")._value.get() >= before + 4, what="ETH refused"
+                )
+                assert {str(t.instrument_id) for t in strategy.trades} == {BTC}
+                assert node.trader.is_running
+        await producer.server.close()
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
