@@ -47,7 +47,9 @@ def register(subparsers: Any) -> None:
     r.add_argument("-f", "--file", required=True, type=Path, help="strategy file (the same YAML as `trade`)")
     r.add_argument("--catalog", required=True, type=Path)
     _range_flags(r)
-    r.add_argument("--book", default="L1_MBP", choices=["L1_MBP"], help="fill model book (L2 needs book deltas)")
+    r.add_argument(
+        "--book", default="L1_MBP", choices=["L1_MBP", "L2_MBP"], help="fill against quotes (L1) or the book (L2)"
+    )
     r.add_argument("--seed", type=int, default=42, help="fill model seed (default 42)")
     r.add_argument(
         "--results", type=Path, default=None, help="DuckDB results file (default <data-dir>/backtests.duckdb)"
@@ -88,7 +90,13 @@ def run(args: argparse.Namespace) -> int:
             args.export, args.catalog, start_ns=_ns(args.start), end_ns=_ns(args.end),
             instruments=set(args.instruments or ()) or None,
         )  # fmt: skip
-        print(orjson.dumps({"instruments": rep.instruments, "trades": rep.trades, "quotes": rep.quotes}).decode())
+        doc = {
+            "instruments": rep.instruments,
+            "trades": rep.trades,
+            "quotes": rep.quotes,
+            "book_deltas": rep.book_deltas,
+        }
+        print(orjson.dumps(doc).decode())
         return 0
     from alphapulse.trading.backtest.report import render_report
     from alphapulse.trading.backtest.results import save_run

@@ -30,6 +30,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     report = convert_export(export, root / "catalog")
     assert report.instruments == ["BTC-USDT.BINANCE", "BTC-USD.KRAKEN"]
     assert (report.quotes, report.trades) == (12_000, 2_400)
+    assert report.book_deltas > 2 * 12_000  # a CLEAR and per quote a bid and an ask level, plus deletions
     return export, root / "catalog"
 
 
@@ -76,3 +77,19 @@ def test_same_inputs_same_fills_and_pnl_stored_and_reported(catalog: tuple[Path,
     assert [float(r[3]) for r in stored] == [float(f.price) for f in first.fills]
     png = render_report(first, tmp_path / "report.png", title="ema+spread")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_l2_backtest_fills_against_the_recorded_book_deterministically(catalog: tuple[Path, Path]) -> None:
+    from nautilus_trader.model.enums import BookAction, RecordFlag
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    _, cat = catalog
+    deltas = ParquetDataCatalog(str(cat)).order_book_deltas(instrument_ids=["BTC-USDT.BINANCE"])
+    assert deltas[0].action == BookAction.CLEAR and deltas[0].flags & RecordFlag.F_SNAPSHOT
+    assert deltas[2].flags & RecordFlag.F_LAST  # the snapshot (CLEAR, bid, ask) is one batch
+    spec = BacktestSpec(cat, (EMA, SPREAD), book_type="L2_MBP")
+    first, second = run_backtest(spec), run_backtest(spec)
+    assert first.fills and first.fingerprint() == second.fingerprint()
+    assert first.events == 12_000 + 2_400 + len(deltas) + len(
+        ParquetDataCatalog(str(cat)).order_book_deltas(instrument_ids=["BTC-USD.KRAKEN"])
+    )

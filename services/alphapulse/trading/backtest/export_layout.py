@@ -41,6 +41,7 @@ class MarketData:
     market: Market
     trades: pa.Table | None
     quotes: pa.Table | None
+    book: pa.Table | None = None
 
 
 def _meta(path: Path) -> dict[str, str]:
@@ -97,6 +98,7 @@ def read_market(market: Market, start_ns: int | None = None, end_ns: int | None 
         market,
         _read(market.files.get("trades", ()), start_ns, end_ns),
         _read(market.files.get("quotes", ()), start_ns, end_ns),
+        _read(market.files.get("book_updates", ()), start_ns, end_ns),
     )
 
 

@@ -1,6 +1,6 @@
 """Run strategies over a catalog with NautilusTrader's ``BacktestEngine``: fees from the instruments
-(each venue's maker/taker), L1 fills against quotes and trades, a seeded fill model, so the same
-inputs give the same fills and PnL."""
+(each venue's maker/taker), L1 fills against quotes and trades or L2 fills against the book built
+from the recorded book updates, a seeded fill model, so the same inputs give the same fills and PnL."""
 
 import hashlib
 import time
@@ -15,7 +15,7 @@ from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.backtest.models import FillModel
 from nautilus_trader.config import ImportableStrategyConfig, LoggingConfig
 from nautilus_trader.model.data import QuoteTick
-from nautilus_trader.model.enums import AccountType, BookType, LiquiditySide, OmsType, book_type_from_str
+from nautilus_trader.model.enums import AccountType, LiquiditySide, OmsType, book_type_from_str
 from nautilus_trader.model.events import OrderFilled
 from nautilus_trader.model.identifiers import TraderId, Venue
 from nautilus_trader.model.objects import Money
@@ -72,8 +72,8 @@ _LIQ = {LiquiditySide.MAKER: "maker", LiquiditySide.TAKER: "taker"}
 
 
 def run_backtest(spec: BacktestSpec) -> BacktestOutcome:
-    if spec.book_type != "L1_MBP":
-        raise ConfigError("only L1_MBP backtests are supported so far (book deltas are not converted yet)")
+    if spec.book_type not in ("L1_MBP", "L2_MBP"):
+        raise ConfigError(f"book type {spec.book_type!r}: expected L1_MBP (quotes) or L2_MBP (book deltas)")
     catalog = ParquetDataCatalog(str(spec.catalog))
     instruments = catalog.instruments(instrument_ids=list(spec.instrument_ids) or None)
     if not instruments:
@@ -94,7 +94,7 @@ def run_backtest(spec: BacktestSpec) -> BacktestOutcome:
                 base_currency=None,
                 starting_balances=[Money.from_str(b) for b in v.starting_balances],
                 fill_model=FillModel(prob_fill_on_limit=1.0, prob_slippage=0.0, random_seed=spec.seed),
-                book_type=book_type_from_str(spec.book_type) if spec.book_type else BookType.L1_MBP,
+                book_type=book_type_from_str(spec.book_type),
             )
         marks: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         events = 0
@@ -115,7 +115,13 @@ def run_backtest(spec: BacktestSpec) -> BacktestOutcome:
                 )
             if trades:
                 engine.add_data(trades)
-            events += len(quotes) + len(trades)
+            deltas = []
+            if spec.book_type == "L2_MBP":
+                deltas = catalog.order_book_deltas(instrument_ids=ids, start=spec.start_ns, end=spec.end_ns)
+                if not deltas:
+                    raise ConfigError(f"L2_MBP needs book updates for {inst.id}; the catalog has none")
+                engine.add_data(deltas)
+            events += len(quotes) + len(trades) + len(deltas)
         for s in spec.strategies:
             engine.add_strategy(
                 StrategyFactory.create(

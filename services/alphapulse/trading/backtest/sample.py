@@ -1,12 +1,15 @@
 """A small, seeded market session in the export layout: for tests, notebooks and trying backtests.
 
 Two venues quote the same asset (a random walk with a lagging second venue, so cross-venue spreads
-open and close) and print trades at the touch. Same seed, same bytes.
+open and close) and print trades at the touch. The book updates describe the same top of book (a
+snapshot first, then per quote: the old best levels deleted, the new ones set), so L1 and L2
+backtests see one market. Same seed, same bytes.
 """
 
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from alphapulse.protocol import Exchange
 from alphapulse.trading.backtest.export_layout import write_partition
@@ -53,6 +56,7 @@ def write_sample_session(
                 },
             )
         )
+        paths.append(_write_book(root, exchange, symbol, recv, ts, bid, ask, qty_bid, qty_ask))
         every = 5
         idx = np.arange(0, quotes, every)
         buy = rng.random(len(idx)) < 0.5
@@ -76,3 +80,41 @@ def write_sample_session(
             )
         )
     return paths
+
+
+def _write_book(
+    root: Path,
+    exchange: Exchange,
+    symbol: str,
+    recv: npt.NDArray[np.int64],
+    ts: npt.NDArray[np.int64],
+    bid: npt.NDArray[np.int64],
+    ask: npt.NDArray[np.int64],
+    qty_bid: npt.NDArray[np.int64],
+    qty_ask: npt.NDArray[np.int64],
+) -> Path:
+    rows: dict[str, list[int]] = {k: [] for k in ("ts_exchange_ns", "ts_recv_ns", "price", "qty", "flags", "seq")}
+    sides: list[str] = []
+
+    def add(i: int, side: str, px: int, qty: int, flags: int) -> None:
+        rows["ts_exchange_ns"].append(int(ts[i]))
+        rows["ts_recv_ns"].append(int(recv[i]))
+        rows["price"].append(int(px))
+        rows["qty"].append(int(qty))
+        rows["flags"].append(flags)
+        rows["seq"].append(len(sides))
+        sides.append(side)
+
+    add(0, "bid", bid[0], qty_bid[0], 1)  # snapshot (flag 1); its last row closes the message (flag 2)
+    add(0, "ask", ask[0], qty_ask[0], 1 | 2)
+    for i in range(1, len(bid)):
+        if bid[i] != bid[i - 1]:
+            add(i, "bid", bid[i - 1], 0, 0)
+        if ask[i] != ask[i - 1]:
+            add(i, "ask", ask[i - 1], 0, 0)
+        add(i, "bid", bid[i], qty_bid[i], 0)
+        add(i, "ask", ask[i], qty_ask[i], 2)
+    return write_partition(
+        root, "book_updates", exchange, symbol, 2, 8, {**{k: np.array(v, dtype=np.int64) for k, v in rows.items()},
+                                                       "side": sides}
+    )  # fmt: skip
