@@ -95,7 +95,7 @@ async def _live(frames: int, latency_frames: int, latency_rate: float) -> list[d
             while not relay.inputs:  # noqa: ASYNC110 - polling counters, no event to wait on
                 await asyncio.sleep(0.01)
             strategy = Counter()
-            spec = parse_trade_spec({"venues": {"BINANCE": {}}, "orders": {"enabled": False}}, env={})
+            spec = parse_trade_spec({"venues": {"BINANCE": {}}, "orders": {"enabled": False}, "audit": False}, env={})
             node = build_node(
                 spec, strategies=[strategy], loop=asyncio.get_running_loop(), sock_dir=str(sock_dir), log_level="ERROR"
             )

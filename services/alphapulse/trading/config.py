@@ -68,6 +68,7 @@ class OrdersSpec:
     stream: str = "alphapulse:orders"
     events: str = "alphapulse:order-events"
     group: str = "trading"
+    audit_stream: str = "alphapulse:trading-audit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class TradeSpec:
     orders: OrdersSpec = OrdersSpec()
     log_level: str = "INFO"
     instruments_database_url: str | None = None
+    audit: bool = True  # every order/position event and decision to Redis alphapulse:trading-audit
 
 
 def _mapping(value: object, where: str) -> dict[str, Any]:
@@ -155,7 +157,7 @@ def parse_trade_spec(doc: object, env: dict[str, str] | None = None) -> TradeSpe
     top = _mapping(doc, "strategy file")
     _only(
         top,
-        {"trader_id", "relay", "venues", "strategies", "orders", "log_level", "instruments_database_url"},
+        {"trader_id", "relay", "venues", "strategies", "orders", "log_level", "instruments_database_url", "audit"},
         "strategy file",
     )
     relays = top.get("relay") or ()
@@ -176,13 +178,14 @@ def parse_trade_spec(doc: object, env: dict[str, str] | None = None) -> TradeSpe
             StrategySpec(path, _mapping(sd.get("config"), f"strategies[{i}].config"), str(sd.get("config_path", "")))
         )
     od = _mapping(top.get("orders"), "orders")
-    _only(od, {"enabled", "redis_url", "stream", "events", "group"}, "orders")
+    _only(od, {"enabled", "redis_url", "stream", "events", "group", "audit_stream"}, "orders")
     orders = OrdersSpec(
         bool(od.get("enabled", True)),
         str(od.get("redis_url") or env.get("REDIS_URL", "redis://127.0.0.1:6379/0")),
         str(od.get("stream", "alphapulse:orders")),
         str(od.get("events", "alphapulse:order-events")),
         str(od.get("group", "trading")),
+        str(od.get("audit_stream", "alphapulse:trading-audit")),
     )
     trader_id = str(top.get("trader_id", "PAPER-001"))
     if "-" not in trader_id:
@@ -198,6 +201,7 @@ def parse_trade_spec(doc: object, env: dict[str, str] | None = None) -> TradeSpe
         orders,
         str(top.get("log_level", "INFO")),
         str(db) if db else None,
+        bool(top.get("audit", True)),
     )
 
 

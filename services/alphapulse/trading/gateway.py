@@ -35,7 +35,6 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.trading.config import StrategyConfig
 from nautilus_trader.trading.strategy import Strategy
 
-from alphapulse.trading import metrics
 from alphapulse.trading.instruments import instrument_id
 from alphapulse.trading.orderstream import CancelRequest, OrderRequest, RequestError, event_fields, parse_request
 
@@ -187,7 +186,6 @@ class OrderGateway(Strategy):  # type: ignore[misc]  # Strategy is a Cython clas
     # -- events --------------------------------------------------------------------------------
 
     def _emit(self, event_type: str, order_id: str, **fields: str | None) -> None:
-        metrics.ORDERS.labels(event_type).inc()
         self._outbox.put_nowait(event_fields(event_type, order_id, self.clock.timestamp_ns(), **fields))
 
     async def _publish(self) -> None:
@@ -220,6 +218,7 @@ class OrderGateway(Strategy):  # type: ignore[misc]  # Strategy is a Cython clas
         self._emit("rejected", event.client_order_id.value, reason=f"denied: {event.reason}")
 
     def on_order_canceled(self, event: OrderCanceled) -> None:
+        self._accepted.discard(event.client_order_id.value)
         self._emit("cancelled", event.client_order_id.value)
 
     def on_order_expired(self, event: OrderExpired) -> None:
@@ -230,6 +229,8 @@ class OrderGateway(Strategy):  # type: ignore[misc]  # Strategy is a Cython clas
         self._accept(event.client_order_id.value, event.venue_order_id.value)
         order = self.cache.order(event.client_order_id)
         done = order is None or order.is_closed
+        if done:
+            self._accepted.discard(event.client_order_id.value)
         self._emit(
             "filled" if done else "partially_filled",
             event.client_order_id.value,

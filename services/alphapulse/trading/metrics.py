@@ -12,7 +12,7 @@ REJECTED = Counter(
     ["reason"],
 )
 RESYNCS = Counter("alphapulse_trading_book_resyncs_total", "Book snapshots requested after a gap", ["exchange"])
-ORDERS = Counter("alphapulse_trading_orders_total", "Order events reported on alphapulse:order-events", ["status"])
+ORDERS = Counter("alphapulse_trading_orders_total", "Order events in the node (every strategy), by event", ["status"])
 LATENCY = Histogram(
     "alphapulse_trading_latency_seconds",
     "Feed receive time (collector) to hand-off into NautilusTrader's DataEngine, sampled once per relay read",

@@ -23,6 +23,7 @@ from nautilus_trader.trading.config import StrategyFactory
 from nautilus_trader.trading.strategy import Strategy
 
 from alphapulse.protocol import Exchange
+from alphapulse.trading.audit import AuditTrail, AuditTrailConfig
 from alphapulse.trading.config import TradeSpec, VenueSpec
 from alphapulse.trading.gateway import OrderGateway, OrderGatewayConfig
 from alphapulse.trading.live_client import RelayDataClientConfig, RelayLiveDataClientFactory
@@ -105,6 +106,10 @@ def build_node(
             strategy_id="OrderGateway-API", redis_url=o.redis_url, stream=o.stream, events=o.events, group=o.group
         )
         node.trader.add_strategy(OrderGateway(gateway_config))
+    if spec.audit:
+        node.trader.add_actor(
+            AuditTrail(AuditTrailConfig(redis_url=spec.orders.redis_url, stream=spec.orders.audit_stream))
+        )
     for strategy in strategies:
         node.trader.add_strategy(strategy)
     node.add_data_client_factory(DATA_CLIENT, RelayLiveDataClientFactory)

@@ -20,7 +20,7 @@ async def test_strategy_sees_what_the_relay_sends_frame_for_frame(sock_dir: Path
     async with running_relay(sock_dir) as relay:
         await eventually(lambda: bool(relay.inputs), what="relay to find the feed")
         strategy = RecordingStrategy(RecordingConfig(instrument_ids=(BTC,)))
-        spec = parse_trade_spec({"venues": {"BINANCE": {}}, "orders": {"enabled": False}}, env={})
+        spec = parse_trade_spec({"venues": {"BINANCE": {}}, "orders": {"enabled": False}, "audit": False}, env={})
         node = build_node(
             spec, strategies=[strategy], loop=asyncio.get_running_loop(), sock_dir=str(sock_dir), log_level="WARNING"
         )
@@ -56,7 +56,7 @@ async def test_strategy_sees_what_the_relay_sends_frame_for_frame(sock_dir: Path
 
 
 def _node(sock_dir: Path, strategy: RecordingStrategy):  # type: ignore[no-untyped-def]
-    spec = parse_trade_spec({"venues": {"BINANCE": {}}, "orders": {"enabled": False}}, env={})
+    spec = parse_trade_spec({"venues": {"BINANCE": {}}, "orders": {"enabled": False}, "audit": False}, env={})
     return build_node(
         spec, strategies=[strategy], loop=asyncio.get_running_loop(), sock_dir=str(sock_dir), log_level="ERROR"
     )
@@ -175,7 +175,8 @@ async def test_instruments_from_the_table_and_a_disagreeing_feed_is_refused(sock
         eth = "ETH-USDT.BINANCE"
         strategy = RecordingStrategy(RecordingConfig(instrument_ids=(BTC, eth), book=False))
         spec = parse_trade_spec(
-            {"venues": {"BINANCE": {}}, "orders": {"enabled": False}, "instruments_database_url": dsn}, env={}
+            {"venues": {"BINANCE": {}}, "orders": {"enabled": False}, "audit": False, "instruments_database_url": dsn},
+            env={},
         )
         async with running_relay(sock_dir) as relay:
             await eventually(lambda: bool(relay.inputs), what="relay to find the feed")

@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import redis.asyncio as aioredis
 from relay_harness import eventually
 from trading_harness import BookProducer, running_relay
@@ -38,14 +39,20 @@ def _order(order_id: str, **overrides: str) -> dict[str, str]:
 
 async def test_paper_orders_from_the_api_stream_are_filled_and_reported(sock_dir: Path) -> None:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    orders, events = prefix + "orders", prefix + "order-events"
+    orders, events, audit = prefix + "orders", prefix + "order-events", prefix + "trading-audit"
     r = aioredis.from_url(REDIS, decode_responses=True)
     producer = BookProducer(sock_dir, "binance-o", Exchange.BINANCE, ["BTC-USDT"])
     await producer.start()
     spec = parse_trade_spec(
         {
             "venues": {"BINANCE": {"starting_balances": ["1000000 USDT", "10 BTC"]}},
-            "orders": {"redis_url": REDIS, "stream": orders, "events": events, "group": prefix + "g"},
+            "orders": {
+                "redis_url": REDIS,
+                "stream": orders,
+                "events": events,
+                "group": prefix + "g",
+                "audit_stream": audit,
+            },
         },
         env={},
     )
@@ -94,7 +101,14 @@ async def test_paper_orders_from_the_api_stream_are_filled_and_reported(sock_dir
         assert [e["type"] for e in by_order[limit]] == ["accepted", "cancelled"]
         (rejected,) = by_order[bad]
         assert rejected["type"] == "rejected" and "quantity" in rejected["reason"]
+        # the audit trail holds NautilusTrader's own events for the same orders, and the position
+        trail = [orjson.loads(f["doc"]) for _, f in await r.xrange(audit)]
+        kinds = [
+            (d["kind"], d.get("type")) for d in trail if d.get("client_order_id") == market or d["kind"] == "position"
+        ]
+        assert ("order", "OrderSubmitted") in kinds and ("order", "OrderFilled") in kinds
+        assert ("position", "PositionOpened") in kinds
     finally:
-        await r.delete(orders, events)
+        await r.delete(orders, events, audit)
         await r.aclose()
         await producer.server.close()

@@ -13,6 +13,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.config import StrategyConfig
 from nautilus_trader.trading.strategy import Strategy
 
+from alphapulse.trading.audit import publish_decision
 from alphapulse.trading.strategies.signals import Ema
 
 __all__ = ("EmaReversion", "EmaReversionConfig")
@@ -58,7 +59,7 @@ class EmaReversion(Strategy):  # type: ignore[misc]  # Strategy is a Cython clas
         instrument = self.cache.instrument(self.iid)
         if instrument is None:
             return
-        self.log.info(f"decision: {why}")
+        publish_decision(self, "EmaReversion", side.name.lower(), why, instrument_id=str(self.iid))
         self.pending = True
         self.submit_order(
             self.order_factory.market(self.iid, side, instrument.make_qty(qty), time_in_force=TimeInForce.IOC)

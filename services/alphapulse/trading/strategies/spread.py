@@ -15,6 +15,7 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.config import StrategyConfig
 from nautilus_trader.trading.strategy import Strategy
 
+from alphapulse.trading.audit import publish_decision
 from alphapulse.trading.strategies.signals import best_cross
 
 __all__ = ("CrossVenueSpread", "CrossVenueSpreadConfig")
@@ -74,7 +75,7 @@ class CrossVenueSpread(Strategy):  # type: ignore[misc]  # Strategy is a Cython 
             return
         self.last_order_ns = ts_ns
         self.decisions.append((ts_ns, side.name.lower(), iid, bps))
-        self.log.info(f"decision: {why}")
+        publish_decision(self, "CrossVenueSpread", side.name.lower(), why, instrument_id=iid, spread_bps=bps)
         self.submit_order(
             self.order_factory.market(instrument.id, side, instrument.make_qty(qty), time_in_force=TimeInForce.IOC)
         )
