@@ -11,6 +11,9 @@ Scenarios (all in one process, on this machine's loop, with a real relay over Un
   (decode, checks, TradeTick) -> DataEngine queue -> strategy.
 - ``translate``: decode + checks + NautilusTrader object construction alone (no sockets, no engine).
 - ``backtest``: BacktestEngine events/s on a seeded two-venue sample with both example strategies.
+
+Peer ``nautilus_trader-direct``: the same trade ticks handed straight to the DataEngine in the same
+node (no socket, relay, decoding or checks): NautilusTrader's own cost, the floor under ours.
 """
 
 import argparse
@@ -23,7 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from nautilus_trader.model.data import TradeTick
-from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.enums import AggressorSide
+from nautilus_trader.model.identifiers import ClientId, InstrumentId, TradeId
 from nautilus_trader.trading.config import StrategyConfig
 from nautilus_trader.trading.strategy import Strategy
 
@@ -43,7 +47,7 @@ from alphapulse.trading.backtest.catalog import convert_export
 from alphapulse.trading.backtest.runner import BacktestSpec, run_backtest
 from alphapulse.trading.backtest.sample import write_sample_session
 from alphapulse.trading.config import StrategySpec, parse_trade_spec
-from alphapulse.trading.node import build_node, running_node
+from alphapulse.trading.node import DATA_CLIENT, build_node, running_node
 from alphapulse.trading.translate import FrameTranslator
 from alphapulse.transport import FeedServer
 
@@ -142,6 +146,8 @@ async def _live(frames: int, latency_frames: int, latency_rate: float) -> list[d
                 deadline = time.monotonic() + 10
                 while strategy.n < got + latency_frames and time.monotonic() < deadline:  # noqa: ASYNC110 - polling counters, no event to wait on
                     await asyncio.sleep(0.001)
+                ours_lat = strategy.lat
+                peer = await _direct(node, strategy, frames, latency_frames, latency_rate)
         finally:
             relay_task.cancel()
             await asyncio.gather(relay_task, return_exceptions=True)
@@ -157,6 +163,66 @@ async def _live(frames: int, latency_frames: int, latency_rate: float) -> list[d
         },
         {
             "system": "alphapulse",
+            "scenario": "live-latency",
+            "throughput_per_s": round(latency_rate),
+            "latency_ns": _latency(ours_lat),
+            "frames": latency_frames,
+            "delivered": len(ours_lat),
+        },
+        *peer,
+    ]
+
+
+async def _direct(
+    node: Any, strategy: Counter, frames: int, latency_frames: int, latency_rate: float
+) -> list[dict[str, Any]]:
+    """The peer: the same TradeTicks handed to the DataEngine in-process (no socket, relay or decoding):
+    NautilusTrader's own cost, the floor under ours."""
+    client = node.kernel.data_engine._clients[ClientId(DATA_CLIENT)]  # readonly Cython attribute
+    sid = symbol_id(Exchange.BINANCE, "BTC-USDT")
+    data = b"".join(pack_trade(sid, k, 1, k + 1, 1, 1, 9_000_000 + k % 100, 100_000) for k in range(frames))
+    ticks = FrameTranslator()
+    ticks.translate([Instrument(sid, 0, Exchange.BINANCE, "BTC-USDT", 2, 8, 1, 1, "BTCUSDT")], 0)
+    prebuilt = ticks.translate_cells(data, time.time_ns())  # built outside the measurement
+    base = strategy.n
+    strategy.record = False
+    t0 = time.perf_counter()
+    for i in range(0, frames, 500):
+        for tick in prebuilt[i : i + 500]:
+            client._handle_data(tick)
+        await asyncio.sleep(0)
+        while i + 500 - (strategy.n - base) > 50_000:  # noqa: ASYNC110 - polling counters, no event to wait on
+            await asyncio.sleep(0.001)
+    deadline = time.monotonic() + 60
+    while strategy.n - base < frames and time.monotonic() < deadline:  # noqa: ASYNC110 - polling counters, no event to wait on
+        await asyncio.sleep(0.001)
+    elapsed = time.perf_counter() - t0
+    got = strategy.n - base
+    strategy.lat = []
+    strategy.record = True
+    inst = node.cache.instrument(InstrumentId.from_str("BTC-USDT.BINANCE"))
+    px, qty = inst.make_price("90000.00"), inst.make_qty("0.001")
+    interval = 1.0 / latency_rate
+    next_t = time.perf_counter()
+    for k in range(latency_frames):
+        now = time.time_ns()
+        client._handle_data(TradeTick(inst.id, px, qty, AggressorSide.BUYER, TradeId(f"D{k}"), now, now))
+        next_t += interval
+        await asyncio.sleep(max(0.0, next_t - time.perf_counter()))
+    deadline = time.monotonic() + 10
+    while len(strategy.lat) < latency_frames and time.monotonic() < deadline:  # noqa: ASYNC110 - polling counters, no event to wait on
+        await asyncio.sleep(0.001)
+    return [
+        {
+            "system": "nautilus_trader-direct",
+            "scenario": "live-throughput",
+            "throughput_per_s": round(got / elapsed),
+            "latency_ns": _latency([]),
+            "frames": frames,
+            "delivered": got,
+        },
+        {
+            "system": "nautilus_trader-direct",
             "scenario": "live-latency",
             "throughput_per_s": round(latency_rate),
             "latency_ns": _latency(strategy.lat),
