@@ -102,22 +102,23 @@ class OrderGateway(Strategy):  # type: ignore[misc]  # Strategy is a Cython clas
         client: Any = aioredis.from_url(self.cfg.redis_url)
         consumer = self.cfg.consumer or socket.gethostname()
         try:
-            with contextlib.suppress(redis.exceptions.ResponseError):  # BUSYGROUP: it exists
-                await client.xgroup_create(self.cfg.stream, self.cfg.group, id="$", mkstream=True)
             while True:
                 try:
-                    batches = await client.xreadgroup(
-                        self.cfg.group, consumer, {self.cfg.stream: ">"}, count=100, block=self.cfg.block_ms
-                    )
+                    with contextlib.suppress(redis.exceptions.ResponseError):  # BUSYGROUP: it exists
+                        await client.xgroup_create(self.cfg.stream, self.cfg.group, id="$", mkstream=True)
+                    while True:
+                        batches = await client.xreadgroup(
+                            self.cfg.group, consumer, {self.cfg.stream: ">"}, count=100, block=self.cfg.block_ms
+                        )
+                        for _stream, entries in batches or ():
+                            for entry_id, fields in entries:
+                                self.requests_seen += 1
+                                self.handle_request(fields)
+                                await client.xack(self.cfg.stream, self.cfg.group, entry_id)
                 except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+                    # Redis restarts or is not up yet: orders wait in the stream, nothing is lost
                     log.warning("redis unavailable; retrying", extra={"error": str(e)})
                     await asyncio.sleep(1.0)
-                    continue
-                for _stream, entries in batches or ():
-                    for entry_id, fields in entries:
-                        self.requests_seen += 1
-                        self.handle_request(fields)
-                        await client.xack(self.cfg.stream, self.cfg.group, entry_id)
         finally:
             await client.aclose()
 
