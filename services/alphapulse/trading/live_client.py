@@ -41,7 +41,7 @@ from alphapulse.protocol import Control, ControlOp, FrameError, FrameType, type_
 from alphapulse.settings import relay_socket_path, sock_dir
 from alphapulse.trading import metrics
 from alphapulse.trading.instrument_table import load_instrument_specs
-from alphapulse.trading.instruments import InstrumentSpec, parse_instrument_id, symbol_id_of
+from alphapulse.trading.instruments import InstrumentSpec, symbol_id_of
 from alphapulse.trading.translate import FrameTranslator, GapSeen, Rejection, SnapshotNeeded
 from alphapulse.transport import RelayClient
 
@@ -302,10 +302,3 @@ class RelayLiveDataClientFactory(LiveDataClientFactory):
     ) -> RelayDataClient:
         provider = RelayInstrumentProvider(config=config.instrument_provider)
         return RelayDataClient(loop, ClientId(name), msgbus, cache, clock, provider, config)
-
-
-def instrument_ids_of(names: list[str]) -> list[InstrumentId]:
-    """Validate ``SYMBOL.VENUE`` strings from a config into NautilusTrader ids."""
-    for n in names:
-        parse_instrument_id(n)
-    return [InstrumentId.from_str(n) for n in names]

@@ -3,6 +3,7 @@
 import asyncio
 from pathlib import Path
 
+import pytest
 from nautilus_trader.model.identifiers import InstrumentId
 from relay_harness import Recorder, eventually
 from trading_harness import BookProducer, RecordingConfig, RecordingStrategy, running_relay
@@ -202,3 +203,46 @@ async def test_instruments_from_the_table_and_a_disagreeing_feed_is_refused(sock
     finally:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.close()
+
+
+async def test_example_spread_strategy_trades_the_cheaper_venue_on_paper(sock_dir: Path) -> None:
+    from alphapulse.trading.strategies.spread import CrossVenueSpread, CrossVenueSpreadConfig
+
+    binance = BookProducer(sock_dir, "binance-s", Exchange.BINANCE, ["BTC-USDT"])
+    kraken = BookProducer(sock_dir, "kraken-s", Exchange.KRAKEN, ["BTC-USD"])
+    await binance.start()
+    await kraken.start()
+    strategy = CrossVenueSpread(
+        CrossVenueSpreadConfig(
+            instrument_ids=("BTC-USDT.BINANCE", "BTC-USD.KRAKEN"), trade_size="0.01", entry_bps=30.0, cooldown_ms=0
+        )
+    )
+    spec = parse_trade_spec(
+        {"venues": {"BINANCE": {}, "KRAKEN": {}}, "orders": {"enabled": False}, "audit": False}, env={}
+    )
+    async with running_relay(sock_dir) as relay:
+        await eventually(lambda: len(relay.inputs) == 2, what="both feeds")
+        node = build_node(
+            spec, strategies=[strategy], loop=asyncio.get_running_loop(), sock_dir=str(sock_dir), log_level="ERROR"
+        )
+        async with running_node(node):
+            await eventually(
+                lambda: (
+                    len(relay.consumers) == 1
+                    and relay.consumers.copy().pop().filter.by_symbol.get(kraken.sids[0]) is not None
+                ),
+                what="subscriptions",
+            )
+            # Kraken asks 90,000.00 while Binance bids 90,500.00: 55 bps, above the 30 bps entry
+            binance.server.publish(binance.quote(0, 9_050_000, 9_050_100))
+            kraken.server.publish(kraken.quote(0, 8_999_900, 9_000_000))
+            await eventually(lambda: bool(strategy.decisions), what="a decision")
+            await eventually(
+                lambda: float(node.portfolio.net_position(InstrumentId.from_str("BTC-USD.KRAKEN"))) == 0.01,
+                what="a paper fill on Kraken",
+            )
+            _, action, venue, bps = strategy.decisions[0]
+            assert (action, venue) == ("buy", "BTC-USD.KRAKEN") and bps == pytest.approx(55.6, abs=0.1)
+            assert float(node.portfolio.net_position(InstrumentId.from_str("BTC-USDT.BINANCE"))) == 0.0
+    await binance.server.close()
+    await kraken.server.close()

@@ -31,6 +31,7 @@ class EmaReversion(Strategy):  # type: ignore[misc]  # Strategy is a Cython clas
     def __init__(self, config: EmaReversionConfig) -> None:
         super().__init__(config)
         self.cfg = config
+        self.trade_size = Decimal(str(config.trade_size))  # a config built in code may carry a str
         self.iid = InstrumentId.from_str(config.instrument_id)
         self.ema = Ema(config.period)
         self.pending = False
@@ -50,7 +51,7 @@ class EmaReversion(Strategy):  # type: ignore[misc]  # Strategy is a Cython clas
         held = Decimal(str(self.portfolio.net_position(self.iid)))
         if held <= 0 and deviation_bps <= -self.cfg.entry_bps:
             self._order(
-                OrderSide.BUY, self.cfg.trade_size, f"buy: mid {mid} is {deviation_bps:.1f} bps under EMA {ema:.2f}"
+                OrderSide.BUY, self.trade_size, f"buy: mid {mid} is {deviation_bps:.1f} bps under EMA {ema:.2f}"
             )
         elif held > 0 and deviation_bps >= self.cfg.exit_bps:
             self._order(OrderSide.SELL, held, f"sell: mid {mid} is {deviation_bps:.1f} bps over EMA {ema:.2f}")

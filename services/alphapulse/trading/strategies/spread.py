@@ -34,6 +34,9 @@ class CrossVenueSpread(Strategy):  # type: ignore[misc]  # Strategy is a Cython 
     def __init__(self, config: CrossVenueSpreadConfig) -> None:
         super().__init__(config)
         self.cfg = config
+        # Decimal(str(...)): a config built in code may carry a str or float where YAML gives a Decimal
+        self.trade_size = Decimal(str(config.trade_size))
+        self.max_position = Decimal(str(config.max_position))
         self.ids = [InstrumentId.from_str(s) for s in config.instrument_ids]
         self.quotes: dict[str, tuple[float, float]] = {}
         self.last_order_ns = 0
@@ -56,9 +59,9 @@ class CrossVenueSpread(Strategy):  # type: ignore[misc]  # Strategy is a Cython 
             return
         cheap, rich, bps = cross
         if bps >= self.cfg.entry_bps:
-            if self._position(cheap) + self.cfg.trade_size <= self.cfg.max_position:
+            if self._position(cheap) + self.trade_size <= self.max_position:
                 why = f"buy {cheap}: {rich} bids {bps:.1f} bps more"
-                self._order(cheap, OrderSide.BUY, self.cfg.trade_size, tick.ts_init, bps, why)
+                self._order(cheap, OrderSide.BUY, self.trade_size, tick.ts_init, bps, why)
         elif bps <= self.cfg.exit_bps:
             for iid in self.ids:
                 held = self._position(str(iid))
