@@ -84,8 +84,13 @@ class AuditTrail(Actor):  # type: ignore[misc]  # Actor is a Cython class (Any t
         self._record("decision", decision)
 
     def _record(self, kind: str, event: Any) -> None:
+        # runs inside a NautilusTrader handler, where any exception exits the node: never raise here
+        try:
+            doc = orjson.dumps(_document(kind, event), default=str)
+        except Exception:
+            doc = orjson.dumps({"kind": kind, "repr": repr(event)})
         self.recorded += 1
-        self._outbox.put_nowait(orjson.dumps(_document(kind, event), default=str))
+        self._outbox.put_nowait(doc)
 
     async def _publish(self) -> None:
         client: Any = aioredis.from_url(self.cfg.redis_url)

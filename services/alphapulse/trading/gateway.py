@@ -113,7 +113,10 @@ class OrderGateway(Strategy):  # type: ignore[misc]  # Strategy is a Cython clas
                         for _stream, entries in batches or ():
                             for entry_id, fields in entries:
                                 self.requests_seen += 1
-                                self.handle_request(fields)
+                                try:
+                                    self.handle_request(fields)
+                                except Exception:  # one bad request must not stop the gateway
+                                    log.exception("order request failed", extra={"entry": str(entry_id)})
                                 await client.xack(self.cfg.stream, self.cfg.group, entry_id)
                 except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
                     # Redis restarts or is not up yet: orders wait in the stream, nothing is lost

@@ -216,6 +216,11 @@ class RelayDataClient(LiveMarketDataClient):
             metrics.REJECTED.labels("frame").inc()
             log.error("undecodable cells from the relay; dropped them", extra={"error": str(e)})
             return
+        except Exception:
+            # a bug of ours must cost this read, not the node (NautilusTrader exits on unhandled errors)
+            metrics.REJECTED.labels("internal").inc()
+            log.exception("translating a relay read failed; dropped it")
+            return
         handle = self._handle_data
         for obj in out:
             if isinstance(obj, NtInstrument):
