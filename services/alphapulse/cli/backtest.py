@@ -98,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
         }
         print(orjson.dumps(doc).decode())
         return 0
-    from alphapulse.trading.backtest.report import render_report
     from alphapulse.trading.backtest.results import save_run
     from alphapulse.trading.backtest.runner import BacktestSpec, run_backtest
     from alphapulse.trading.config import load_trade_spec
@@ -112,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     run_id = save_run(results, outcome, name=args.name or args.file.stem)
     if args.report:
+        try:
+            from alphapulse.trading.backtest.report import render_report
+        except ImportError as e:
+            raise ConfigError("--report needs matplotlib (pip install matplotlib)") from e
         render_report(outcome, args.report, title=args.name or args.file.stem)
     doc = {"run_id": run_id, "results": str(results), "fingerprint": outcome.fingerprint(), **outcome.stats}
     print(orjson.dumps(doc).decode())
