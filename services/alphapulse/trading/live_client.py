@@ -133,6 +133,7 @@ class RelayDataClient(LiveMarketDataClient):
         self._latency = metrics.LATENCY
         self.gaps_seen = 0
         self.rejected = 0
+        self.reads = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -156,8 +157,8 @@ class RelayDataClient(LiveMarketDataClient):
         deadline = time.monotonic() + self._cfg.instrument_wait_s
         while time.monotonic() < deadline:
             quiet = time.monotonic() - self._last_instrument_s
-            if self.translator.markets and quiet >= self._cfg.instrument_quiet_s:
-                break
+            if self.reads and self.translator.markets and quiet >= self._cfg.instrument_quiet_s:
+                break  # the relay's hello has been read (preloaded instruments alone do not count)
             await asyncio.sleep(0.01)
         self._log.info(f"Relay client up: {len(self.translator.markets)} instruments, relay {self.relay.endpoints}")
 
@@ -207,6 +208,7 @@ class RelayDataClient(LiveMarketDataClient):
     # -- the hot path --------------------------------------------------------------------------
 
     def _on_cells(self, data: bytes) -> None:
+        self.reads += 1
         translator = self.translator
         before = dict(translator.counts)
         try:
