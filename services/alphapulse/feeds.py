@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import celpy
 import jsonschema
 import yaml
+from celpy.adapter import json_to_cel
 
 from alphapulse.errors import ConfigError
 
@@ -32,7 +34,7 @@ __all__ = (
 API_VERSION = "alphapulse.io/v1alpha1"
 KIND = "ExchangeFeed"
 _CRD_PATH = Path(__file__).with_name("exchangefeed.crd.yaml")
-_NAME_MAX = 63  # the feed name names a socket file and a Deployment; keep it a DNS label
+_NAME_MAX = 60  # names a socket file, a Deployment and a FEED frame (60 bytes on the wire)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,8 @@ def _crd() -> dict[str, Any]:
 def crd_schema(version: str = "v1alpha1") -> dict[str, Any]:
     for v in _crd()["spec"]["versions"]:
         if v["name"] == version:
-            schema: dict[str, Any] = v["schema"]["openAPIV3Schema"]
+            schema = v["schema"]["openAPIV3Schema"]
+            assert isinstance(schema, dict)
             return schema
     raise ConfigError(f"the ExchangeFeed CRD has no version {version}")
 
@@ -94,19 +97,15 @@ def _cel_rules(schema: dict[str, Any], value: Any, path: str) -> Iterator[tuple[
 
 @functools.cache
 def _cel_program(rule: str) -> Any:
-    import celpy
-
     env = celpy.Environment()
     return env.program(env.compile(rule))
 
 
 def _check_cel(schema: dict[str, Any], doc: dict[str, Any]) -> list[str]:
-    import celpy
-
     problems = []
     for path, rule, message, value in _cel_rules(schema, doc, ""):
         try:
-            ok = _cel_program(rule).evaluate({"self": celpy.json_to_cel(value)})
+            ok = _cel_program(rule).evaluate({"self": json_to_cel(value)})
         except Exception as e:  # a rule that cannot evaluate is reported, like the API server does
             problems.append(f"{path or '.'}: rule {rule!r} could not be evaluated: {e}")
             continue
@@ -135,17 +134,17 @@ def validate_feed_document(doc: Any, source: str = "<feed>") -> dict[str, Any]:
             f"at most {_NAME_MAX} characters"
         )
     schema = crd_schema()
-    doc = _apply_defaults(schema, copy.deepcopy(doc))
+    defaulted: dict[str, Any] = _apply_defaults(schema, copy.deepcopy(doc))
     validator = jsonschema.Draft7Validator(schema)
     problems = [
         f"{'.'.join(str(p) for p in err.absolute_path) or '.'}: {err.message}"
-        for err in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+        for err in sorted(validator.iter_errors(defaulted), key=lambda e: list(e.absolute_path))
     ]
     if not problems:
-        problems = _check_cel(schema, doc)
+        problems = _check_cel(schema, defaulted)
     if problems:
         raise ConfigError(f"{source}: feed {name!r} is invalid:\n  " + "\n  ".join(problems))
-    return doc
+    return defaulted
 
 
 def parse_feed(doc: dict[str, Any], source: str = "<feed>") -> ExchangeFeed:

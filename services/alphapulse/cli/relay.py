@@ -1,0 +1,46 @@
+"""``alphapulse relay``: the fan-out hub between feed sockets and consumers."""
+
+import argparse
+from typing import Any
+
+from alphapulse.cli._common import add_listen_flags, add_sock_dir_flag, parse_host_port
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "relay",
+        help="fan feed sockets out to consumers",
+        description="Reads every feed socket in <sock-dir>/feeds/ (new ones at any time) and serves consumers "
+        "on <sock-dir>/relay.sock, and over TCP with --listen-tcp. Slow consumers lose data (told with gap "
+        "frames), never slow the others.",
+    )
+    add_sock_dir_flag(p)
+    p.add_argument("--listen-tcp", metavar="HOST:PORT", help="also serve consumers over TCP (other machines)")
+    p.add_argument(
+        "--consumer-buffer-mib", type=int, default=16, help="per-consumer queue before dropping (default 16 MiB)"
+    )
+    add_listen_flags(p, default_port=9101)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from alphapulse.cli._runtime import run_service
+    from alphapulse.observability import MetricsServer
+    from alphapulse.relay import Relay
+    from alphapulse.settings import sock_dir
+
+    async def main() -> None:
+        relay = Relay(
+            sock_dir(args.sock_dir),
+            listen_tcp=parse_host_port(args.listen_tcp) if args.listen_tcp else None,
+            consumer_buffer_bytes=args.consumer_buffer_mib << 20,
+        )
+        metrics = MetricsServer(args.host, args.port, health=relay.healthy)
+        await relay.start()
+        await metrics.start()
+        try:
+            await relay.run()
+        finally:
+            await metrics.close()
+
+    return run_service(main)

@@ -1,0 +1,92 @@
+"""The AlphaPulse wire protocol: fixed-size little-endian frames built from 48-byte cells.
+
+Standard library only, no I/O (``alphapulse.protocol.bulk`` is the one NumPy module, imported
+explicitly by those who want columns). ``docs/protocol.md`` documents every byte.
+"""
+
+from alphapulse.protocol.errors import FixedPointError, FrameError, ProtocolError, SymbolCollisionError
+from alphapulse.protocol.fixed import from_fixed, to_decimal, to_fixed
+from alphapulse.protocol.frames import (
+    ALL_TYPES_MASK,
+    BookLevel,
+    Control,
+    Feed,
+    Frame,
+    Gap,
+    Heartbeat,
+    Instrument,
+    Quote,
+    SnapshotBegin,
+    SnapshotEnd,
+    Status,
+    Trade,
+    cells_of,
+    decode,
+    encode,
+    pack_book,
+    pack_quote,
+    pack_trade,
+    type_mask,
+)
+from alphapulse.protocol.stream import CellAligner, FrameAligner, FrameDecoder
+from alphapulse.protocol.symbols import SymbolRegistry, feed_id, symbol_id
+from alphapulse.protocol.wire import (
+    CELL_BYTES,
+    COUNT_UNKNOWN,
+    SEQ_MOD,
+    VERSION,
+    ControlOp,
+    Exchange,
+    FeedState,
+    FrameType,
+    GapReason,
+    Side,
+    TradeFlag,
+)
+
+__all__ = (
+    "ALL_TYPES_MASK",
+    "CELL_BYTES",
+    "COUNT_UNKNOWN",
+    "SEQ_MOD",
+    "VERSION",
+    "BookLevel",
+    "CellAligner",
+    "Control",
+    "ControlOp",
+    "Exchange",
+    "Feed",
+    "FeedState",
+    "FixedPointError",
+    "Frame",
+    "FrameAligner",
+    "FrameDecoder",
+    "FrameError",
+    "FrameType",
+    "Gap",
+    "GapReason",
+    "Heartbeat",
+    "Instrument",
+    "ProtocolError",
+    "Quote",
+    "Side",
+    "SnapshotBegin",
+    "SnapshotEnd",
+    "Status",
+    "SymbolCollisionError",
+    "SymbolRegistry",
+    "Trade",
+    "TradeFlag",
+    "cells_of",
+    "decode",
+    "encode",
+    "feed_id",
+    "from_fixed",
+    "pack_book",
+    "pack_quote",
+    "pack_trade",
+    "symbol_id",
+    "to_decimal",
+    "to_fixed",
+    "type_mask",
+)

@@ -1,0 +1,299 @@
+"""The relay's logic on whole buffers: sequence tracking per feed and filtering per consumer.
+
+No I/O here. Work is per chunk (one ``data_received``), done with NumPy over the 48-byte cells;
+Python touches individual frames only for the rare state frames (feed, instrument, status).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from alphapulse.protocol import (
+    CELL_BYTES,
+    COUNT_UNKNOWN,
+    SEQ_MOD,
+    VERSION,
+    Control,
+    ControlOp,
+    Exchange,
+    Feed,
+    FrameError,
+    FrameType,
+    Gap,
+    GapReason,
+    Instrument,
+    Status,
+    decode,
+    encode,
+)
+from alphapulse.protocol.bulk import CELL_DTYPE
+from alphapulse.protocol.wire import FLAG_REPLAY
+
+__all__ = ("ConsumerFilter", "FeedTrack", "as_replay", "ingest")
+
+Cells = npt.NDArray[np.void]
+
+_VALID_FROM_FEED = np.zeros(256, dtype=bool)
+for _t in FrameType:
+    if _t != FrameType.CONTROL:
+        _VALID_FROM_FEED[_t] = True
+_STATE_TYPES = np.zeros(256, dtype=bool)
+_STATE_TYPES[[FrameType.FEED, FrameType.INSTRUMENT, FrameType.STATUS]] = True
+# delivered to every consumer whatever it subscribed to: needed to interpret everything else
+ALWAYS = np.zeros(256, dtype=bool)
+ALWAYS[[FrameType.FEED, FrameType.INSTRUMENT, FrameType.STATUS, FrameType.GAP]] = True
+SYMBOL_KEYED = np.zeros(256, dtype=bool)
+SYMBOL_KEYED[[FrameType.TRADE, FrameType.QUOTE, FrameType.BOOK, FrameType.SNAPSHOT_BEGIN, FrameType.SNAPSHOT_END]] = (
+    True
+)
+
+
+def as_replay(cells: bytes) -> bytes:
+    """The same cells with the REPLAY flag set: state re-sent, not live data."""
+    out = bytearray(cells)
+    for off in range(2, len(out), CELL_BYTES):
+        out[off] |= FLAG_REPLAY
+    return bytes(out)
+
+
+@dataclass(slots=True)
+class FeedTrack:
+    """What the relay knows about one feed: identity, expected sequence, and its state frames."""
+
+    source: str
+    feed_id: int = 0
+    name: str = ""
+    exchange: Exchange | None = None
+    epoch_ns: int | None = None
+    next_seq: int | None = None
+    feed_cells: bytes = b""
+    status_cells: bytes = b""
+    instruments: dict[int, bytes] = field(default_factory=dict)
+    cells_in: int = 0
+
+    def hello(self) -> bytes:
+        """State for a new consumer: the feed, its instruments, its latest status (all flagged REPLAY)."""
+        return as_replay(self.feed_cells + b"".join(self.instruments.values()) + self.status_cells)
+
+
+def _absorb_state(track: FeedTrack, cells: bytes, now_ns: int, gaps: list[Gap]) -> None:
+    frame = decode(cells)
+    if isinstance(frame, Feed):
+        if track.epoch_ns is not None and frame.epoch_ns != track.epoch_ns:
+            if track.next_seq is not None:
+                # the collector restarted: what its old session sent after our last cell is unknown
+                gaps.append(Gap(frame.feed_id, 0, GapReason.FEED_LOST, now_ns, 0, track.next_seq, COUNT_UNKNOWN))
+            track.next_seq = 0  # a new session numbers its cells from 0: anything before its first live cell is lost
+        # on first contact the relay has no expectation yet: the first live cell sets it
+        track.feed_id, track.name, track.exchange, track.epoch_ns = (
+            frame.feed_id,
+            frame.name,
+            frame.exchange,
+            frame.epoch_ns,
+        )
+        track.feed_cells = cells
+    elif isinstance(frame, Instrument):
+        track.instruments[frame.symbol_id] = cells
+    elif isinstance(frame, Status):
+        track.status_cells = cells
+
+
+_VALID_TYPE_BYTES = bytes(t for t in range(256) if _VALID_FROM_FEED[t])
+_PLAIN_TYPE_BYTES = bytes(t for t in range(256) if _VALID_FROM_FEED[t] and not _STATE_TYPES[t])
+# below these sizes, bytes slicing beats NumPy's fixed per-call overhead (measured: docs/performance.md)
+_SMALL_INGEST_CELLS = 48
+_SMALL_SELECT_CELLS = 16
+
+
+def _ingest_small(track: FeedTrack, chunk: bytes) -> bool:
+    """The common case on few cells, at C speed without NumPy: valid live market data whose
+    sequence continues the feed's. Returns False when the chunk needs the full path."""
+    n = len(chunk) // CELL_BYTES
+    if chunk[0::CELL_BYTES].count(VERSION) != n or chunk[1::CELL_BYTES].translate(None, _PLAIN_TYPE_BYTES):
+        return False  # a foreign version, a state frame or an invalid type: the full path decides
+    if max(chunk[2::CELL_BYTES]) & FLAG_REPLAY:
+        return False
+    seqs = memoryview(chunk).cast("I")[2::12].tolist()  # u32 words; seq is the third of twelve per cell
+    first = seqs[0]
+    if track.next_seq is not None and first != track.next_seq:
+        return False
+    if first + n <= SEQ_MOD:
+        if seqs != list(range(first, first + n)):
+            return False
+    elif seqs != [(first + i) % SEQ_MOD for i in range(n)]:
+        return False
+    track.next_seq = (seqs[-1] + 1) % SEQ_MOD
+    track.cells_in += n
+    return True
+
+
+def ingest(track: FeedTrack, chunk: bytes, now_ns: int) -> tuple[list[bytes], list[Gap]]:
+    """Check one aligned chunk from a feed; return the pieces to forward (gap frames spliced in
+    where the feed's sequence skipped) and the gaps found. Raises FrameError on invalid cells."""
+    if len(chunk) <= _SMALL_INGEST_CELLS * CELL_BYTES and _ingest_small(track, chunk):
+        return [chunk], []
+    arr = np.frombuffer(chunk, dtype=CELL_DTYPE)
+    types = arr["type"]
+    if not (arr["version"] == VERSION).all():
+        raise FrameError("cell with an unsupported protocol version")
+    if not _VALID_FROM_FEED[types].all():
+        raise FrameError("cell with an unknown frame type (or a control frame) from a feed")
+    track.cells_in += arr.size
+    gaps: list[Gap] = []
+    state_idx = np.flatnonzero(_STATE_TYPES[types] & (arr["part"] == 0))
+    for i in state_idx.tolist():
+        ftype = int(types[i])
+        size = (2 if ftype in (FrameType.FEED, FrameType.INSTRUMENT) else 1) * CELL_BYTES
+        start = i * CELL_BYTES
+        if start + size > len(chunk):
+            raise FrameError("multi-cell state frame cut short")
+        _absorb_state(track, chunk[start : start + size], now_ns, gaps)
+    pre_gaps = len(gaps)
+
+    live = (arr["flags"] & FLAG_REPLAY) == 0
+    if track.next_seq is not None and not live.all():
+        # state re-sent on (re)connect carries its original numbers: cells it covers were not lost
+        for seq in arr["seq"][~live].tolist():
+            if seq == track.next_seq:
+                track.next_seq = (seq + 1) % SEQ_MOD
+    if not live.any():
+        return ([_gap_bytes(gaps), chunk] if gaps else [chunk]), gaps
+    live_idx = np.flatnonzero(live) if not live.all() else None
+    seqs = arr["seq"] if live_idx is None else arr["seq"][live_idx]
+    expected = seqs[0] if track.next_seq is None else np.uint32(track.next_seq)
+    steps = np.diff(seqs)  # uint32: wraps like the wire does
+    if seqs[0] == expected and (steps == 1).all():
+        track.next_seq = (int(seqs[-1]) + 1) % SEQ_MOD
+        return ([_gap_bytes(gaps), chunk] if gaps else [chunk]), gaps
+
+    # rare path: find every break and splice a gap frame in front of the cell that follows it
+    pieces: list[bytes] = []
+    if pre_gaps:
+        pieces.append(_gap_bytes(gaps))
+    cursor = 0
+    exp = int(expected)
+    for k, seq in enumerate(seqs.tolist()):
+        if seq != exp:
+            missing = (seq - exp) % SEQ_MOD
+            count = missing if missing < SEQ_MOD // 2 else COUNT_UNKNOWN  # backwards: a replay or a reset
+            gap = Gap(track.feed_id, 0, GapReason.SEQUENCE, now_ns, 0, exp, count)
+            gaps.append(gap)
+            cell = k if live_idx is None else int(live_idx[k])
+            pieces.append(chunk[cursor * CELL_BYTES : cell * CELL_BYTES])
+            pieces.append(encode(gap))
+            cursor = cell
+        exp = (seq + 1) % SEQ_MOD
+    pieces.append(chunk[cursor * CELL_BYTES :])
+    track.next_seq = exp
+    return [p for p in pieces if p], gaps
+
+
+def _gap_bytes(gaps: list[Gap]) -> bytes:
+    return b"".join(encode(g) for g in gaps)
+
+
+class ConsumerFilter:
+    """What one consumer asked for. Starts as "everything"; RESET then SUBSCRIBE narrows it.
+
+    Rules: per exchange, a type mask for "every symbol"; per symbol id, a type mask. State
+    frames (feed, instrument, status, gap) always pass: they are needed to read the rest.
+    """
+
+    def __init__(self) -> None:
+        self.everything = True
+        self.all_symbols: dict[int, int] = {}  # exchange code (0 = any) -> type mask
+        self.by_symbol: dict[int, int] = {}  # symbol id -> type mask
+        self._groups: list[tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint32]]] = []
+
+    def apply(self, control: Control) -> None:
+        if control.op == ControlOp.RESET:
+            self.everything = False
+            self.all_symbols.clear()
+            self.by_symbol.clear()
+        elif control.op in (ControlOp.SUBSCRIBE, ControlOp.UNSUBSCRIBE):
+            if self.everything and control.op == ControlOp.SUBSCRIBE:
+                self.everything = False  # the first explicit subscription replaces "everything"
+            adding = control.op == ControlOp.SUBSCRIBE
+            if control.symbol_id:
+                self._merge(self.by_symbol, control.symbol_id, control.type_mask, adding)
+            else:
+                exchanges = [int(e) for e in Exchange if control.exchange_mask >> e & 1] or [0]
+                for code in exchanges:
+                    self._merge(self.all_symbols, code, control.type_mask, adding)
+        self._compile()
+
+    @staticmethod
+    def _merge(table: dict[int, int], key: int, mask: int, adding: bool) -> None:
+        new = (table.get(key, 0) | mask) if adding else (table.get(key, 0) & ~mask)
+        if new:
+            table[key] = new
+        else:
+            table.pop(key, None)
+
+    def _compile(self) -> None:
+        by_mask: dict[int, list[int]] = {}
+        for sid, mask in self.by_symbol.items():
+            by_mask.setdefault(mask, []).append(sid)
+        self._groups = [(_lut(mask), np.array(sorted(sids), dtype=np.uint32)) for mask, sids in by_mask.items()]
+
+    def wants_book(self, symbol_id: int, exchange: Exchange | None) -> bool:
+        bit = 1 << FrameType.BOOK
+        if self.everything:
+            return True
+        if self.by_symbol.get(symbol_id, 0) & bit:
+            return True
+        return bool((self.all_symbols.get(0, 0) | self.all_symbols.get(int(exchange or 0), 0)) & bit)
+
+    def select(self, chunk: bytes, arr: Cells | None, exchange: Exchange | None) -> bytes:
+        """The part of ``chunk`` this consumer wants (the same object when it wants all of it)."""
+        if self.everything:
+            return chunk
+        if arr is None and len(chunk) <= _SMALL_SELECT_CELLS * CELL_BYTES:
+            return self._select_small(chunk, exchange)
+        if arr is None:
+            arr = np.frombuffer(chunk, dtype=CELL_DTYPE)
+        types = arr["type"]
+        keep = ALWAYS[types].copy()
+        all_mask = self.all_symbols.get(0, 0) | (self.all_symbols.get(int(exchange), 0) if exchange else 0)
+        if all_mask:
+            keep |= _lut(all_mask)[types]
+        if self._groups:
+            keyed = SYMBOL_KEYED[types]
+            keys = arr["key"]
+            for lut, sids in self._groups:
+                keep |= lut[types] & (~keyed | np.isin(keys, sids))
+        if keep.all():
+            return chunk
+        if not keep.any():
+            return b""
+        return bytes(arr[keep].tobytes())
+
+    def _select_small(self, chunk: bytes, exchange: Exchange | None) -> bytes:
+        all_mask = self.all_symbols.get(0, 0) | (self.all_symbols.get(int(exchange), 0) if exchange else 0)
+        keys = memoryview(chunk).cast("I")[1::12].tolist()
+        by_symbol = self.by_symbol
+        kept: list[bytes] = []
+        keep_all = True
+        for i, ftype in enumerate(chunk[1::CELL_BYTES]):
+            bit = 1 << ftype
+            ok = (
+                ALWAYS[ftype]
+                or all_mask & bit
+                or (
+                    by_symbol.get(keys[i], 0) & bit if SYMBOL_KEYED[ftype] else any(m & bit for m in by_symbol.values())
+                )
+            )
+            if ok:
+                kept.append(chunk[i * CELL_BYTES : (i + 1) * CELL_BYTES])
+            else:
+                keep_all = False
+        return chunk if keep_all else b"".join(kept)
+
+
+def _lut(mask: int) -> npt.NDArray[np.bool_]:
+    lut = np.zeros(256, dtype=bool)
+    for t in range(32):
+        if mask >> t & 1:
+            lut[t] = True
+    return lut

@@ -1,0 +1,301 @@
+"""The relay process: discovers feed sockets, reads them all, serves consumers (Unix and TCP).
+
+Thin asyncio shells around ``relay.core``: a protocol per feed connection, a protocol per
+consumer, a discovery loop over ``<sock_dir>/feeds/``.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+
+from alphapulse.clock import Clock, SystemClock
+from alphapulse.protocol import (
+    CELL_BYTES,
+    Control,
+    ControlOp,
+    FrameAligner,
+    FrameDecoder,
+    FrameError,
+    Gap,
+    GapReason,
+    encode,
+)
+from alphapulse.protocol.bulk import CELL_DTYPE
+from alphapulse.relay import metrics
+from alphapulse.relay.core import ConsumerFilter, FeedTrack, ingest
+from alphapulse.transport import bind_unix_socket
+
+__all__ = ("Relay",)
+
+SHARED_VIEW_MIN_BYTES = 16 * CELL_BYTES
+
+log = logging.getLogger(__name__)
+
+
+class _Consumer(asyncio.Protocol):
+    def __init__(self, relay: "Relay", kind: str) -> None:
+        self.relay = relay
+        self.name = f"{kind}-{next(relay.consumer_ids)}"
+        self.filter = ConsumerFilter()
+        self.transport: asyncio.Transport | None = None
+        self._decoder = FrameDecoder(max_pending_bytes=64 * CELL_BYTES)
+        self.dropped: dict[int, list[int]] = {}  # feed id -> [first seq, cells]
+        self._out = metrics.FRAMES_OUT.labels(self.name)
+        self._drops = metrics.DROPPED.labels(self.name)
+        self.limit_bytes = relay.consumer_buffer_bytes
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.relay.consumers.add(self)
+        metrics.CONSUMERS.set(len(self.relay.consumers))
+        hello = b"".join(track.hello() for track in self.relay.feeds.values() if track.feed_cells)
+        if hello:
+            transport.write(hello)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.relay.consumers.discard(self)
+        metrics.CONSUMERS.set(len(self.relay.consumers))
+        with contextlib.suppress(KeyError):
+            metrics.QUEUE_BYTES.remove(self.name)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self._decoder.feed(data)
+        except FrameError as e:
+            metrics.MALFORMED.labels("consumer", "frame").inc()
+            log.warning("consumer sent an invalid frame; closing it", extra={"consumer": self.name, "error": str(e)})
+            assert self.transport is not None
+            self.transport.close()
+            return
+        for frame in frames:
+            if isinstance(frame, Control):
+                self.relay.on_consumer_control(self, frame)
+
+    def deliver(self, track: FeedTrack, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing() or not data:
+            return
+        n = len(data) // CELL_BYTES
+        if transport.get_write_buffer_size() > self.limit_bytes:
+            slot = self.dropped.get(track.feed_id)
+            if slot is None:
+                self.dropped[track.feed_id] = [int.from_bytes(data[8:12], "little"), n]
+            else:
+                slot[1] += n
+            self._drops.inc(n)
+            return
+        if self.dropped:
+            now = time.time_ns()
+            gaps = [
+                Gap(fid, 0, GapReason.SLOW_CONSUMER, now, 0, first, count)
+                for fid, (first, count) in self.dropped.items()
+            ]
+            self.dropped.clear()
+            transport.write(b"".join(encode(g) for g in gaps))
+            for g in gaps:
+                metrics.GAPS.labels(self.relay.feed_name(g.feed_id), "slow_consumer").inc()
+        transport.write(data)
+        self._out.inc(n)
+
+
+class _FeedInput(asyncio.Protocol):
+    def __init__(self, relay: "Relay", track: FeedTrack, lost: asyncio.Future[None]) -> None:
+        self.relay = relay
+        self.track = track
+        self.lost = lost
+        self.aligner = FrameAligner()
+        self.transport: asyncio.Transport | None = None
+        self._label = track.name or track.source
+        self._frames_in = metrics.FRAMES_IN.labels(self._label)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        t0 = time.perf_counter()
+        chunk = self.aligner.feed(data)
+        if not chunk:
+            return
+        relay = self.relay
+        try:
+            pieces, gaps = ingest(self.track, chunk, time.time_ns())
+        except FrameError as e:
+            metrics.MALFORMED.labels(self.track.source, "frame").inc()
+            log.warning("feed sent invalid cells; closing it", extra={"feed": self.track.source, "error": str(e)})
+            assert self.transport is not None
+            self.transport.close()
+            return
+        label = self.track.name or self.track.source
+        if label != self._label:
+            self._label, self._frames_in = label, metrics.FRAMES_IN.labels(label)
+        self._frames_in.inc(len(chunk) // CELL_BYTES)
+        for g in gaps:
+            metrics.GAPS.labels(label, g.reason.name.lower()).inc()
+        exchange = self.track.exchange
+        consumers = relay.consumers
+        for piece in pieces:
+            arr = None
+            for consumer in consumers:
+                if consumer.filter.everything:
+                    consumer.deliver(self.track, piece)
+                else:
+                    if arr is None and len(piece) > SHARED_VIEW_MIN_BYTES:
+                        arr = np.frombuffer(piece, dtype=CELL_DTYPE)  # one view shared by every filtering consumer
+                    consumer.deliver(self.track, consumer.filter.select(piece, arr, exchange))
+        metrics.LATENCY.observe(time.perf_counter() - t0)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.aligner.pending_bytes:
+            metrics.MALFORMED.labels(self.track.name or self.track.source, "truncated").inc()
+            log.warning("feed connection ended inside a frame", extra={"feed": self.track.source})
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def send(self, control: Control) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(encode(control))
+
+
+def _const(proto: _FeedInput) -> Callable[[], _FeedInput]:
+    return lambda: proto
+
+
+class Relay:
+    """Reads every feed socket in ``<sock_dir>/feeds/`` and serves consumers on ``<sock_dir>/relay.sock``."""
+
+    def __init__(
+        self,
+        sock_dir: Path,
+        *,
+        listen_tcp: tuple[str, int] | None = None,
+        consumer_buffer_bytes: int = 16 << 20,
+        scan_interval_s: float = 0.2,
+        clock: Clock | None = None,
+    ) -> None:
+        self.sock_dir = sock_dir
+        self.feeds_dir = sock_dir / "feeds"
+        self.socket_path = sock_dir / "relay.sock"
+        self.listen_tcp = listen_tcp
+        self.consumer_buffer_bytes = consumer_buffer_bytes
+        self.scan_interval_s = scan_interval_s
+        self.clock = clock or SystemClock()
+        self.consumers: set[_Consumer] = set()
+        self.feeds: dict[str, FeedTrack] = {}  # by socket path
+        self.inputs: dict[str, _FeedInput] = {}
+        self.consumer_ids = iter(range(1, 1 << 62))
+        self.tcp_port: int | None = None
+        self._servers: list[asyncio.Server] = []
+        self._watching: set[str] = set()
+
+    def feed_name(self, feed_id: int) -> str:
+        for track in self.feeds.values():
+            if track.feed_id == feed_id:
+                return track.name or track.source
+        return str(feed_id)
+
+    def healthy(self) -> tuple[bool, str]:
+        if not self._servers:
+            return False, "not serving yet"
+        return True, f"ok: {sum(1 for i in self.inputs.values() if i.transport)} feeds, {len(self.consumers)} consumers"
+
+    def on_consumer_control(self, consumer: _Consumer, control: Control) -> None:
+        consumer.filter.apply(control)
+        wants_snapshot = control.op == ControlOp.SNAPSHOT or (
+            control.op == ControlOp.SUBSCRIBE and control.type_mask >> 3 & 1  # FrameType.BOOK
+        )
+        if not wants_snapshot:
+            return
+        request = Control(ControlOp.SNAPSHOT, control.symbol_id, request_id=control.request_id, ts_ns=time.time_ns())
+        for path, feed_input in self.inputs.items():
+            track = self.feeds[path]
+            if control.symbol_id and control.symbol_id not in track.instruments:
+                continue
+            if control.exchange_mask and track.exchange is not None and not control.exchange_mask >> track.exchange & 1:
+                continue
+            feed_input.send(request)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.feeds_dir.mkdir(parents=True, exist_ok=True)
+        sock = bind_unix_socket(self.socket_path)
+        self._servers.append(await loop.create_unix_server(lambda: _Consumer(self, "unix"), sock=sock))
+        if self.listen_tcp is not None:
+            server = await loop.create_server(lambda: _Consumer(self, "tcp"), *self.listen_tcp, reuse_address=True)
+            self.tcp_port = server.sockets[0].getsockname()[1]
+            self._servers.append(server)
+        log.info("relay serving", extra={"socket": str(self.socket_path), "tcp_port": self.tcp_port})
+
+    async def run(self) -> None:
+        """Serve until cancelled; feed sockets are picked up as they appear."""
+        if not self._servers:
+            await self.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                while True:
+                    for path in self._scan():
+                        if path not in self.inputs and path not in self._watching:
+                            self._watching.add(path)
+                            tg.create_task(self._follow(path), name=f"relay.feed.{Path(path).stem}")
+                    await self.clock.sleep(self.scan_interval_s)
+        finally:
+            await self.close()
+
+    def _scan(self) -> list[str]:
+        try:
+            with os.scandir(self.feeds_dir) as it:
+                return sorted(e.path for e in it if e.name.endswith(".sock"))
+        except FileNotFoundError:
+            return []
+
+    async def _follow(self, path: str) -> None:
+        """Stay connected to one feed socket while its file exists; reconnect when its collector restarts."""
+        loop = asyncio.get_running_loop()
+        track = self.feeds.setdefault(path, FeedTrack(source=Path(path).stem))
+        delay = 0.02
+        try:
+            while os.path.exists(path):
+                lost: asyncio.Future[None] = loop.create_future()
+                proto = _FeedInput(self, track, lost)
+                try:
+                    await asyncio.wait_for(loop.create_unix_connection(_const(proto), path), 2)
+                except (OSError, TimeoutError):
+                    await self.clock.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+                    continue
+                delay = 0.02
+                self.inputs[path] = proto
+                metrics.FEEDS_CONNECTED.set(len(self.inputs))
+                log.info("feed connected", extra={"feed": track.source})
+                try:
+                    await lost
+                finally:
+                    self.inputs.pop(path, None)
+                    metrics.FEEDS_CONNECTED.set(len(self.inputs))
+                log.info("feed disconnected", extra={"feed": track.source})
+        finally:
+            self._watching.discard(path)
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for consumer in list(self.consumers):
+            if consumer.transport is not None:
+                consumer.transport.close()
+        for feed_input in list(self.inputs.values()):
+            if feed_input.transport is not None:
+                feed_input.transport.close()
+        self._servers.clear()
+        self.socket_path.unlink(missing_ok=True)
