@@ -165,8 +165,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One backtest run */
+        /** One backtest run with its configuration and statistics */
         get: operations["ApiBacktestsRunIdGetOne"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/backtests/{run_id}/equity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The run's PnL curve (at most `points` points) */
+        get: operations["ApiBacktestsRunIdEquityEquity"];
         put?: never;
         post?: never;
         delete?: never;
@@ -480,26 +497,49 @@ export interface components {
             name: string;
             owner: string;
         };
-        /** BacktestRunOut */
-        BacktestRunOut: {
-            data_end: string | null;
-            data_start: string | null;
-            finished_at: string | null;
-            /** Format: uuid */
-            id: string;
-            metrics: {
-                [key: string]: unknown;
-            };
-            name: string;
-            params: {
+        /** BacktestEquityPoint */
+        BacktestEquityPoint: {
+            pnl: number;
+            ts_ns: number;
+        };
+        /** BacktestRunDetail */
+        BacktestRunDetail: {
+            catalog?: string | null;
+            config?: {
                 [key: string]: unknown;
             };
             /** Format: date-time */
-            started_at: string;
-            status: string;
-            strategy: string;
-            symbols: string[];
-            venues: string[];
+            created_at: string;
+            elapsed_s: number | null;
+            end_ns?: number | null;
+            events: number | null;
+            fees: number | null;
+            fills: number | null;
+            fingerprint: string | null;
+            max_drawdown: number | null;
+            name: string | null;
+            orders: number | null;
+            pnl: number | null;
+            run_id: string;
+            start_ns?: number | null;
+            stats?: {
+                [key: string]: unknown;
+            };
+        };
+        /** BacktestRunOut */
+        BacktestRunOut: {
+            /** Format: date-time */
+            created_at: string;
+            elapsed_s: number | null;
+            events: number | null;
+            fees: number | null;
+            fills: number | null;
+            fingerprint: string | null;
+            max_drawdown: number | null;
+            name: string | null;
+            orders: number | null;
+            pnl: number | null;
+            run_id: string;
         };
         /** BacktestRunsPage */
         BacktestRunsPage: {
@@ -1155,6 +1195,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description the run's id */
                 run_id: string;
             };
             cookie?: never;
@@ -1167,7 +1208,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["BacktestRunOut"];
+                    "application/json": components["schemas"]["BacktestRunDetail"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not logged in, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ApiBacktestsRunIdEquityEquity: {
+        parameters: {
+            query?: {
+                points?: number;
+            };
+            header?: never;
+            path: {
+                /** @description the run's id */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BacktestEquityPoint"][];
                 };
             };
             /** @description Bad request syntax or unsupported method */

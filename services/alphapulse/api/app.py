@@ -46,9 +46,7 @@ def _log_task_end(task: "asyncio.Task[Any]") -> None:
         log.error("background task %s died", task.get_name(), exc_info=exc)
 
 
-def create_app(
-    settings: ApiSettings, *, clock: Clock | None = None, hasher: PasswordHasher | None = None
-) -> Litestar:
+def create_app(settings: ApiSettings, *, clock: Clock | None = None, hasher: PasswordHasher | None = None) -> Litestar:
     """The application. Start-up connects to PostgreSQL and Redis and fails fast if the schema is missing."""
     clock = clock or SystemClock()
 
@@ -59,9 +57,7 @@ def create_app(
         tasks: list[asyncio.Task[Any]] = []
         try:
             if missing := await missing_tables(pool):
-                raise ConfigError(
-                    f"the database lacks tables {', '.join(missing)}: run `alphapulse db migrate` first"
-                )
+                raise ConfigError(f"the database lacks tables {', '.join(missing)}: run `alphapulse db migrate` first")
             await redis.ping()
             market = MarketData(
                 pool,
@@ -171,14 +167,10 @@ def create_asgi(
     settings: ApiSettings, *, clock: Clock | None = None, hasher: PasswordHasher | None = None
 ) -> RequestMetricsMiddleware:
     """The application wrapped in the request metrics/access-log layer: what uvicorn serves."""
-    return RequestMetricsMiddleware(
-        create_app(settings, clock=clock, hasher=hasher), log_requests=settings.access_log
-    )
+    return RequestMetricsMiddleware(create_app(settings, clock=clock, hasher=hasher), log_requests=settings.access_log)
 
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document, without connecting to anything (for client generation)."""
-    placeholder = ApiSettings(
-        database_url="", redis_url="", session_secret=b"\0" * 32, bridge_secret=b"\1" * 32
-    )
+    placeholder = ApiSettings(database_url="", redis_url="", session_secret=b"\0" * 32, bridge_secret=b"\1" * 32)
     return create_app(placeholder).openapi_schema.to_schema()

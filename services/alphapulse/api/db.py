@@ -34,7 +34,5 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 
 
 async def missing_tables(pool: asyncpg.Pool, tables: tuple[str, ...] = REQUIRED_TABLES) -> list[str]:
-    rows = await pool.fetch(
-        "SELECT t FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL", list(tables)
-    )
+    rows = await pool.fetch("SELECT t FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL", list(tables))
     return [r["t"] for r in rows]

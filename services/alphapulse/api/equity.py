@@ -42,6 +42,4 @@ class EquitySnapshotter:
             try:
                 await snapshot_equity(self._pool, self._market)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, redis.exceptions.RedisError) as e:
-                log.warning(
-                    "equity snapshot failed; next one in %.0f s", self._interval_s, extra={"error": repr(e)}
-                )
+                log.warning("equity snapshot failed; next one in %.0f s", self._interval_s, extra={"error": repr(e)})

@@ -98,9 +98,7 @@ async def _apply_fill(conn: Conn, order: Any, event: OrderEvent) -> str:
         order["symbol"],
     )
     pos = Position(*pos_row.values()) if pos_row else Position()
-    fee_in_quote = (
-        event.fee if (event.fee_asset is None or event.fee_asset == order["symbol"].split("-")[1]) else 0
-    )
+    fee_in_quote = event.fee if (event.fee_asset is None or event.fee_asset == order["symbol"].split("-")[1]) else 0
     new = apply_fill(pos, side=order["side"], qty=event.qty, price=event.price, fee=Decimal(fee_in_quote))
     await conn.execute(
         "INSERT INTO positions (account_id, exchange, symbol, qty, avg_price, realised_pnl, fees, updated_at) "
@@ -291,7 +289,5 @@ class OrderEventConsumer:
                     await self.poll_once()
             except TEMPORARY_ERRORS as e:
                 # The entry stays pending and is re-read after the backoff.
-                log.warning(
-                    "order event consumer: dependency unavailable, retrying", extra={"error": repr(e)}
-                )
+                log.warning("order event consumer: dependency unavailable, retrying", extra={"error": repr(e)})
             await asyncio.sleep(1.0)

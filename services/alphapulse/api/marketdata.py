@@ -165,9 +165,7 @@ class Marks:
     def price(self, exchange: str, symbol: str) -> Decimal | None:
         return self.by_symbol.get((exchange, symbol))
 
-    def asset_price(
-        self, asset: str, base_currency: str, prefer_exchange: str | None = None
-    ) -> Decimal | None:
+    def asset_price(self, asset: str, base_currency: str, prefer_exchange: str | None = None) -> Decimal | None:
         symbol = f"{asset}-{base_currency}"
         if prefer_exchange and (p := self.by_symbol.get((prefer_exchange, symbol))) is not None:
             return p
@@ -345,16 +343,12 @@ class MarketData:
                     CLOSED_CANDLES_TTL_MS if closed else self._candles_ttl_ms,
                     functools.partial(self._load_candles, instrument_id, interval_s, piece_start, piece_end),
                 )
-                items.extend(
-                    c for c in self._candles_decoder.decode(raw) if start_s <= c.ts.timestamp() < end_s
-                )
+                items.extend(c for c in self._candles_decoder.decode(raw) if start_s <= c.ts.timestamp() < end_s)
             return msgspec.json.encode(items)
 
         key = f"{self._prefix}cache:candles:{exchange}:{symbol}:{interval_s}:{start_s}:{end_s}"
         page_closed = end_s + CANDLE_SETTLE_S <= now_s
-        return await self._cached(
-            key, CLOSED_CANDLES_TTL_MS if page_closed else self._candles_ttl_ms, assemble
-        )
+        return await self._cached(key, CLOSED_CANDLES_TTL_MS if page_closed else self._candles_ttl_ms, assemble)
 
     async def _load_candles(self, instrument_id: int, interval_s: int, start_s: int, end_s: int) -> bytes:
         rows = await self._pool.fetch(

@@ -28,9 +28,7 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 LOGINS = Counter("alphapulse_api_logins_total", "Login attempts by outcome", ["result"])
-ORDERS_SUBMITTED = Counter(
-    "alphapulse_api_orders_submitted_total", "Order submissions by outcome", ["result"]
-)
+ORDERS_SUBMITTED = Counter("alphapulse_api_orders_submitted_total", "Order submissions by outcome", ["result"])
 ORDER_EVENTS = Counter(
     "alphapulse_api_order_events_total", "Order events consumed from the engine", ["type", "outcome"]
 )

@@ -94,9 +94,7 @@ _PROBLEM_SCHEMA = Schema(
         "title": Schema(type=OpenAPIType.STRING),
         "status": Schema(type=OpenAPIType.INTEGER),
         "detail": Schema(type=OpenAPIType.STRING),
-        "errors": Schema(
-            type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT), description="malformed input"
-        ),
+        "errors": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT), description="malformed input"),
         "reason": Schema(type=OpenAPIType.STRING, description="why a rule (risk check) refused the request"),
     },
     description="RFC 9457 problem document",

@@ -56,10 +56,7 @@ def check_order(
     if not _on_increment(order.quantity, instrument.qty_increment):
         return f"quantity {order.quantity} is not a multiple of the quantity increment {instrument.qty_increment}"
     if order.limit_price is not None and not _on_increment(order.limit_price, instrument.price_increment):
-        return (
-            f"limit price {order.limit_price} is not a multiple of the price increment "
-            f"{instrument.price_increment}"
-        )
+        return f"limit price {order.limit_price} is not a multiple of the price increment {instrument.price_increment}"
     price = order.limit_price if order.type == "limit" else reference_price
     if price is None:
         return f"no market price for {key}: cannot check the notional of a market order"

@@ -13,6 +13,8 @@ from msgspec import Meta, Struct
 
 __all__ = (
     "AccountOut",
+    "BacktestEquityPoint",
+    "BacktestRunDetail",
     "BacktestRunOut",
     "BacktestRunsPage",
     "BalanceIn",
@@ -314,20 +316,34 @@ class FillsPage(Struct):
 
 
 class BacktestRunOut(Struct):
-    id: uuid.UUID
-    name: str
-    strategy: str
-    params: dict[str, object]
-    venues: list[str]
-    symbols: list[str]
-    data_start: datetime | None
-    data_end: datetime | None
-    status: str
-    metrics: dict[str, object]
-    started_at: datetime
-    finished_at: datetime | None
+    """One backtest run as the backtester recorded it (PnL and statistics are floats there)."""
+
+    run_id: str
+    created_at: datetime
+    name: str | None
+    pnl: float | None
+    fees: float | None
+    fills: int | None
+    orders: int | None
+    max_drawdown: float | None
+    events: int | None
+    elapsed_s: float | None
+    fingerprint: str | None
+
+
+class BacktestRunDetail(BacktestRunOut):
+    config: dict[str, object] = {}
+    stats: dict[str, object] = {}
+    start_ns: int | None = None
+    end_ns: int | None = None
+    catalog: str | None = None
 
 
 class BacktestRunsPage(Struct):
     items: list[BacktestRunOut]
     next_cursor: str | None
+
+
+class BacktestEquityPoint(Struct):
+    ts_ns: int
+    pnl: float

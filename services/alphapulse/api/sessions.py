@@ -29,9 +29,7 @@ class Session(msgspec.Struct, frozen=True):
 
 
 class SessionStore:
-    def __init__(
-        self, redis: "aioredis.Redis", *, secret: bytes, prefix: str, ttl_s: int, clock: Clock
-    ) -> None:
+    def __init__(self, redis: "aioredis.Redis", *, secret: bytes, prefix: str, ttl_s: int, clock: Clock) -> None:
         self._redis = redis
         self._secret = secret
         self._prefix = prefix
@@ -128,9 +126,7 @@ class LoginThrottle:
             pipe.ttl(self._fail_key(username))
             attempts, _, failures, ttl = await pipe.execute()
         if int(failures or 0) >= self._max_failures:
-            return ThrottleVerdict(
-                False, max(int(ttl), 1), "too many failed logins: account temporarily locked"
-            )
+            return ThrottleVerdict(False, max(int(ttl), 1), "too many failed logins: account temporarily locked")
         if int(attempts) > self._ip_per_minute:
             return ThrottleVerdict(False, 60, "too many login attempts from this address")
         return ThrottleVerdict(True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from alphapulse.errors import ConfigError
-from alphapulse.settings import ENV_PREFIX, env, env_float, env_int
+from alphapulse.settings import ENV_PREFIX, data_dir, env, env_float, env_int
 
 __all__ = ("MIN_SECRET_BYTES", "ApiSettings", "RiskLimits")
 
@@ -46,6 +46,8 @@ class ApiSettings:
     consume_order_events: bool = True
     access_log: bool = True
     frontend_dir: Path = Path("frontend/dist")
+    # The backtester's DuckDB results file (docs/trading.md), read-only here.
+    backtests_db: Path = Path(".alphapulse/backtests.duckdb")
     # Where browsers reach the bridge (told to the dashboard by GET /api/config).
     bridge_url: str = "ws://127.0.0.1:8765/ws"
     risk: RiskLimits = field(default_factory=RiskLimits)
@@ -80,6 +82,7 @@ class ApiSettings:
             "access_log": _env_bool("API_ACCESS_LOG", default=True),
             "frontend_dir": Path(env("FRONTEND_DIR") or "frontend/dist"),
             "bridge_url": env("BRIDGE_URL") or "ws://127.0.0.1:8765/ws",
+            "backtests_db": Path(env("BACKTESTS_DB") or data_dir() / "backtests.duckdb"),
             "risk": RiskLimits(
                 max_order_qty=_env_decimal("RISK_MAX_ORDER_QTY"),
                 max_order_notional=_env_decimal("RISK_MAX_ORDER_NOTIONAL") or Decimal(100_000),
@@ -155,7 +158,5 @@ def _env_symbols(name: str) -> frozenset[str] | None:
     pairs = frozenset(p.strip() for p in raw.split(",") if p.strip())
     for pair in pairs:
         if ":" not in pair:
-            raise ConfigError(
-                f"{ENV_PREFIX}{name}: {pair!r} is not 'exchange:SYMBOL' (e.g. binance:BTC-USDT)"
-            )
+            raise ConfigError(f"{ENV_PREFIX}{name}: {pair!r} is not 'exchange:SYMBOL' (e.g. binance:BTC-USDT)")
     return pairs

@@ -20,9 +20,7 @@ def decode_bridge_token(secret: bytes, token: str, *, now_s: int | None = None) 
     if now_s is not None:
         # PyJWT checks ``exp`` against the wall clock; a caller with its own clock checks it itself.
         options["verify_exp"] = False
-    claims: dict[str, Any] = jwt.decode(
-        token, secret, algorithms=["HS256"], audience=BRIDGE_AUDIENCE, options=options
-    )
+    claims: dict[str, Any] = jwt.decode(token, secret, algorithms=["HS256"], audience=BRIDGE_AUDIENCE, options=options)
     if now_s is not None and int(claims["exp"]) <= now_s:
         raise jwt.ExpiredSignatureError("Signature has expired")
     return claims

@@ -39,9 +39,7 @@ class AuthController(Controller):
     tags = ["auth"]  # noqa: RUF012  (litestar reads class attributes)
 
     @post("/login", status_code=HTTP_200_OK, security=[], summary="Log in; sets the session cookie")
-    async def login(
-        self, request: Request[Any, Any, Any], data: JSONBody[LoginIn], ctx: Ctx
-    ) -> Response[SessionOut]:
+    async def login(self, request: Request[Any, Any, Any], data: JSONBody[LoginIn], ctx: Ctx) -> Response[SessionOut]:
         client = request.client.host if request.client else "unknown"
         verdict = await ctx.throttle.check(username=data.username, client=client)
         if not verdict.allowed:
@@ -56,9 +54,7 @@ class AuthController(Controller):
             await ctx.throttle.record_failure(data.username)
             raise NotAuthorizedException("invalid username or password")
         await ctx.throttle.record_success(data.username)
-        sid, session = await ctx.sessions.create(
-            user_id=row["id"], username=row["username"], role=row["role"]
-        )
+        sid, session = await ctx.sessions.create(user_id=row["id"], username=row["username"], role=row["role"])
         metrics.LOGINS.labels(result="ok").inc()
         cookie = Cookie(
             key=SESSION_COOKIE,
@@ -69,9 +65,7 @@ class AuthController(Controller):
             secure=ctx.settings.cookie_secure,
             samesite="strict",
         )
-        return Response(
-            SessionOut(user=user_out(row), expires_at=_ns_to_dt(session.exp_ns)), cookies=[cookie]
-        )
+        return Response(SessionOut(user=user_out(row), expires_at=_ns_to_dt(session.exp_ns)), cookies=[cookie])
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End this session")
     async def logout(self, principal: CurrentUser, ctx: Ctx) -> Response[None]:
@@ -128,9 +122,7 @@ class UsersController(Controller):
         except UserError as e:
             raise HTTPException(str(e), status_code=400) from e
 
-    @delete(
-        "/{username:str}/sessions", status_code=HTTP_200_OK, summary="Revoke every session of a user (admin)"
-    )
+    @delete("/{username:str}/sessions", status_code=HTTP_200_OK, summary="Revoke every session of a user (admin)")
     async def revoke_sessions(self, principal: CurrentUser, username: FromPath[str], ctx: Ctx) -> RevokedOut:
         user_id = await ctx.pool.fetchval("SELECT id FROM users WHERE username = $1", username)
         if user_id is None:

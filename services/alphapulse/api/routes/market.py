@@ -143,9 +143,7 @@ class MarketController(Controller):
         "/candles",
         summary="OHLCV candles aggregated from trades; pages move forward in time",
         responses={
-            200: ResponseSpec(
-                data_container=CandlesPage, description="one page of candles", generate_examples=False
-            )
+            200: ResponseSpec(data_container=CandlesPage, description="one page of candles", generate_examples=False)
         },
     )
     async def candles(
@@ -183,9 +181,7 @@ class MarketController(Controller):
             now_s=now_s,
         )
         requested_end = end_s if end_s is not None else (now_s // interval_s + 1) * interval_s
-        next_cursor = (
-            encode_cursor(f"candles-{interval}", page_end * 1_000_000) if page_end < requested_end else None
-        )
+        next_cursor = encode_cursor(f"candles-{interval}", page_end * 1_000_000) if page_end < requested_end else None
         page = _RawCandlesPage(
             exchange=exchange,
             symbol=symbol,

@@ -38,9 +38,7 @@ _ORDER_COLUMNS = (
     "id, account_id, client_order_id, exchange, symbol, side, type, time_in_force, quantity, limit_price, "
     "status, reject_reason, filled_qty, avg_fill_price, fees, created_at, updated_at, cancel_requested_at, created_ns"
 )
-_FILL_COLUMNS = (
-    "id, order_id, fill_id, account_id, exchange, symbol, side, price, qty, fee, fee_asset, liquidity, ts"
-)
+_FILL_COLUMNS = "id, order_id, fill_id, account_id, exchange, symbol, side, price, qty, fee, fee_asset, liquidity, ts"
 Status = Literal["pending_new", "accepted", "partially_filled", "filled", "cancelled", "rejected", "open"]
 
 
@@ -103,9 +101,7 @@ class OrdersController(Controller):
     path = "/api/orders"
     tags = ["trading"]  # noqa: RUF012
 
-    @post(
-        "/", status_code=HTTP_201_CREATED, opt={"role": "trader"}, summary="Submit an order (paper trading)"
-    )
+    @post("/", status_code=HTTP_201_CREATED, opt={"role": "trader"}, summary="Submit an order (paper trading)")
     async def submit(
         self, principal: CurrentUser, data: JSONBody[OrderIn], ctx: Ctx, market: Market
     ) -> Response[OrderOut]:
@@ -120,13 +116,9 @@ class OrdersController(Controller):
         intent = OrderIntent(data.exchange, data.symbol, data.side, data.type, quantity, limit_price)
         rules = await _instrument_rules(ctx.pool, data.exchange, data.symbol)
         reference = (
-            None
-            if data.type == "limit"
-            else await _reference_price(market, data.exchange, data.symbol, data.side)
+            None if data.type == "limit" else await _reference_price(market, data.exchange, data.symbol, data.side)
         )
-        if (
-            reason := check_order(intent, ctx.settings.risk, instrument=rules, reference_price=reference)
-        ) is not None:
+        if (reason := check_order(intent, ctx.settings.risk, instrument=rules, reference_price=reference)) is not None:
             metrics.ORDERS_SUBMITTED.labels(result="risk_rejected").inc()
             raise RuleViolation(reason, extra={"reason": reason})
         request = OrderRequest(
@@ -161,9 +153,7 @@ class OrdersController(Controller):
                 request.created_ns,
             )
         except asyncpg.UniqueViolationError as e:
-            raise Conflict(
-                f"client_order_id {data.client_order_id!r} was already used on this account"
-            ) from e
+            raise Conflict(f"client_order_id {data.client_order_id!r} was already used on this account") from e
         try:
             await ctx.redis.xadd(
                 ctx.settings.orders_stream,
@@ -176,9 +166,7 @@ class OrdersController(Controller):
             redis.exceptions.TimeoutError,
             redis.exceptions.ResponseError,
         ) as e:
-            log.warning(
-                "order queue unavailable", extra={"order_id": str(request.order_id), "error": repr(e)}
-            )
+            log.warning("order queue unavailable", extra={"order_id": str(request.order_id), "error": repr(e)})
             await ctx.pool.execute(
                 "UPDATE orders SET status = 'rejected', reject_reason = 'order queue unavailable', updated_at = now() "
                 "WHERE id = $1",
@@ -190,9 +178,7 @@ class OrdersController(Controller):
             ) from e
         metrics.ORDERS_SUBMITTED.labels(result="queued").inc()
         assert row is not None  # INSERT ... RETURNING always returns the row
-        return Response(
-            order_out(row), status_code=HTTP_201_CREATED, headers={"Location": f"/api/orders/{row['id']}"}
-        )
+        return Response(order_out(row), status_code=HTTP_201_CREATED, headers={"Location": f"/api/orders/{row['id']}"})
 
     @get("/", summary="Orders, newest first")
     async def list_(
@@ -220,9 +206,7 @@ class OrdersController(Controller):
             limit,
         )
         next_cursor = (
-            encode_cursor("orders", rows[-1]["created_ns"], str(rows[-1]["id"]))
-            if len(rows) == limit
-            else None
+            encode_cursor("orders", rows[-1]["created_ns"], str(rows[-1]["id"])) if len(rows) == limit else None
         )
         return OrdersPage(items=[order_out(r) for r in rows], next_cursor=next_cursor)
 
@@ -264,9 +248,7 @@ class OrdersController(Controller):
         try:
             await ctx.redis.xadd(ctx.settings.orders_stream, fields, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
-            raise Unavailable(
-                "the order queue is unavailable; try again", headers={"Retry-After": "5"}
-            ) from e
+            raise Unavailable("the order queue is unavailable; try again", headers={"Retry-After": "5"}) from e
         updated = await ctx.pool.fetchrow(
             f"UPDATE orders SET cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now() "
             f"WHERE id = $1 RETURNING {_ORDER_COLUMNS}",
@@ -305,7 +287,5 @@ class FillsController(Controller):
             after[1] if after else None,
             limit,
         )
-        next_cursor = (
-            encode_cursor("fills", time_us(rows[-1]["ts"]), rows[-1]["id"]) if len(rows) == limit else None
-        )
+        next_cursor = encode_cursor("fills", time_us(rows[-1]["ts"]), rows[-1]["id"]) if len(rows) == limit else None
         return FillsPage(items=[FillOut(**dict(r)) for r in rows], next_cursor=next_cursor)

@@ -29,9 +29,7 @@ _SYMBOL = r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$"
 ExchangeQ = Annotated[str, QueryParameter(pattern=_EXCHANGE, description="venue, e.g. binance")]
 SymbolQ = Annotated[str, QueryParameter(pattern=_SYMBOL, description="BASE-QUOTE, e.g. BTC-USDT")]
 ExchangeFilter = Annotated[str | None, QueryParameter(pattern=_EXCHANGE, description="only this venue")]
-SymbolFilter = Annotated[
-    str | None, QueryParameter(pattern=_SYMBOL, description="only this BASE-QUOTE symbol")
-]
+SymbolFilter = Annotated[str | None, QueryParameter(pattern=_SYMBOL, description="only this BASE-QUOTE symbol")]
 Cursor = Annotated[str | None, QueryParameter(max_length=200, description="next_cursor of the previous page")]
 TimeQ = Annotated[datetime | None, QueryParameter(description="RFC 3339 time; UTC when no offset is given")]
 Limit = Annotated[int, QueryParameter(ge=1, le=5000, description="page size")]
@@ -55,14 +53,16 @@ def aware(value: datetime | None, name: str) -> datetime | None:
 
 
 def parse_cursor(tag: str, cursor: str | None, kinds: str) -> tuple[Any, ...] | None:
-    """Decode a cursor whose parts are ``kinds`` (``i`` an int, ``t`` a time in µs, ``u`` a UUID)."""
+    """Decode a cursor whose parts are ``kinds`` (``i`` int, ``t`` time in µs, ``u`` UUID, ``s`` string)."""
     if cursor is None:
         return None
     try:
         parts = decode_cursor(tag, cursor, len(kinds))
         out: list[Any] = []
         for kind, part in zip(kinds, parts, strict=True):
-            if kind == "u":
+            if kind == "s":
+                out.append(part)
+            elif kind == "u":
                 out.append(cursor_uuid(part))
             elif kind == "t":
                 out.append(_EPOCH + timedelta(microseconds=cursor_int(part, low=0, high=_MAX_US)))

@@ -25,9 +25,7 @@ class AccountsController(Controller):
         if principal.is_admin:
             rows = await ctx.pool.fetch(ACCOUNT_SQL + " ORDER BY a.id")
         else:
-            rows = await ctx.pool.fetch(
-                ACCOUNT_SQL + " WHERE a.owner_id = $1 ORDER BY a.id", principal.user_id
-            )
+            rows = await ctx.pool.fetch(ACCOUNT_SQL + " WHERE a.owner_id = $1 ORDER BY a.id", principal.user_id)
         return [account_out(r) for r in rows]
 
     @post("/", summary="Create a paper account with starting balances (admin)", opt={"role": "admin"})

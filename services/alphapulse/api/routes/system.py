@@ -42,9 +42,7 @@ async def readyz(ctx: Ctx) -> Response[StatusOut]:
         )
     )
     ok = all(v == "ok" for v in checks.values())
-    return Response(
-        StatusOut(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503
-    )
+    return Response(StatusOut(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503)
 
 
 @get("/metrics", tags=["system"], security=[], media_type=MediaType.TEXT, summary="Prometheus metrics")

@@ -25,9 +25,7 @@ async def test_login_sets_a_hardened_session_cookie(api: RunningApi, users: dict
         assert me.json()["user"]["id"] == users["trader"]
 
 
-async def test_secure_flag_is_on_by_default(
-    api: RunningApi, users: dict[str, int], database: str, prefix: str
-) -> None:
+async def test_secure_flag_is_on_by_default(api: RunningApi, users: dict[str, int], database: str, prefix: str) -> None:
     from api_harness import OffsetClock, make_settings, serve_api
 
     settings = make_settings(database, prefix + "secure:")
@@ -170,7 +168,5 @@ async def test_login_input_is_validated(api: RunningApi, users: dict[str, int]) 
             resp = await client.post("/api/auth/login", json=body)
             assert resp.status_code == 400, body
             assert resp.headers["content-type"].startswith(PROBLEM)
-        resp = await client.post(
-            "/api/auth/login", content=b"{not json", headers={"content-type": "application/json"}
-        )
+        resp = await client.post("/api/auth/login", content=b"{not json", headers={"content-type": "application/json"})
         assert resp.status_code == 400

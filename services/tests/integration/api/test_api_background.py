@@ -31,12 +31,8 @@ async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
 
 async def _account(pool: asyncpg.Pool) -> int:
     user = await create_user(pool, CHEAP_HASHER, username="owner", password=TEST_PASSWORD, role="trader")
-    account_id = await pool.fetchval(
-        "INSERT INTO accounts (name, owner_id) VALUES ('acct', $1) RETURNING id", user.id
-    )
-    await pool.execute(
-        "INSERT INTO balances (account_id, asset, amount) VALUES ($1, 'USDT', 500)", account_id
-    )
+    account_id = await pool.fetchval("INSERT INTO accounts (name, owner_id) VALUES ('acct', $1) RETURNING id", user.id)
+    await pool.execute("INSERT INTO balances (account_id, asset, amount) VALUES ($1, 'USDT', 500)", account_id)
     return int(account_id)
 
 

@@ -77,9 +77,7 @@ async def test_dashboard_pages_in_chromium(api: RunningApi, users: dict[str, int
             await page.screenshot(path=ARTIFACTS / "chart.png", full_page=True)
 
             await page.click("[data-testid=nav-trade]")
-            await page.wait_for_selector(
-                "[data-testid=order-ticket] select[name=account] option", state="attached"
-            )
+            await page.wait_for_selector("[data-testid=order-ticket] select[name=account] option", state="attached")
             await page.fill("input[name=quantity]", "0.01")
             await page.fill("input[name=limit_price]", "63000.00")
             await page.click("[data-testid=order-ticket] button[type=submit]")

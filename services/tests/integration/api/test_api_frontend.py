@@ -9,9 +9,7 @@ from api_harness import REPO, OffsetClock, make_settings, serve_api
 from alphapulse.api.app import openapi_document
 
 
-async def test_built_dashboard_is_served_with_html_fallback(
-    database: str, prefix: str, tmp_path: Path
-) -> None:
+async def test_built_dashboard_is_served_with_html_fallback(database: str, prefix: str, tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text("<!doctype html><title>AlphaPulse dashboard</title>")

@@ -1,9 +1,9 @@
 """Market data, portfolio reads, backtests and the service endpoints, over HTTP."""
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -61,22 +61,16 @@ async def test_latest_quotes_are_the_newest_and_cached(api: RunningApi, viewer: 
     btc = next(q for q in quotes if (q["exchange"], q["symbol"]) == ("binance", "BTC-USDT"))
     assert (btc["bid_price"], btc["ask_price"]) == ("63999.00", "64000.00")
     assert btc["ts_recv_ns"] - btc["ts_exchange_ns"] == 3_000_000
-    only = (
-        await viewer.get("/api/quotes/latest", params={"exchange": "kraken", "symbol": "BTC-USDT"})
-    ).json()
+    only = (await viewer.get("/api/quotes/latest", params={"exchange": "kraken", "symbol": "BTC-USDT"})).json()
     assert [(q["exchange"], q["symbol"]) for q in only] == [("kraken", "BTC-USDT")]
     assert await api.redis.exists(f"{api.settings.key_prefix}cache:quotes:latest")
     # a newer quote shows up once the cache entry (1 s) has expired
-    await api.pool.execute(
-        "INSERT INTO quotes VALUES (now() + interval '1 minute', 101, 1, 1, 2, 1, 9, 1, 2)"
-    )
-    assert (
-        await viewer.get("/api/quotes/latest", params={"symbol": "BTC-USDT", "exchange": "binance"})
-    ).json()[0]["bid_price"] == "63999.00"
+    await api.pool.execute("INSERT INTO quotes VALUES (now() + interval '1 minute', 101, 1, 1, 2, 1, 9, 1, 2)")
+    assert (await viewer.get("/api/quotes/latest", params={"symbol": "BTC-USDT", "exchange": "binance"})).json()[0][
+        "bid_price"
+    ] == "63999.00"
     await api.redis.delete(f"{api.settings.key_prefix}cache:quotes:latest")
-    fresh = (
-        await viewer.get("/api/quotes/latest", params={"symbol": "BTC-USDT", "exchange": "binance"})
-    ).json()
+    fresh = (await viewer.get("/api/quotes/latest", params={"symbol": "BTC-USDT", "exchange": "binance"})).json()
     assert fresh[0]["bid_price"] == "1"
 
 
@@ -124,13 +118,9 @@ async def test_trades_validation(viewer: httpx.AsyncClient) -> None:
         assert resp.headers["content-type"].startswith(PROBLEM)
     # a candles cursor is refused by trades
     candles = (
-        await viewer.get(
-            "/api/candles", params={**base, "limit": 1, "interval": "1m", "start": "2026-01-01T00:00:00Z"}
-        )
+        await viewer.get("/api/candles", params={**base, "limit": 1, "interval": "1m", "start": "2026-01-01T00:00:00Z"})
     ).json()
-    assert (
-        await viewer.get("/api/trades", params={**base, "cursor": candles["next_cursor"]})
-    ).status_code == 400
+    assert (await viewer.get("/api/trades", params={**base, "cursor": candles["next_cursor"]})).status_code == 400
 
 
 async def test_candles_aggregate_trades(api: RunningApi, viewer: httpx.AsyncClient) -> None:
@@ -194,17 +184,13 @@ async def test_candles_aggregate_trades(api: RunningApi, viewer: httpx.AsyncClie
     # one bucket per page: the cursor walks forward
     first = (await viewer.get("/api/candles", params={**params, "limit": 1})).json()
     assert [c["ts"] for c in first["items"]] == ["2026-01-01T00:00:00Z"]
-    second = (
-        await viewer.get("/api/candles", params={**params, "limit": 1, "cursor": first["next_cursor"]})
-    ).json()
+    second = (await viewer.get("/api/candles", params={**params, "limit": 1, "cursor": first["next_cursor"]})).json()
     assert [c["ts"] for c in second["items"]] == ["2026-01-01T00:01:00Z"]
     hourly = (await viewer.get("/api/candles", params={**params, "interval": "1h"})).json()
     assert [(c["open"], c["close"], c["trades"]) for c in hourly["items"]] == [("100", "95", 4)]
     assert (await viewer.get("/api/candles", params={**params, "interval": "2m"})).status_code == 400
     # the default window ends with the current bucket and holds recent trades
-    recent = (
-        await viewer.get("/api/candles", params={"exchange": "binance", "symbol": "BTC-USDT", "limit": 5})
-    ).json()
+    recent = (await viewer.get("/api/candles", params={"exchange": "binance", "symbol": "BTC-USDT", "limit": 5})).json()
     assert sum(c["trades"] for c in recent["items"]) > 0
     assert recent["next_cursor"] is None
 
@@ -240,9 +226,7 @@ async def test_feed_health(api: RunningApi, viewer: httpx.AsyncClient) -> None:
 async def test_accounts_and_equity_history(api: RunningApi, viewer: httpx.AsyncClient) -> None:
     async with api.client() as admin:
         await login(admin, "admin")
-        account_id = await create_account(
-            admin, "viewer", usdt="1000", extra=[{"asset": "BTC", "amount": "0.1"}]
-        )
+        account_id = await create_account(admin, "viewer", usdt="1000", extra=[{"asset": "BTC", "amount": "0.1"}])
         bad = await admin.post("/api/accounts", json={"name": "x", "owner": "nobody", "balances": []})
         assert bad.status_code == 400
         dup = await admin.post("/api/accounts", json={"name": "paper-1", "owner": "viewer"})
@@ -263,9 +247,7 @@ async def test_accounts_and_equity_history(api: RunningApi, viewer: httpx.AsyncC
     # BTC valued at the binance BTC-USDT mid (the first venue quoting it)
     assert Decimal(portfolio["equity"]) == Decimal(1000) + Decimal("0.1") * Decimal("63999.5")
     assert portfolio["unpriced_assets"] == []
-    market = MarketData(
-        api.pool, api.redis, prefix=api.settings.key_prefix, quotes_ttl_ms=0, candles_ttl_ms=0
-    )
+    market = MarketData(api.pool, api.redis, prefix=api.settings.key_prefix, quotes_ttl_ms=0, candles_ttl_ms=0)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     for minutes in (0, 1, 2):
         assert await snapshot_equity(api.pool, market, now=t0 + timedelta(minutes=minutes)) == 1
@@ -286,31 +268,41 @@ async def test_accounts_and_equity_history(api: RunningApi, viewer: httpx.AsyncC
     assert (await viewer.get("/api/accounts/99999999999999999999")).status_code in {400, 404}
 
 
-async def test_backtest_runs_are_listed_newest_first(api: RunningApi, viewer: httpx.AsyncClient) -> None:
-    ids = [uuid.uuid4() for _ in range(3)]
-    for n, run_id in enumerate(ids):
-        await api.pool.execute(
-            "INSERT INTO backtest_runs (id, name, strategy, params, symbols, metrics, started_at) "
-            "VALUES ($1, $2, 'ema-cross', $3::jsonb, $4, $5::jsonb, $6)",
-            run_id,
-            f"run {n}",
-            orjson.dumps({"fast": 5 + n}).decode(),
-            ["binance:BTC-USDT"],
-            orjson.dumps({"sharpe": 1.2 + n}).decode(),
-            datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=n),
-        )
+@pytest.fixture
+def settings_overrides(tmp_path: Path) -> dict[str, object]:
+    return {"backtests_db": tmp_path / "backtests.duckdb"}
+
+
+async def test_backtest_runs_are_read_from_the_backtesters_results_file(
+    api: RunningApi, viewer: httpx.AsyncClient
+) -> None:
+    import duckdb
+
+    from alphapulse.trading.backtest.results import SCHEMA  # the writer's own schema: the contract
+
+    assert (await viewer.get("/api/backtests")).json() == {"items": [], "next_cursor": None}  # no file yet
+    con = duckdb.connect(str(api.settings.backtests_db))
+    con.execute(SCHEMA)
+    for n in range(3):
+        con.execute(
+            "INSERT INTO backtest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [f"run-{n}", 1_772_461_800_000_000_000 + n, f"ema {n}", orjson.dumps({"fast": 5 + n}).decode(), "/cat",
+             1, 2, "L1", 7, 1000, 0.5, 3, 4, 12.5 + n, 0.25, 0.1, f"fp{n}", orjson.dumps({"sharpe": 1.5}).decode()],
+        )  # fmt: skip
+    con.executemany("INSERT INTO backtest_equity VALUES (?, ?, ?)", [["run-0", t, t * 0.5] for t in range(100)])
+    con.close()
     page = (await viewer.get("/api/backtests", params={"limit": 2})).json()
-    assert [r["name"] for r in page["items"]] == ["run 2", "run 1"]
+    assert [r["run_id"] for r in page["items"]] == ["run-2", "run-1"]
+    assert page["items"][0]["pnl"] == 14.5
     rest = (await viewer.get("/api/backtests", params={"limit": 2, "cursor": page["next_cursor"]})).json()
-    assert [r["name"] for r in rest["items"]] == ["run 0"]
-    one = (await viewer.get(f"/api/backtests/{ids[0]}")).json()
-    assert (one["params"], one["metrics"], one["symbols"]) == (
-        {"fast": 5},
-        {"sharpe": 1.2},
-        ["binance:BTC-USDT"],
-    )
-    assert (await viewer.get(f"/api/backtests/{uuid.uuid4()}")).status_code == 404
-    assert (await viewer.get("/api/backtests/not-a-uuid")).status_code in {400, 404}
+    assert [r["run_id"] for r in rest["items"]] == ["run-0"]
+    one = (await viewer.get("/api/backtests/run-0")).json()
+    assert (one["config"], one["stats"], one["fingerprint"]) == ({"fast": 5}, {"sharpe": 1.5}, "fp0")
+    curve = (await viewer.get("/api/backtests/run-0/equity", params={"points": 10})).json()
+    assert 10 <= len(curve) <= 11
+    assert curve[-1] == {"ts_ns": 99, "pnl": 49.5}
+    assert (await viewer.get("/api/backtests/nope")).status_code == 404
+    assert (await viewer.get("/api/backtests/bad id!")).status_code in {400, 404}
 
 
 async def test_health_readiness_metrics_schema_and_root(api: RunningApi, viewer: httpx.AsyncClient) -> None:
@@ -333,9 +325,7 @@ async def test_health_readiness_metrics_schema_and_root(api: RunningApi, viewer:
         assert "npm run build" in root.text
 
 
-async def test_readiness_reports_a_dead_database(
-    api: RunningApi, database: str, users: dict[str, int]
-) -> None:
+async def test_readiness_reports_a_dead_database(api: RunningApi, database: str, users: dict[str, int]) -> None:
     import asyncpg
     from api_harness import PG_ADMIN_DSN
 
@@ -343,9 +333,7 @@ async def test_readiness_reports_a_dead_database(
     try:
         # end the API's connections; the pool reconnects on next use, so block new ones first
         await admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database
-        )
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database)
         async with api.client() as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 503
@@ -359,9 +347,7 @@ async def test_readiness_reports_a_dead_database(
         await admin.close()
 
 
-async def test_candles_across_cache_chunks_equal_one_aggregation(
-    api: RunningApi, viewer: httpx.AsyncClient
-) -> None:
+async def test_candles_across_cache_chunks_equal_one_aggregation(api: RunningApi, viewer: httpx.AsyncClient) -> None:
     """Pages are assembled from hour-long cached chunks; the result equals aggregating the range at once."""
     start = datetime(2026, 1, 1, 0, 50, tzinfo=UTC)
     rows = []

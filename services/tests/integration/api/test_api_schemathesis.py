@@ -82,9 +82,7 @@ def api_schema() -> Iterator[Any]:
     app = create_asgi(make_settings(database, prefix), clock=clock, hasher=CHEAP_HASHER)
     try:
         with _ThreadedServer(app) as base_url:
-            login = httpx.post(
-                f"{base_url}/api/auth/login", json={"username": "admin", "password": TEST_PASSWORD}
-            )
+            login = httpx.post(f"{base_url}/api/auth/login", json={"username": "admin", "password": TEST_PASSWORD})
             assert login.status_code == 200
             account = httpx.post(
                 f"{base_url}/api/accounts",

@@ -21,9 +21,7 @@ async def _stream_entries(api: RunningApi) -> list[dict[str, str]]:
 
 
 async def _push_event(api: RunningApi, **fields: str) -> None:
-    await api.redis.xadd(
-        api.settings.order_events_stream, {"v": "1", "ts_ns": str(api.clock.now_ns()), **fields}
-    )
+    await api.redis.xadd(api.settings.order_events_stream, {"v": "1", "ts_ns": str(api.clock.now_ns()), **fields})
 
 
 async def _wait_for(predicate: Any, timeout_s: float = 10.0) -> Any:
@@ -63,9 +61,7 @@ async def test_submit_queues_one_stream_entry_with_the_documented_fields(
     api: RunningApi, users: dict[str, int]
 ) -> None:
     async with _setup(api) as (_admin, trader, account_id):
-        resp = await trader.post(
-            "/api/orders", json={**ORDER, "account_id": account_id, "client_order_id": "c-1"}
-        )
+        resp = await trader.post("/api/orders", json={**ORDER, "account_id": account_id, "client_order_id": "c-1"})
         assert resp.status_code == 201, resp.text
         order = resp.json()
         assert order["status"] == "pending_new"
@@ -91,9 +87,7 @@ async def test_submit_queues_one_stream_entry_with_the_documented_fields(
             "user": "trader",
         }
         # the same client order id again is a conflict, and queues nothing
-        again = await trader.post(
-            "/api/orders", json={**ORDER, "account_id": account_id, "client_order_id": "c-1"}
-        )
+        again = await trader.post("/api/orders", json={**ORDER, "account_id": account_id, "client_order_id": "c-1"})
         assert again.status_code == 409
         assert len(await _stream_entries(api)) == 1
         listed = (await trader.get("/api/orders", params={"account_id": account_id})).json()
@@ -205,16 +199,12 @@ async def test_events_move_the_order_and_book_fills_positions_and_balances(
             liquidity="maker",
         )
         await _wait_for(lambda: _eq(status, "partially_filled"))
-        await _push_event(
-            api, order_id=oid, type="filled", fill_id="f2", price="64000.00", qty="0.3", fee="2"
-        )
+        await _push_event(api, order_id=oid, type="filled", fill_id="f2", price="64000.00", qty="0.3", fee="2")
         await _wait_for(lambda: _eq(status, "filled"))
 
         got = (await trader.get(f"/api/orders/{oid}")).json()
         assert Decimal(got["filled_qty"]) == Decimal("0.5")
-        assert Decimal(got["avg_fill_price"]) == (Decimal("0.2") * 63990 + Decimal("0.3") * 64000) / Decimal(
-            "0.5"
-        )
+        assert Decimal(got["avg_fill_price"]) == (Decimal("0.2") * 63990 + Decimal("0.3") * 64000) / Decimal("0.5")
         assert Decimal(got["fees"]) == Decimal("3.5")
 
         fills = (await trader.get("/api/fills", params={"account_id": account_id})).json()["items"]
@@ -232,22 +222,16 @@ async def test_events_move_the_order_and_book_fills_positions_and_balances(
         assert Decimal(pos["unrealised_pnl"]) == Decimal("0.5") * (mark - Decimal("63996"))
         balances = {b["asset"]: Decimal(b["amount"]) for b in portfolio["balances"]}
         assert balances["BTC"] == Decimal("0.5")
-        assert balances["USDT"] == Decimal(100000) - Decimal("0.2") * 63990 - Decimal(
-            "0.3"
-        ) * 64000 - Decimal("3.5")
+        assert balances["USDT"] == Decimal(100000) - Decimal("0.2") * 63990 - Decimal("0.3") * 64000 - Decimal("3.5")
         assert Decimal(portfolio["equity"]) == balances["USDT"] + Decimal("0.5") * mark
 
         # a duplicate delivery of the same fill changes nothing; the terminal order ignores a late cancel
-        await _push_event(
-            api, order_id=oid, type="filled", fill_id="f2", price="64000.00", qty="0.3", fee="2"
-        )
+        await _push_event(api, order_id=oid, type="filled", fill_id="f2", price="64000.00", qty="0.3", fee="2")
         await _push_event(api, order_id=oid, type="cancelled")
         await _wait_for(lambda: _count_is(api, "SELECT count(*) FROM order_events", 5))
         assert await status() == "filled"
         assert await api.pool.fetchval("SELECT count(*) FROM fills") == 2
-        outcomes = [
-            r["outcome"] for r in await api.pool.fetch("SELECT outcome FROM order_events ORDER BY stream_id")
-        ]
+        outcomes = [r["outcome"] for r in await api.pool.fetch("SELECT outcome FROM order_events ORDER BY stream_id")]
         assert outcomes == ["applied", "applied", "applied", "duplicate_fill", "ignored_terminal"]
 
         # every entry was acknowledged (right after its transaction committed)
@@ -317,9 +301,7 @@ async def test_orders_paginate_newest_first(api: RunningApi, users: dict[str, in
     async with _setup(api) as (_admin, trader, account_id):
         ids = []
         for _ in range(5):
-            ids.append(
-                (await trader.post("/api/orders", json={**ORDER, "account_id": account_id})).json()["id"]
-            )
+            ids.append((await trader.post("/api/orders", json={**ORDER, "account_id": account_id})).json()["id"])
         seen: list[str] = []
         params: dict[str, Any] = {"limit": 2}
         while True:
@@ -333,9 +315,7 @@ async def test_orders_paginate_newest_first(api: RunningApi, users: dict[str, in
         assert bad.status_code == 400
 
 
-async def test_queue_down_marks_the_order_rejected_and_answers_503(
-    api: RunningApi, users: dict[str, int]
-) -> None:
+async def test_queue_down_marks_the_order_rejected_and_answers_503(api: RunningApi, users: dict[str, int]) -> None:
     async with _setup(api) as (_admin, trader, account_id):
         # a key of the wrong type where the stream should be makes XADD fail like an unavailable queue
         await api.redis.set(api.settings.orders_stream, "not a stream")
