@@ -224,9 +224,7 @@ async def _closed_loop(session: Any, url_for: Any, concurrency: int, seconds: fl
             latencies.append(time.perf_counter_ns() - t0)
 
     t_start = time.perf_counter()
-    await asyncio.gather(
-        *(asyncio.create_task(client(), name=f"bench.api.client-{c}") for c in range(concurrency))
-    )
+    await asyncio.gather(*(asyncio.create_task(client(), name=f"bench.api.client-{c}") for c in range(concurrency)))
     return _Phase(latencies, errors, time.perf_counter() - t_start)
 
 
@@ -278,9 +276,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         proc, base_url = await _start_api(bench_dsn, prefix)
         connector = aiohttp.TCPConnector(limit=max(64, args.concurrency), force_close=False)
         # unsafe=True: aiohttp's cookie jar otherwise ignores cookies set by an IP-address host
-        async with aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True)
-        ) as session:
+        async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
             async with session.post(
                 f"{base_url}/api/auth/login", json={"username": "bench", "password": _PASSWORD}
             ) as resp:
@@ -341,9 +337,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         if keys:
             await r.delete(*keys)
         await r.aclose()
-    notes.append(
-        "no peer system: the API's latency is compared against the target (p99 < 50 ms at 500 req/s)"
-    )
+    notes.append("no peer system: the API's latency is compared against the target (p99 < 50 ms at 500 req/s)")
     notes.append(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     return {"bench": "api", "results": results, "notes": notes, "trades": args.trades, "rate": args.rate}
 

@@ -59,9 +59,7 @@ def _create(args: argparse.Namespace) -> int:
         try:
             if await pool.fetchval("SELECT to_regclass('users') IS NULL"):
                 raise ConfigError("the database has no users table: run `alphapulse db migrate` first")
-            user = await create_user(
-                pool, PasswordHasher(), username=args.username, password=password, role=args.role
-            )
+            user = await create_user(pool, PasswordHasher(), username=args.username, password=password, role=args.role)
         finally:
             await pool.close()
         print(f"created {user.role} {user.username!r} (id {user.id})")

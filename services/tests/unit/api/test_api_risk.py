@@ -29,9 +29,7 @@ def _order(**changes: object) -> OrderIntent:
 def test_a_sound_order_passes() -> None:
     assert check_order(_order(), LIMITS, instrument=RULES, reference_price=None) is None
     assert (
-        check_order(
-            _order(type="market", limit_price=None), LIMITS, instrument=RULES, reference_price=D("60000")
-        )
+        check_order(_order(type="market", limit_price=None), LIMITS, instrument=RULES, reference_price=D("60000"))
         is None
     )
 
