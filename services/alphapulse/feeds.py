@@ -117,9 +117,7 @@ def _check_cel(schema: dict[str, Any], doc: dict[str, Any]) -> list[str]:
 def validate_feed_document(doc: Any, source: str = "<feed>") -> dict[str, Any]:
     """Default and validate one document; return it defaulted, or raise ConfigError naming every problem."""
     if not isinstance(doc, dict):
-        raise ConfigError(
-            f"{source}: expected a mapping (an ExchangeFeed document), got {type(doc).__name__}"
-        )
+        raise ConfigError(f"{source}: expected a mapping (an ExchangeFeed document), got {type(doc).__name__}")
     if doc.get("apiVersion") != API_VERSION or doc.get("kind") != KIND:
         raise ConfigError(
             f"{source}: expected apiVersion {API_VERSION} and kind {KIND}, "
