@@ -398,6 +398,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/users/{username}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a user's role or disable it; ends its sessions (admin) */
+        patch: operations["ApiUsersUsernameUpdate"];
+        trace?: never;
+    };
     "/api/users/{username}/sessions": {
         parameters: {
             query?: never;
@@ -810,6 +827,12 @@ export interface components {
         TradesPage: {
             items: components["schemas"]["TradeOut"][];
             next_cursor: string | null;
+        };
+        /** UpdateUserIn */
+        UpdateUserIn: {
+            disabled?: boolean | null;
+            /** @enum {null|string} */
+            role?: "admin" | "trader" | "viewer" | null;
         };
         /** UserOut */
         UserOut: {
@@ -1809,6 +1832,50 @@ export interface operations {
         responses: {
             /** @description Document created, URL follows */
             201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not logged in, or the session ended */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ApiUsersUsernameUpdate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateUserIn"];
+            };
+        };
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -44,6 +44,7 @@ __all__ = (
     "StatusOut",
     "TradeOut",
     "TradesPage",
+    "UpdateUserIn",
     "UserOut",
 )
 
@@ -95,6 +96,13 @@ class CreateUserIn(Struct, forbid_unknown_fields=True):
     username: Username
     password: Password
     role: Role
+
+
+class UpdateUserIn(Struct, forbid_unknown_fields=True):
+    """Change a user's role or disable it; either change ends the user's sessions."""
+
+    role: Role | None = None
+    disabled: bool | None = None
 
 
 class RevokedOut(Struct):

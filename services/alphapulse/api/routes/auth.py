@@ -4,7 +4,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException
 from litestar.params import FromPath, JSONBody
@@ -13,7 +13,15 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from alphapulse.api import metrics
 from alphapulse.api.auth import SESSION_COOKIE
 from alphapulse.api.deps import Ctx, CurrentUser
-from alphapulse.api.schemas import BridgeTokenOut, CreateUserIn, LoginIn, RevokedOut, SessionOut, UserOut
+from alphapulse.api.schemas import (
+    BridgeTokenOut,
+    CreateUserIn,
+    LoginIn,
+    RevokedOut,
+    SessionOut,
+    UpdateUserIn,
+    UserOut,
+)
 from alphapulse.api.tokens import issue_bridge_token
 from alphapulse.api.users import UserError, UserExistsError, create_user, list_users, user_out
 
@@ -129,6 +137,25 @@ class UsersController(Controller):
             raise NotFoundException(f"no user {username!r}")
         count = await ctx.sessions.revoke_user(user_id)
         return RevokedOut(username=username, sessions_revoked=count)
+
+    @patch("/{username:str}", summary="Change a user's role or disable it; ends its sessions (admin)")
+    async def update(
+        self, principal: CurrentUser, username: FromPath[str], data: JSONBody[UpdateUserIn], ctx: Ctx
+    ) -> UserOut:
+        if username == principal.username and (data.disabled or (data.role not in {None, "admin"})):
+            raise Conflict("an admin cannot demote or disable itself (ask another admin)")
+        row = await ctx.pool.fetchrow(
+            f"UPDATE users SET role = coalesce($2, role), disabled = coalesce($3, disabled) "
+            f"WHERE username = $1 RETURNING {_USER_COLUMNS}",
+            username,
+            data.role,
+            data.disabled,
+        )
+        if row is None:
+            raise NotFoundException(f"no user {username!r}")
+        # Sessions carry the role they were issued with: end them so the change applies at once.
+        await ctx.sessions.revoke_user(row["id"])
+        return user_out(row)
 
     @post("/{username:str}/unlock", status_code=HTTP_204_NO_CONTENT, summary="Clear a login lockout (admin)")
     async def unlock(self, principal: CurrentUser, username: FromPath[str], ctx: Ctx) -> None:

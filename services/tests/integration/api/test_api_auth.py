@@ -170,3 +170,24 @@ async def test_login_input_is_validated(api: RunningApi, users: dict[str, int]) 
             assert resp.headers["content-type"].startswith(PROBLEM)
         resp = await client.post("/api/auth/login", content=b"{not json", headers={"content-type": "application/json"})
         assert resp.status_code == 400
+
+
+async def test_admin_changes_a_role_or_disables_a_user_and_their_sessions_end(
+    api: RunningApi, users: dict[str, int]
+) -> None:
+    async with api.client() as admin, api.client() as trader:
+        await login(admin, "admin")
+        await login(trader, "trader")
+        demoted = await admin.patch("/api/users/trader", json={"role": "viewer"})
+        assert demoted.status_code == 200, demoted.text
+        assert demoted.json()["role"] == "viewer"
+        assert (await trader.get("/api/auth/me")).status_code == 401  # the old session carried "trader"
+        relogged = await login(trader, "trader")
+        assert relogged.json()["user"]["role"] == "viewer"
+        assert (await admin.patch("/api/users/trader", json={"disabled": True})).json()["disabled"] is True
+        assert (await trader.get("/api/auth/me")).status_code == 401
+        assert (await login(trader, "trader")).status_code == 401  # disabled: same answer as a wrong password
+        assert (await admin.patch("/api/users/admin", json={"role": "viewer"})).status_code == 409
+        assert (await admin.patch("/api/users/nobody", json={"disabled": True})).status_code == 404
+        assert (await admin.patch("/api/users/trader", json={"role": "root"})).status_code == 400
+        assert (await trader.patch("/api/users/admin", json={"disabled": True})).status_code == 401
