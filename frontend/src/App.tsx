@@ -7,7 +7,7 @@ import { FeedHealthPage } from "./features/health/FeedHealth";
 import { MarketView } from "./features/market/MarketView";
 import { PortfolioPage } from "./features/portfolio/Portfolio";
 import { TradePage } from "./features/trading/TradePage";
-import { MarketStream, type ConnectionState } from "./lib/bridge";
+import { bridgeUrlFor, MarketStream, type ConnectionState } from "./lib/bridge";
 
 const PAGES = ["market", "chart", "portfolio", "trade", "health"] as const;
 type Page = (typeof PAGES)[number];
@@ -20,7 +20,10 @@ export function App() {
 
   useEffect(() => {
     api.me().then(setSession, (e) => setSession(e instanceof ApiError && e.status === 401 ? null : null));
-    api.config().then((c) => setBridgeUrl(c.bridge_url), () => setBridgeUrl(undefined));
+    api.config().then(
+      (c) => setBridgeUrl(bridgeUrlFor(c.bridge_url, location.href)),
+      () => setBridgeUrl(undefined),
+    );
   }, []);
 
   useEffect(() => {

@@ -141,3 +141,11 @@ export function groupSubscriptions(keys: string[]): { exchange: string; symbols:
     return { exchange: exchange as string, symbols: symbols.slice(0, 64), channels: [channel as Channel] };
   });
 }
+
+/** The bridge URL from the API's config, absolute: `/ws` (one ingress for both) becomes ws(s)://this-host/ws. */
+export function bridgeUrlFor(configured: string, pageUrl: string): string {
+  const url = new URL(configured, pageUrl);
+  if (url.protocol === "http:") url.protocol = "ws:";
+  if (url.protocol === "https:") url.protocol = "wss:";
+  return url.toString();
+}
