@@ -91,6 +91,28 @@ async def test_api_refuses_to_start_without_secrets(database: str) -> None:
 
 
 async def test_api_serves_until_interrupted(database: str, prefix: str) -> None:
+    await _serve_and_probe(database, prefix)
+
+
+async def test_api_migrates_an_empty_database_at_start_up(prefix: str) -> None:
+    from api_harness import create_database, drop_database, new_name
+
+    empty = new_name("empty")
+    await create_database(empty)
+    try:
+        await _serve_and_probe(empty, prefix, "--migrate")
+        conn = await asyncpg.connect(dsn(empty))
+        try:
+            versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+        finally:
+            await conn.close()
+        assert {10, 11, 12, 13} <= set(versions)
+        assert 3 in versions  # the storage migrations came along
+    finally:
+        await drop_database(empty)
+
+
+async def _serve_and_probe(database: str, prefix: str, *flags: str) -> None:
     env = _env(
         database,
         ALPHAPULSE_SESSION_SECRET="s" * 40,
@@ -107,6 +129,7 @@ async def test_api_serves_until_interrupted(database: str, prefix: str) -> None:
         "127.0.0.1",
         "--port",
         "0",
+        *flags,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
