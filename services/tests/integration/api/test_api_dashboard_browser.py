@@ -1,6 +1,6 @@
 """The dashboard in real headless Chromium against the real API: log in, market, chart, order, portfolio.
 
-Slow (builds the dashboard when its sources are newer than frontend/dist): run with ``-m slow``.
+Builds the dashboard when its sources are newer than frontend/dist (``make test`` builds it first).
 Screenshots of every page go to ``e2e/artifacts/dashboard/``. Live prices through the bridge need
 the whole pipeline and are covered by the end-to-end suite; here the bridge is absent and the page
 shows it as reconnecting while the API's data fills it.
@@ -16,8 +16,6 @@ from api_harness import REPO, RunningApi, create_account, login, seed_market
 FRONTEND = REPO / "frontend"
 ARTIFACTS = REPO / "e2e" / "artifacts" / "dashboard"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-pytestmark = pytest.mark.slow
 
 
 def _built() -> Path:
