@@ -26,9 +26,10 @@ DEFAULT_URL = "wss://stream.binance.com:9443/stream"
 DEFAULT_REST_URL = "https://api.binance.com"
 MAX_STREAMS_PER_CONNECTION = 1024
 STREAMS_PER_REQUEST = 200  # keep SUBSCRIBE messages small; they count against 5 messages/s
+TRADE_ID_MAX = (1 << 40) - 1
 MAX_BUFFERED_EVENTS = 2000  # depth events held while the REST snapshot is on its way
 
-U64 = Annotated[int, msgspec.Meta(ge=0)]  # msgspec itself refuses integers above 2**64 - 1
+U64 = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]  # ids and sequences: int64 at most
 
 
 class _Envelope(msgspec.Struct):
@@ -206,6 +207,8 @@ class BinanceParser(VenueParser):
 
     def _trade(self, t: _Trade, native: str, recv_ns: int) -> None:
         spec = self._spec(native, t.s)
+        if t.t > TRADE_ID_MAX:
+            raise Reject("out_of_range", f"trade id {t.t} does not fit the frame's 40 bits")
         if t.T == 0:
             raise Reject("bad_timestamp", "trade time 0")
         price = fixed_str(t.p, spec.price_scale, "price")
@@ -215,6 +218,8 @@ class BinanceParser(VenueParser):
 
     def _agg_trade(self, t: _AggTrade, native: str, recv_ns: int) -> None:
         spec = self._spec(native, t.s)
+        if t.a > TRADE_ID_MAX:
+            raise Reject("out_of_range", f"aggregate trade id {t.a} does not fit the frame's 40 bits")
         if t.f > t.l:
             raise Reject("bad_range", f"aggTrade first {t.f} > last {t.l}")
         price = fixed_str(t.p, spec.price_scale, "price")

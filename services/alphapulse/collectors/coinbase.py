@@ -25,7 +25,8 @@ __all__ = ("DEFAULT_REST_URL", "DEFAULT_URL", "CoinbaseParser")
 
 DEFAULT_URL = "wss://advanced-trade-ws.coinbase.com"
 DEFAULT_REST_URL = "https://api.coinbase.com"
-U64 = Annotated[int, msgspec.Meta(ge=0)]  # msgspec itself refuses integers above 2**64 - 1
+TRADE_ID_MAX = (1 << 40) - 1
+U64 = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]  # ids and sequences: int64 at most
 
 
 class _TradeItem(msgspec.Struct):
@@ -104,8 +105,8 @@ _BOOK_SIDE = {"bid": Side.BUY, "offer": Side.SELL}
 
 
 def _trade_id(text: str) -> int:
-    if not (text.isdigit() and text.isascii()) or len(text) > 13:
-        raise Reject("bad_trade_id", f"trade id {text[:40]!r} is not a number of at most 13 digits")
+    if not (text.isdigit() and text.isascii()) or len(text) > 13 or int(text) > TRADE_ID_MAX:
+        raise Reject("bad_trade_id", f"trade id {text[:40]!r} is not a number that fits the frame's 40 bits")
     return int(text)
 
 

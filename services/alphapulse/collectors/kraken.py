@@ -27,10 +27,11 @@ __all__ = ("DEFAULT_URL", "KrakenParser", "kraken_checksum")
 DEFAULT_URL = "wss://ws.kraken.com/v2"
 BOOK_DEPTHS = (10, 25, 100, 500, 1000)
 CHECKSUM_LEVELS = 10
+TRADE_ID_MAX = (1 << 40) - 1
 MAX_SYMBOLS_PER_REQUEST = 50  # no documented limit; keep each request (and its acks) modest
 
 U32 = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
-U64 = Annotated[int, msgspec.Meta(ge=0)]  # msgspec itself refuses integers above 2**64 - 1
+U64 = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]  # ids and sequences: int64 at most
 
 
 class _TradeItem(msgspec.Struct):
@@ -241,6 +242,8 @@ class KrakenParser(VenueParser):
             side = _SIDES.get(t.side)
             if side is None:
                 raise Reject("bad_side", f"side {t.side[:20]!r}")
+            if t.trade_id > TRADE_ID_MAX:
+                raise Reject("out_of_range", f"trade id {t.trade_id} does not fit the frame's 40 bits")
             parsed.append(
                 (
                     spec.info.symbol_id,

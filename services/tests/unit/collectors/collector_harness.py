@@ -13,7 +13,7 @@ from alphapulse.collectors.output import FrameWriter
 from alphapulse.collectors.parsing import VenueParser
 from alphapulse.collectors.symbols import SymbolMap
 from alphapulse.framejson import FrameRenderer
-from alphapulse.protocol import Exchange, Frame, FrameDecoder, feed_id
+from alphapulse.protocol import Exchange, Frame, FrameDecoder, feed_id, from_fixed, to_decimal
 
 PARSERS: dict[str, type[VenueParser]] = {"kraken": KrakenParser, "coinbase": CoinbaseParser, "binance": BinanceParser}
 RECV_NS = 1_772_461_900_000_000_000
@@ -96,3 +96,35 @@ def expected_trades(fixtures: Path, venue: str) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def book_strings(h: Harness, native: str) -> dict[str, list[tuple[Decimal, Decimal]]]:
+    """The parser's book of ``native`` as exact decimals, best first."""
+    spec = h.parser.instruments[native]
+    book = h.parser.books.get(spec.info.symbol_id)
+    ps, qs = spec.price_scale, spec.qty_scale
+    return {
+        "bids": [(to_decimal(p, ps), to_decimal(q, qs)) for p, q in book.bids],
+        "asks": [(to_decimal(p, ps), to_decimal(q, qs)) for p, q in book.asks],
+    }
+
+
+def meta_book(levels: dict[str, list[list[str]]]) -> dict[str, list[tuple[Decimal, Decimal]]]:
+    return {side: [(Decimal(p), Decimal(q)) for p, q in levels[side]] for side in ("bids", "asks")}
+
+
+def kraken_snapshot_message(h: Harness, native: str) -> bytes:
+    """What Kraken would send on a book resubscribe: the current book (from a reference parser), with its checksum."""
+    from alphapulse.collectors.kraken import kraken_checksum
+
+    spec = h.parser.instruments[native]
+    book = h.parser.books.get(spec.info.symbol_id)
+    ps, qs = spec.price_scale, spec.qty_scale
+
+    def levels(side: Any) -> str:
+        return ",".join(f'{{"price":{from_fixed(p, ps)},"qty":{from_fixed(q, qs)}}}' for p, q in side)
+
+    return (
+        f'{{"channel":"book","type":"snapshot","data":[{{"symbol":"{native}","bids":[{levels(book.bids)}],'
+        f'"asks":[{levels(book.asks)}],"checksum":{kraken_checksum(book)},"timestamp":"2026-03-02T14:30:30.000000Z"}}]}}'
+    ).encode()
