@@ -148,6 +148,10 @@ class BinanceParser(VenueParser):
             for n, i in enumerate(range(0, len(streams), STREAMS_PER_REQUEST))
         ]
 
+    def is_control(self, data: bytes | str) -> bool:
+        head = data[:12]
+        return not (head.startswith(b'{"stream"') if isinstance(head, bytes) else head.startswith('{"stream"'))
+
     def on_disconnect(self) -> None:
         super().on_disconnect()
         self._sync.clear()  # the chain restarts with the new connection's events and a new snapshot

@@ -52,6 +52,7 @@ class FrameWriter:
         self.buf = bytearray()
         self.publish = publish
         self.first_recv_ns = 0  # receive time of the oldest message in the buffer (socket latency)
+        self.last_ts_exchange_ns = 0  # exchange time of the last trade (exchange latency, sampled)
         # counters (metrics): frames by type, gaps by reason
         self.trades = 0
         self.quotes = 0
@@ -133,6 +134,7 @@ class FrameWriter:
         )
         self.seq += 1
         self.trades += 1
+        self.last_ts_exchange_ns = ts_exchange_ns
 
     def quote(
         self,

@@ -167,6 +167,10 @@ class VenueParser:
     def resubscribe_book_messages(self, natives: tuple[str, ...]) -> list[str]:
         return []
 
+    def is_control(self, data: bytes | str) -> bool:
+        """A message that is not market data (acks): never proof that two connections overlap."""
+        return False
+
     # -- helpers ---------------------------------------------------------------------------------------
     def count(self, kind: str) -> None:
         self.stats.messages[kind] = self.stats.messages.get(kind, 0) + 1
