@@ -16,14 +16,15 @@ import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from alphapulse.clock import Clock, SystemClock
 from alphapulse.errors import ConfigError
 from alphapulse.protocol import (
     CELL_BYTES,
-    CellAligner,
     Control,
     ControlOp,
+    FrameAligner,
     FrameDecoder,
     FrameError,
     Gap,
@@ -139,7 +140,7 @@ class _Reader(asyncio.Protocol):
         self.writer: PeerWriter | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
         self.writer = PeerWriter(transport, self._server.feed_id, self._server.peer_buffer_bytes)
         hello = self._server.hello()
         if hello:
@@ -222,12 +223,12 @@ class FeedServer:
 class _Input(asyncio.Protocol):
     def __init__(self, on_cells: Callable[[bytes], None], lost: asyncio.Future[None]) -> None:
         self._on_cells = on_cells
-        self._aligner = CellAligner()
+        self._aligner = FrameAligner()
         self._lost = lost
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
         self.transport = transport
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):

@@ -28,7 +28,7 @@ from alphapulse.protocol.frames import (
     pack_trade,
     type_mask,
 )
-from alphapulse.protocol.stream import CellAligner, FrameDecoder
+from alphapulse.protocol.stream import CellAligner, FrameAligner, FrameDecoder
 from alphapulse.protocol.symbols import SymbolRegistry, feed_id, symbol_id
 from alphapulse.protocol.wire import (
     CELL_BYTES,
@@ -59,6 +59,7 @@ __all__ = (
     "FeedState",
     "FixedPointError",
     "Frame",
+    "FrameAligner",
     "FrameDecoder",
     "FrameError",
     "FrameType",

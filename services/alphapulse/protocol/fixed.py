@@ -14,6 +14,7 @@ __all__ = ("INT64_MAX", "INT64_MIN", "MAX_SCALE", "from_fixed", "to_decimal", "t
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
 MAX_SCALE = 18
+_INT64_DIGITS = 19  # |int64| < 10**19: a value needing more digits cannot fit
 
 
 def _fits(value: int, original: object, scale: int) -> int:
@@ -32,7 +33,10 @@ def _from_str(text: str, scale: int) -> int:
         if frac[scale:].strip("0"):
             raise FixedPointError(f"{text!r} has more than {scale} decimal places (its instrument's scale)")
         frac = frac[:scale]
-    value = int(whole + frac + "0" * (scale - len(frac)))
+    digits = (whole + frac + "0" * (scale - len(frac))).lstrip("0")
+    if len(digits) > _INT64_DIGITS:  # refuse before int(): it caps strings at 4,300 digits with ValueError
+        raise FixedPointError(f"{text[:40]!r}... at scale {scale} does not fit in a signed 64-bit integer")
+    value = int(digits or "0")
     return _fits(-value if negative else value, text, scale)
 
 
@@ -41,14 +45,17 @@ def _from_decimal(value: Decimal, scale: int) -> int:
         raise FixedPointError(f"{value!r} is not a finite number")
     sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
-    number = int("".join(map(str, digits)) or "0")
+    if not any(digits):
+        return 0
+    # Bound the work by the digits and exponent *before* any arithmetic: a Decimal such as 1E+100000000
+    # would otherwise build a 100-million-digit power of ten, and int() refuses strings over 4,300 digits.
+    if value.adjusted() + scale >= _INT64_DIGITS:
+        raise FixedPointError(f"{value:.6E} at scale {scale} does not fit in a signed 64-bit integer")
     shift = exponent + scale
-    if shift >= 0:
-        number *= 10**shift
-    else:
-        number, rest = divmod(number, 10**-shift)
-        if rest:
-            raise FixedPointError(f"{value} has more than {scale} decimal places (its instrument's scale)")
+    kept, dropped = (digits, ()) if shift >= 0 else (digits[:shift], digits[shift:])
+    if any(dropped):
+        raise FixedPointError(f"{value} has more than {scale} decimal places (its instrument's scale)")
+    number = int("".join(map(str, kept)) or "0") * 10 ** max(shift, 0)
     return _fits(-number if sign else number, value, scale)
 
 
@@ -61,6 +68,8 @@ def to_fixed(value: str | Decimal | int, scale: int) -> int:
     if isinstance(value, Decimal):
         return _from_decimal(value, scale)
     if type(value) is int:
+        if not INT64_MIN <= value <= INT64_MAX:  # checked first: repr() of a huge int raises ValueError
+            raise FixedPointError(f"an integer of {value.bit_length()} bits does not fit in a signed 64-bit integer")
         return _fits(value * 10**scale, value, scale)
     raise FixedPointError(f"{value!r} ({type(value).__name__}) is not a str, Decimal or int; floats are refused")
 

@@ -4,6 +4,7 @@
 (``pack_trade`` and friends) write the same bytes without building a frame object.
 """
 
+import struct
 from dataclasses import dataclass
 
 from alphapulse.protocol.errors import FrameError
@@ -56,6 +57,15 @@ __all__ = (
 
 TRADE_ID_MAX = (1 << 40) - 1
 ALL_TYPES_MASK = 0xFFFFFFFF
+# The flag bits each type may carry besides REPLAY, as plain ints: ``~`` of an IntFlag inverts only
+# within the flag's own members, so ``flags & ~(0x03 | TradeFlag.SNAPSHOT)`` would let 0x20/0x40 through.
+_SIDE_BITS = 0x03
+_TRADE_FLAG_BITS = _SIDE_BITS | int(TradeFlag.SNAPSHOT)
+_BOOK_FLAG_BITS = _SIDE_BITS | int(TradeFlag.BOOK_LAST) | int(TradeFlag.BOOK_SNAPSHOT)
+
+
+# Frames are values: treat them as immutable. They are not ``frozen`` dataclasses because a frozen
+# __init__ sets every field through object.__setattr__, which tripled the cost of decoding a trade.
 
 
 def type_mask(*types: FrameType) -> int:
@@ -65,7 +75,7 @@ def type_mask(*types: FrameType) -> int:
     return mask
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Trade:
     symbol_id: int
     seq: int
@@ -79,7 +89,7 @@ class Trade:
     replay: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Quote:
     symbol_id: int
     seq: int
@@ -92,7 +102,7 @@ class Quote:
     replay: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BookLevel:
     """One level of an order book: absolute quantity at a price (0 deletes the level)."""
 
@@ -108,7 +118,7 @@ class BookLevel:
     replay: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SnapshotBegin:
     """The levels that follow (``levels`` of them) replace the whole book of ``symbol_id``."""
 
@@ -121,7 +131,7 @@ class SnapshotBegin:
     replay: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SnapshotEnd:
     symbol_id: int
     seq: int
@@ -132,7 +142,7 @@ class SnapshotEnd:
     replay: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Instrument:
     symbol_id: int
     seq: int
@@ -146,7 +156,7 @@ class Instrument:
     replay: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Feed:
     """Announces a feed: its id, name, venue and epoch (the collector's start time; a new epoch restarts seq)."""
 
@@ -158,7 +168,7 @@ class Feed:
     replay: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Status:
     feed_id: int
     seq: int
@@ -169,7 +179,7 @@ class Status:
     replay: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Gap:
     """Data was lost: ``count`` items from ``first`` (feed or venue sequence), or an unknown amount."""
 
@@ -183,7 +193,7 @@ class Gap:
     replay: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Heartbeat:
     feed_id: int
     seq: int
@@ -191,7 +201,7 @@ class Heartbeat:
     replay: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Control:
     """A consumer's request to the relay (and the relay's to a feed)."""
 
@@ -315,7 +325,17 @@ def _ascii(text: str, limit: int, what: str) -> bytes:
 
 
 def encode(frame: Frame) -> bytes:
-    """The exact bytes of ``frame``: ``cells_of(type) * 48`` of them."""
+    """The exact bytes of ``frame``: ``cells_of(type) * 48`` of them.
+
+    Raises FrameError for a field outside its wire width (the ``pack_*`` helpers, on the hot path,
+    leave that to ``struct.error``)."""
+    try:
+        return _encode(frame)
+    except struct.error as e:
+        raise FrameError(f"{type(frame).__name__} has a field outside its wire width: {e}") from e
+
+
+def _encode(frame: Frame) -> bytes:
     match frame:
         case Trade():
             flags = (TradeFlag.SNAPSHOT if frame.snapshot else 0) | _rp(frame.replay)
@@ -504,6 +524,14 @@ def _text(raw: bytes, length: int, limit: int, what: str) -> str:
     return text
 
 
+# plain ints and tuples on the decode path: IntEnum/IntFlag arithmetic costs ~1 µs per operation
+_TRADE, _QUOTE, _BOOK = int(FrameType.TRADE), int(FrameType.QUOTE), int(FrameType.BOOK)
+_SNAP_BIT = int(TradeFlag.SNAPSHOT)
+_LAST_BIT = int(TradeFlag.BOOK_LAST)
+_BOOK_SNAP_BIT = int(TradeFlag.BOOK_SNAPSHOT)
+_SIDES = (Side.UNKNOWN, Side.BUY, Side.SELL)
+
+
 def decode(data: bytes | memoryview, offset: int = 0) -> Frame:
     """Decode the frame starting at ``offset``; ``data`` must hold all of its cells."""
     if len(data) - offset < CELL_BYTES:
@@ -525,43 +553,34 @@ def decode(data: bytes | memoryview, offset: int = 0) -> Frame:
             o = offset + i * CELL_BYTES
             if data[o] != VERSION or data[o + 1] != ftype or data[o + 3] != i:
                 raise FrameError(f"{FrameType(ftype).name} cell {i} is missing or out of order")
-    if ftype == FrameType.TRADE:
+    if ftype == _TRADE:
         _, _, _, hi, sid, seq, lo, tex, trc, px, qty = _T.unpack_from(data, offset)
-        if flags & ~(0x03 | TradeFlag.SNAPSHOT):
+        if flags & ~_TRADE_FLAG_BITS or flags & 0x03 == 0x03:
             raise FrameError(f"invalid trade flags {flags:#x}")
         return Trade(
-            sid,
-            seq,
-            _enum(Side, flags & 0x03, "side"),
-            (hi << 32) | lo,
-            tex,
-            trc,
-            px,
-            qty,
-            bool(flags & TradeFlag.SNAPSHOT),
-            replay,
+            sid, seq, _SIDES[flags & 0x03], (hi << 32) | lo, tex, trc, px, qty, bool(flags & _SNAP_BIT), replay
         )
-    if ftype == FrameType.QUOTE:
+    if ftype == _QUOTE:
         _, _, _, _, sid, seq, _, tex, trc, bp, bq = _Q.unpack_from(data, offset)
         _, _, _, _, sid2, _, _, _, _, ap, aq = _Q.unpack_from(data, offset + CELL_BYTES)
         if sid2 != sid:
             raise FrameError("quote cells disagree on the symbol id")
         return Quote(sid, seq, tex, trc, bp, bq, ap, aq, replay)
-    if ftype == FrameType.BOOK:
+    if ftype == _BOOK:
         _, _, _, _, sid, seq, _, tex, trc, px, qty = _B.unpack_from(data, offset)
-        side = _enum(Side, flags & 0x03, "book side")
-        if side == Side.UNKNOWN or flags & ~(0x03 | TradeFlag.BOOK_LAST | TradeFlag.BOOK_SNAPSHOT):
+        side_bits = flags & 0x03
+        if side_bits not in (1, 2) or flags & ~_BOOK_FLAG_BITS:
             raise FrameError(f"invalid book level flags {flags:#x}")
         return BookLevel(
             sid,
             seq,
-            side,
+            _SIDES[side_bits],
             tex,
             trc,
             px,
             qty,
-            bool(flags & TradeFlag.BOOK_LAST),
-            bool(flags & TradeFlag.BOOK_SNAPSHOT),
+            bool(flags & _LAST_BIT),
+            bool(flags & _BOOK_SNAP_BIT),
             replay,
         )
     if ftype in (FrameType.SNAPSHOT_BEGIN, FrameType.SNAPSHOT_END):

@@ -7,9 +7,9 @@ whole buffers (the relay, bulk decoders) and never needs frame objects.
 
 from alphapulse.protocol.errors import FrameError
 from alphapulse.protocol.frames import Frame, cells_of, decode
-from alphapulse.protocol.wire import CELL_BYTES
+from alphapulse.protocol.wire import CELL_BYTES, CELLS
 
-__all__ = ("CellAligner", "FrameDecoder")
+__all__ = ("CellAligner", "FrameAligner", "FrameDecoder")
 
 
 class CellAligner:
@@ -24,6 +24,34 @@ class CellAligner:
         if self._rest:
             data = self._rest + data
         cut = len(data) - len(data) % CELL_BYTES
+        self._rest = data[cut:]
+        return data if cut == len(data) else data[:cut]
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._rest)
+
+
+class FrameAligner:
+    """Like CellAligner, but never ends a piece inside a multi-cell frame (a quote, an instrument),
+    so whatever is forwarded or dropped downstream is always whole frames. Looks only at the last
+    cell: cost independent of the piece's size."""
+
+    __slots__ = ("_rest",)
+
+    def __init__(self) -> None:
+        self._rest = b""
+
+    def feed(self, data: bytes) -> bytes:
+        if self._rest:
+            data = self._rest + data
+        cut = len(data) - len(data) % CELL_BYTES
+        if cut:
+            last = cut - CELL_BYTES
+            cells = CELLS.get(data[last + 1], 1)
+            part = data[last + 3]
+            if cells > 1 and part < cells - 1:
+                cut = max(0, last - part * CELL_BYTES)  # hold the frame's first cells back until it is whole
         self._rest = data[cut:]
         return data if cut == len(data) else data[:cut]
 

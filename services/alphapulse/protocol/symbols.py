@@ -1,6 +1,7 @@
 """Stable 32-bit ids for symbols and feeds, the same on every machine without coordination.
 
-An id is the first four bytes (little-endian) of BLAKE2b over a canonical text: for symbols
+An id is BLAKE2b with a 4-byte digest (``digest_size=4``, not a truncated BLAKE2b-512), read
+little-endian, over the UTF-8 of a canonical text: for symbols
 ``"<exchange>:<BASE-QUOTE>"``, for feeds ``"feed:<name>"``. Id 0 is reserved ("all"), so a hash
 of 0 becomes 1. Collisions are possible in principle (birthday bound: ~1 in 10,000 for 1,000
 symbols), so every process registers what it sees and a collision is an error, never a silent mix-up.

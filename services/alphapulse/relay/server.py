@@ -12,15 +12,16 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from alphapulse.clock import Clock, SystemClock
 from alphapulse.protocol import (
     CELL_BYTES,
-    CellAligner,
     Control,
     ControlOp,
+    FrameAligner,
     FrameDecoder,
     FrameError,
     Gap,
@@ -33,6 +34,8 @@ from alphapulse.relay.core import ConsumerFilter, FeedTrack, ingest
 from alphapulse.transport import bind_unix_socket
 
 __all__ = ("Relay",)
+
+SHARED_VIEW_MIN_BYTES = 16 * CELL_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ class _Consumer(asyncio.Protocol):
         self.limit_bytes = relay.consumer_buffer_bytes
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
         self.transport = transport
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -112,11 +115,13 @@ class _FeedInput(asyncio.Protocol):
         self.relay = relay
         self.track = track
         self.lost = lost
-        self.aligner = CellAligner()
+        self.aligner = FrameAligner()
         self.transport: asyncio.Transport | None = None
+        self._label = track.name or track.source
+        self._frames_in = metrics.FRAMES_IN.labels(self._label)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
@@ -134,7 +139,9 @@ class _FeedInput(asyncio.Protocol):
             self.transport.close()
             return
         label = self.track.name or self.track.source
-        metrics.FRAMES_IN.labels(label).inc(len(chunk) // CELL_BYTES)
+        if label != self._label:
+            self._label, self._frames_in = label, metrics.FRAMES_IN.labels(label)
+        self._frames_in.inc(len(chunk) // CELL_BYTES)
         for g in gaps:
             metrics.GAPS.labels(label, g.reason.name.lower()).inc()
         exchange = self.track.exchange
@@ -145,12 +152,15 @@ class _FeedInput(asyncio.Protocol):
                 if consumer.filter.everything:
                     consumer.deliver(self.track, piece)
                 else:
-                    if arr is None:
-                        arr = np.frombuffer(piece, dtype=CELL_DTYPE)
+                    if arr is None and len(piece) > SHARED_VIEW_MIN_BYTES:
+                        arr = np.frombuffer(piece, dtype=CELL_DTYPE)  # one view shared by every filtering consumer
                     consumer.deliver(self.track, consumer.filter.select(piece, arr, exchange))
         metrics.LATENCY.observe(time.perf_counter() - t0)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.aligner.pending_bytes:
+            metrics.MALFORMED.labels(self.track.name or self.track.source, "truncated").inc()
+            log.warning("feed connection ended inside a frame", extra={"feed": self.track.source})
         if not self.lost.done():
             self.lost.set_result(None)
 

@@ -156,12 +156,13 @@ async def test_malformed_producer_is_closed_and_counted_relay_survives(sock_dir:
     bad_path = sock_dir / "feeds" / "bad.sock"
     garbage_sent = asyncio.Event()
 
+    writers: list[asyncio.StreamWriter] = []
+
     async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
         writer.write(b"\x07" * 480)  # version 7, not ours
         await writer.drain()
         garbage_sent.set()
-        await asyncio.sleep(0.2)
-        writer.close()
 
     bad_server = await asyncio.start_unix_server(garbage, str(bad_path))
     before = metrics.MALFORMED.labels("bad", "frame")._value.get()
@@ -175,6 +176,11 @@ async def test_malformed_producer_is_closed_and_counted_relay_survives(sock_dir:
         await eventually(lambda: metrics.MALFORMED.labels("bad", "frame")._value.get() > before, what="counted")
         await rec.stop()
     bad_server.close()
+    for w in writers:
+        w.close()
+        with contextlib.suppress(ConnectionError):
+            await w.wait_closed()
+    await bad_server.wait_closed()
     await good.server.close()
 
 
@@ -214,5 +220,27 @@ async def test_tcp_consumers_get_the_same_stream(sock_dir: Path, listen: tuple[s
         await eventually(lambda: len(relay.consumers) == 1 and relay.inputs, what="tcp consumer")
         producer.publish_trades(20)
         await eventually(lambda: len(rec.of(Trade)) == 20, what="20 trades over tcp")
+        await rec.stop()
+    await producer.server.close()
+
+
+async def test_a_quote_split_across_writes_reaches_consumers_whole(sock_dir: Path) -> None:
+    from alphapulse.protocol import Quote, encode
+
+    producer = Producer(sock_dir, "split", Exchange.BINANCE, ["BTC-USDT"])
+    await producer.start()
+    async with running_relay(sock_dir) as relay:
+        rec = Recorder(relay_endpoint(sock_dir))
+        rec.start()
+        await eventually(lambda: len(relay.consumers) == 1 and relay.inputs, what="connections")
+        wire = encode(Quote(producer.sids[0], producer.seq, 1, 2, 100, 5, 101, 6))
+        producer.seq += 2
+        peer = next(iter(producer.server.peers))
+        assert peer.writer is not None
+        peer.writer.transport.write(wire[:48])  # the bid cell alone; the relay must not forward half a quote
+        await asyncio.sleep(0.05)
+        assert not rec.of(Quote)
+        peer.writer.transport.write(wire[48:])
+        await eventually(lambda: len(rec.of(Quote)) == 1, what="the whole quote")
         await rec.stop()
     await producer.server.close()

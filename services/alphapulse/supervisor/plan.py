@@ -1,0 +1,141 @@
+"""The local stack as data: which processes run, with which command lines and environment.
+
+``build_plan`` is pure: options in, process specs out. A component is part of the default stack
+when its ``alphapulse`` verb exists, so services plug in by existing; a stack file (``--stack``)
+adds, replaces or disables processes without touching any code.
+"""
+
+import os
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alphapulse.errors import ConfigError
+from alphapulse.feeds import ExchangeFeed
+
+__all__ = ("ProcessSpec", "StackOptions", "build_plan", "load_stack_file")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    restart: bool = True
+    # processes start in order of ``stage``; later stages wait for earlier ones to be running
+    stage: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class StackOptions:
+    sock_dir: Path
+    data_dir: Path
+    feeds: Sequence[tuple[ExchangeFeed, Path]] = ()
+    verbs: frozenset[str] = frozenset()
+    host: str = "127.0.0.1"
+    relay_metrics_port: int = 9101
+    collector_metrics_port_base: int = 9110
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    python: str = sys.executable
+
+
+def _cli(opts: StackOptions, *args: str) -> tuple[str, ...]:
+    return (opts.python, "-m", "alphapulse", *args)
+
+
+def build_plan(opts: StackOptions) -> list[ProcessSpec]:
+    """The default stack for these options."""
+    env = {"ALPHAPULSE_SOCK_DIR": str(opts.sock_dir), "ALPHAPULSE_DATA_DIR": str(opts.data_dir), **opts.extra_env}
+    sock = ("--sock-dir", str(opts.sock_dir))
+    plan = [
+        ProcessSpec(
+            "relay",
+            _cli(opts, "relay", *sock, "--host", opts.host, "--port", str(opts.relay_metrics_port)),
+            env,
+            stage=10,
+        )
+    ]
+    if "collector" in opts.verbs:
+        for i, (feed, path) in enumerate(opts.feeds):
+            port = str(opts.collector_metrics_port_base + i)
+            plan.append(
+                ProcessSpec(
+                    f"collector:{feed.name}",
+                    _cli(opts, "collector", "-f", str(path), *sock, "--host", opts.host, "--port", port),
+                    env,
+                    stage=20,
+                )
+            )
+    relay = ("--relay", f"unix:{opts.sock_dir / 'relay.sock'}")
+    if "writer" in opts.verbs and "DATABASE_URL" in env:
+        plan.append(
+            ProcessSpec("writer", _cli(opts, "writer", *relay, "--host", opts.host, "--port", "9102"), env, stage=30)
+        )
+    if "bridge" in opts.verbs and "ALPHAPULSE_BRIDGE_SECRET" in env:
+        plan.append(
+            ProcessSpec("bridge", _cli(opts, "bridge", *relay, "--host", opts.host, "--port", "8765"), env, stage=30)
+        )
+    if "api" in opts.verbs and {"DATABASE_URL", "REDIS_URL", "ALPHAPULSE_BRIDGE_SECRET"} <= env.keys():
+        plan.append(ProcessSpec("api", _cli(opts, "api", "--host", opts.host, "--port", "8000"), env, stage=40))
+    return plan
+
+
+def load_stack_file(path: Path, plan: list[ProcessSpec]) -> list[ProcessSpec]:
+    """Apply a stack file to a plan.
+
+    ```yaml
+    processes:
+      - name: my-strategy                  # new process (or replaces one of the same name)
+        command: alphapulse trade -f strategy.yaml
+        env: {ALPHAPULSE_LOG_LEVEL: DEBUG}
+        stage: 60
+      - name: bridge
+        enabled: false                     # drop a default process
+    ```
+    """
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot read stack file {path}: {e}") from e
+    entries = doc.get("processes") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: expected a mapping with a 'processes' list")
+    by_name = {p.name: p for p in plan}
+    order = [p.name for p in plan]
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ConfigError(f"{path}: processes[{i}] needs a 'name'")
+        name = entry["name"]
+        if entry.get("enabled", True) is False:
+            by_name.pop(name, None)
+            continue
+        base = by_name.get(name)
+        command = entry.get("command")
+        if base is None and command is None:
+            raise ConfigError(f"{path}: process {name!r} is new and needs a 'command'")
+        argv = tuple(shlex.split(command) if isinstance(command, str) else command or base.argv)  # type: ignore[union-attr]
+        if argv and argv[0] == "alphapulse":
+            argv = (sys.executable, "-m", "alphapulse", *argv[1:])
+        merged: dict[str, Any] = {
+            **(base.env if base else {}),
+            **{str(k): str(v) for k, v in (entry.get("env") or {}).items()},
+        }
+        spec = ProcessSpec(name, argv, merged, bool(entry.get("restart", True)), int(entry.get("stage", 50)))
+        by_name[name] = (
+            spec
+            if base is None
+            else replace(base, argv=argv, env=merged, restart=spec.restart, stage=int(entry.get("stage", base.stage)))
+        )
+        if name not in order:
+            order.append(name)
+    return [by_name[n] for n in order if n in by_name]
+
+
+def inherit_env() -> dict[str, str]:
+    """The variables a child should see on top of the supervisor's own environment."""
+    return {k: v for k, v in os.environ.items() if k.startswith("ALPHAPULSE_") or k in {"DATABASE_URL", "REDIS_URL"}}

@@ -1,0 +1,52 @@
+"""Lower layers never import higher ones: the protocol imports only the standard library (and
+NumPy in ``protocol.bulk``) plus the leaf ``alphapulse.errors``."""
+
+import ast
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "alphapulse"
+
+
+def imports_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_protocol_imports_only_stdlib_and_the_error_leaf() -> None:
+    for path in sorted((PACKAGE / "protocol").glob("*.py")):
+        allowed_third_party = {"numpy", "numpy.typing"} if path.name == "bulk.py" else set()
+        for name in imports_of(path):
+            top = name.split(".")[0]
+            ok = (
+                top in sys.stdlib_module_names
+                or name in allowed_third_party
+                or name == "alphapulse.errors"
+                or name.startswith("alphapulse.protocol")
+            )
+            assert ok, f"{path.name} imports {name}"
+
+
+def test_errors_is_a_leaf() -> None:
+    assert not {n for n in imports_of(PACKAGE / "errors.py") if n.startswith("alphapulse")}
+
+
+def test_runtime_pieces_do_not_import_services() -> None:
+    services = (
+        "alphapulse.relay",
+        "alphapulse.bridge",
+        "alphapulse.api",
+        "alphapulse.store",
+        "alphapulse.trading",
+        "alphapulse.collectors",
+        "alphapulse.cli",
+        "alphapulse.supervisor",
+    )
+    for name in ("clock.py", "settings.py", "logs.py", "observability.py", "transport.py", "feeds.py", "framejson.py"):
+        bad = {n for n in imports_of(PACKAGE / name) if n.startswith(services)}
+        assert not bad, f"{name} imports {bad}"
