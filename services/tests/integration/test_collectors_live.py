@@ -268,3 +268,27 @@ async def test_binance_server_shutdown_event_rotates(fixtures_dir: Path, sock_di
             assert collector.connection is not None and collector.connection.rotations >= 1
             assert reader.trades() == expected
             assert not any(isinstance(f, Gap) for f in reader.frames)
+
+
+async def test_a_silent_connection_is_stale_and_replaced(fixtures_dir: Path, sock_dir: Path) -> None:
+    lines = read_lines(fixtures_dir / "kraken" / "session.jsonl")
+    expected = expected_trades(fixtures_dir, "kraken")
+    settings = FAST.__class__(**{**{k: getattr(FAST, k) for k in FAST.__slots__}, "idle_timeout_s": 0.5})
+    async with VenueServer(lines) as server:  # no heartbeats after the session: the venue went quiet
+        feed = feed_for(fixtures_dir, "kraken", server.url("/v2"))
+        async with running(feed, sock_dir, settings=settings) as (_collector, reader):
+            server.gate.set()
+            await reader.wait_for(
+                lambda fs: sum(isinstance(f, Status) and f.state == FeedState.SUBSCRIBED for f in fs) >= 2
+            )
+            states = [f.state for f in reader.frames if isinstance(f, Status)]
+            assert states[:6] == [
+                FeedState.CONNECTING,
+                FeedState.CONNECTED,
+                FeedState.SUBSCRIBED,
+                FeedState.STALE,
+                FeedState.DISCONNECTED,
+                FeedState.CONNECTING,
+            ]
+            assert any(isinstance(f, Gap) and f.reason == GapReason.RECONNECT for f in reader.frames)
+            assert reader.trades() == expected
