@@ -257,7 +257,7 @@ class BinanceParser(VenueParser):
     # -- the local order book ---------------------------------------------------------------------
     def _depth_event(self, d: _Depth, native: str, recv_ns: int) -> None:
         spec = self._spec(native, d.s)
-        if d.U > d.u:
+        if d.u < d.U:
             raise Reject("bad_range", f"depth event U {d.U} > u {d.u}")
         ps, qs = spec.price_scale, spec.qty_scale
         for p, q in d.b:
@@ -288,7 +288,7 @@ class BinanceParser(VenueParser):
         if d.u <= sync.local:
             return  # already in the book (snapshot or an earlier copy of this event)
         sid = spec.info.symbol_id
-        if d.U > sync.local + 1:
+        if sync.local + 1 < d.U:
             # missed events: the book is wrong; start the documented procedure over
             self.out.gap(GapReason.EXCHANGE, recv_ns, sid, sync.local + 1, d.U - sync.local - 1)
             self.books.get(sid).clear()

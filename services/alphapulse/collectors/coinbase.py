@@ -212,7 +212,7 @@ class CoinbaseParser(VenueParser):
         return True
 
     def _parse_trades(self, msg: _Trades) -> list[tuple[int, int, int, int, int, int, bool]]:
-        parsed = []
+        parsed: list[tuple[int, int, int, int, int, int, bool]] = []
         for event in msg.events:
             snapshot = event.type == "snapshot"
             for t in event.trades:
@@ -255,7 +255,12 @@ class CoinbaseParser(VenueParser):
         for event in msg.events:
             for t in event.tickers:
                 spec = self.instrument(t.product_id)
-                if t.best_bid is None or t.best_ask is None or t.best_bid_quantity is None or t.best_ask_quantity is None:
+                if (
+                    t.best_bid is None
+                    or t.best_ask is None
+                    or t.best_bid_quantity is None
+                    or t.best_ask_quantity is None
+                ):
                     continue  # ticker_batch and older tickers carry no top of book
                 ps, qs = spec.price_scale, spec.qty_scale
                 quotes.append(
@@ -276,7 +281,7 @@ class CoinbaseParser(VenueParser):
         for event in msg.events:
             spec = self.instrument(event.product_id)
             ps, qs = spec.price_scale, spec.qty_scale
-            levels = []
+            levels: list[tuple[int, int, int]] = []
             ts = 0
             for u in event.updates:
                 side = _BOOK_SIDE.get(u.side)
@@ -285,14 +290,20 @@ class CoinbaseParser(VenueParser):
                 if u.event_time:
                     ts = max(ts, parse_rfc3339_ns(u.event_time))
                 levels.append(
-                    (side, fixed_str(u.price_level, ps, "price_level"), fixed_str(u.new_quantity, qs, "new_quantity", positive=False))
+                    (
+                        side,
+                        fixed_str(u.price_level, ps, "price_level"),
+                        fixed_str(u.new_quantity, qs, "new_quantity", positive=False),
+                    )
                 )
             if event.type not in ("snapshot", "update"):
                 raise Reject("bad_event_type", f"l2 event type {event.type[:20]!r}")
             events.append((spec, event.type == "snapshot", ts or envelope_ts, levels))
         return events
 
-    def _apply_l2(self, events: list[tuple[InstrumentSpec, bool, int, list[tuple[int, int, int]]]], recv_ns: int) -> None:
+    def _apply_l2(
+        self, events: list[tuple[InstrumentSpec, bool, int, list[tuple[int, int, int]]]], recv_ns: int
+    ) -> None:
         for spec, snapshot, ts, levels in events:
             sid = spec.info.symbol_id
             book = self.books.get(sid)

@@ -22,7 +22,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -323,7 +323,8 @@ class VenueConnection:
                 except TimeoutError:
                     break
                 buffered.append((data, self.clock.now_ns()))
-                if self._recent is not None and data in self._recent and not self.parser.is_control(data):
+                recent: set[bytes | str] | None = self._recent  # the old reader keeps adding to it
+                if recent is not None and data in recent and not self.parser.is_control(data):
                     break  # the new connection repeats what the old one delivered: they overlap
                 if len(buffered) >= _RECENT_MAX:
                     break

@@ -294,7 +294,9 @@ class KrakenParser(VenueParser):
             spec = self.instrument(b.symbol)
             ps, qs = spec.price_scale, spec.qty_scale
             levels = [(Side.BUY, _num(lv.price, ps, "price"), _num(lv.qty, qs, "qty", positive=False)) for lv in b.bids]
-            levels += [(Side.SELL, _num(lv.price, ps, "price"), _num(lv.qty, qs, "qty", positive=False)) for lv in b.asks]
+            levels += [
+                (Side.SELL, _num(lv.price, ps, "price"), _num(lv.qty, qs, "qty", positive=False)) for lv in b.asks
+            ]
             ts = parse_rfc3339_ns(b.timestamp) if b.timestamp else 0
             items.append((spec, levels, b.checksum, ts))
         self.count("book")

@@ -80,13 +80,19 @@ class CollectorMetrics(Collector):
         errors = CounterMetricFamily(
             "alphapulse_collector_parse_errors", "Venue messages rejected, by reason", labels=["feed", "reason"]
         )
-        frames = CounterMetricFamily("alphapulse_collector_frames", "Frames published, by type", labels=["feed", "type"])
-        gaps = CounterMetricFamily("alphapulse_collector_gaps", "Gap frames published, by reason", labels=["feed", "reason"])
+        frames = CounterMetricFamily(
+            "alphapulse_collector_frames", "Frames published, by type", labels=["feed", "type"]
+        )
+        gaps = CounterMetricFamily(
+            "alphapulse_collector_gaps", "Gap frames published, by reason", labels=["feed", "reason"]
+        )
         checksum = CounterMetricFamily(
             "alphapulse_collector_checksum_failures", "Book checksum mismatches", labels=["feed"]
         )
         reconnects = CounterMetricFamily("alphapulse_collector_reconnects", "Venue reconnects", labels=["feed"])
-        connected = GaugeMetricFamily("alphapulse_collector_connected", "1 while the venue connection is up", labels=["feed"])
+        connected = GaugeMetricFamily(
+            "alphapulse_collector_connected", "1 while the venue connection is up", labels=["feed"]
+        )
         p, w = self.parser, self.writer
         if p is not None:
             for kind, n in sorted(p.stats.messages.items()):

@@ -182,7 +182,9 @@ class FrameWriter:
         buf = self.buf
         flags = _BOOK_SNAPSHOT
         for i, (side, price, qty) in enumerate(book.levels()):
-            buf += pack_book(sid, seq, side, ts_exchange_ns, ts_recv_ns, price, qty, flags | (_BOOK_LAST if i == n - 1 else 0))
+            buf += pack_book(
+                sid, seq, side, ts_exchange_ns, ts_recv_ns, price, qty, flags | (_BOOK_LAST if i == n - 1 else 0)
+            )
             seq += 1
         buf += encode(SnapshotEnd(sid, seq, n, ts_exchange_ns, ts_recv_ns, request_id))
         self.seq = seq + 1

@@ -166,7 +166,8 @@ class Collector:
 
     async def _fetch_snapshot(self, native: str) -> None:
         parser = self.parser
-        assert isinstance(parser, binance.BinanceParser) and self._client is not None
+        assert isinstance(parser, binance.BinanceParser)
+        assert self._client is not None
         s = self.settings
         backoff = Backoff(s.backoff_initial_s / 5, s.backoff_max_s, s.backoff_factor, s.backoff_jitter)
         while True:

@@ -6,13 +6,13 @@ concatenation is ambiguous in general (``BTCUSDT`` = BTC-USDT or BTCU-SDT?), so 
 built only from the symbols a feed subscribed, never guessed.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from alphapulse.errors import ConfigError
 from alphapulse.protocol import Exchange, symbol_id
 
-__all__ = ("SymbolMap", "SymbolInfo", "native_symbol", "normalize")
+__all__ = ("SymbolInfo", "SymbolMap", "native_symbol", "normalize")
 
 
 def normalize(symbol: str) -> tuple[str, str]:
@@ -54,7 +54,7 @@ class SymbolMap:
             self.by_native[info.native] = info
             self.by_symbol[sym] = info
 
-    def __iter__(self) -> "Iterable[SymbolInfo]":
+    def __iter__(self) -> Iterator[SymbolInfo]:
         return iter(self.by_symbol.values())
 
     def __len__(self) -> int:

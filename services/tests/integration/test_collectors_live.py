@@ -1,10 +1,21 @@
 """The real collector over real WebSockets and its real feed socket: sessions, gaps, kills, garbage, rotation."""
 
 import asyncio
+import itertools
 import json
 from pathlib import Path
 
 import pytest
+from collector_live_harness import (
+    FAST,
+    PATHS,
+    expected_trades,
+    feed_for,
+    read_lines,
+    rest_routes,
+    running,
+)
+from venue_server import VenueServer
 
 from alphapulse.collectors.kraken import KrakenParser, kraken_checksum
 from alphapulse.collectors.output import FrameWriter
@@ -25,16 +36,6 @@ from alphapulse.protocol import (
     from_fixed,
     to_decimal,
 )
-from collector_live_harness import (
-    FAST,
-    PATHS,
-    expected_trades,
-    feed_for,
-    read_lines,
-    rest_routes,
-    running,
-)
-from venue_server import VenueServer
 
 VENUES = ("kraken", "coinbase", "binance")
 KRAKEN_HEARTBEAT = b'{"channel":"heartbeat"}'
@@ -66,7 +67,7 @@ async def test_session_over_a_websocket_gives_the_expected_trades(
             assert not any(isinstance(f, Gap) for f in frames)
             assert collector.parser.stats.errors == {}
             seqs = [f.seq for f in frames[1:]]
-            assert all(b > a for a, b in zip(seqs, seqs[1:], strict=False)), "the feed sequence only grows"
+            assert all(b > a for a, b in itertools.pairwise(seqs)), "the feed sequence only grows"
 
 
 @pytest.mark.parametrize("venue", VENUES)
@@ -102,7 +103,12 @@ async def test_killed_server_gives_status_and_gap_then_a_clean_reconnect(fixture
             gap = frames[down + 1]
             assert isinstance(gap, Gap) and gap.reason == GapReason.RECONNECT and gap.symbol_id == 0
             after = [f.state for f in frames[down:] if isinstance(f, Status)]
-            assert after[:4] == [FeedState.DISCONNECTED, FeedState.CONNECTING, FeedState.CONNECTED, FeedState.SUBSCRIBED]
+            assert after[:4] == [
+                FeedState.DISCONNECTED,
+                FeedState.CONNECTING,
+                FeedState.CONNECTED,
+                FeedState.SUBSCRIBED,
+            ]
             assert reader.trades() == expected, "no trade lost, none twice"
             assert collector.metrics.reconnects == 1
             assert len(server.conns) == 2
@@ -184,8 +190,12 @@ async def test_kraken_checksum_mismatch_resyncs_to_the_correct_book(fixtures_dir
         async with running(feed, sock_dir) as (collector, reader):
             server.gate.set()
             await asyncio.wait_for(server.done.wait(), 15)
-            await reader.wait_for(lambda fs: any(isinstance(f, Status) and f.state == FeedState.SUBSCRIBED for f in fs[
-                next((i for i, f in enumerate(fs) if isinstance(f, Gap)), len(fs)):]))
+            await reader.wait_for(
+                lambda fs: any(
+                    isinstance(f, Status) and f.state == FeedState.SUBSCRIBED
+                    for f in fs[next((i for i, f in enumerate(fs) if isinstance(f, Gap)), len(fs)) :]
+                )
+            )
             await asyncio.sleep(0.2)
             assert collector.parser.stats.checksum_failures == 1
             reference = kraken_reference(fixtures_dir, session)
@@ -234,7 +244,9 @@ async def test_binance_rotation_overlaps_without_gap_or_duplicate(fixtures_dir: 
     lines = read_lines(fixtures_dir / "binance" / "session.jsonl")
     lines = [x for x in lines if b"serverShutdown" not in x]  # rotation by the clock alone here
     expected = expected_trades(fixtures_dir, "binance")
-    settings = FAST.__class__(**{**{k: getattr(FAST, k) for k in FAST.__slots__}, "rotate_after_s": 2.0, "overlap_max_s": 1.0})
+    settings = FAST.__class__(
+        **{**{k: getattr(FAST, k) for k in FAST.__slots__}, "rotate_after_s": 2.0, "overlap_max_s": 1.0}
+    )
     async with VenueServer(lines, rest=rest_routes(fixtures_dir, "binance")) as server:
         feed = feed_for(fixtures_dir, "binance", server.url("/stream"), server.rest_url)
         async with running(feed, sock_dir, settings=settings) as (collector, reader):

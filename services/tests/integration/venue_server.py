@@ -127,8 +127,12 @@ class VenueServer:
                 route = self.rest.get(target.split("?", 1)[0])
                 body, status = (route(target), b"200 OK") if route else (b'{"code":-1}', b"404 Not Found")
                 writer.write(
-                    b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                    + str(len(body)).encode() + b"\r\n\r\n" + body
+                    b"HTTP/1.1 "
+                    + status
+                    + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                    + str(len(body)).encode()
+                    + b"\r\n\r\n"
+                    + body
                 )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, IndexError):

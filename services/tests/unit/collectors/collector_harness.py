@@ -42,7 +42,9 @@ class Harness:
             for spec in coinbase_instruments(json.loads((fixtures / venue / "rest_products.json").read_bytes()), smap):
                 self.parser.set_instrument(spec)
         if venue == "binance":
-            for spec in binance_instruments(json.loads((fixtures / venue / "rest_exchange_info.json").read_bytes()), smap):
+            for spec in binance_instruments(
+                json.loads((fixtures / venue / "rest_exchange_info.json").read_bytes()), smap
+            ):
                 self.parser.set_instrument(spec)
         self.parser.on_connect()
         self.writer.flush()

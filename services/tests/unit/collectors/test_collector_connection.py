@@ -43,7 +43,7 @@ async def test_reconnect_schedule_on_a_fake_clock() -> None:
     parser = KrakenParser(writer, SymbolMap(Exchange.KRAKEN, ["BTC-USD"]))
     settings = ConnectionSettings(backoff_initial_s=0.1, backoff_max_s=1.0, backoff_jitter=0.0, connect_timeout_s=2)
     conn = VenueConnection(parser, f"ws://127.0.0.1:{closed_port()}/v2", writer, clock, settings, max_failures=7)
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         await conn.run()
     assert clock.slept_s == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     frames = [f for chunk in published for f in FrameDecoder().feed(chunk)]

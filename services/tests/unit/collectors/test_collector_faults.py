@@ -4,10 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-from alphapulse.collectors.binance import DepthSnapshot
-from alphapulse.collectors.parsing import Action
-from alphapulse.protocol import FeedState, Gap, GapReason, Status, from_fixed
 from collector_harness import (
     Harness,
     book_strings,
@@ -17,6 +13,10 @@ from collector_harness import (
     normalized_trades,
     read_lines,
 )
+
+from alphapulse.collectors.binance import DepthSnapshot
+from alphapulse.collectors.parsing import Action
+from alphapulse.protocol import FeedState, Gap, GapReason, Status, from_fixed
 
 VENUES = ("kraken", "coinbase", "binance")
 

@@ -4,10 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
+from collector_harness import Harness, read_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from collector_harness import Harness, read_lines
 
 VENUES = ("kraken", "coinbase", "binance")
 
@@ -18,15 +17,71 @@ json_values = st.recursive(
 )
 # shapes close to the venues' own, with values drawn at random: they reach deep into the parsers
 keys = st.sampled_from(
-    ["channel", "type", "data", "symbol", "price", "qty", "side", "trade_id", "timestamp", "checksum", "bids",
-     "asks", "events", "trades", "sequence_num", "product_id", "size", "time", "stream", "e", "s", "t", "p", "q",
-     "T", "m", "U", "u", "b", "a", "updates", "tickers", "method", "success", "result", "id"]
+    [
+        "channel",
+        "type",
+        "data",
+        "symbol",
+        "price",
+        "qty",
+        "side",
+        "trade_id",
+        "timestamp",
+        "checksum",
+        "bids",
+        "asks",
+        "events",
+        "trades",
+        "sequence_num",
+        "product_id",
+        "size",
+        "time",
+        "stream",
+        "e",
+        "s",
+        "t",
+        "p",
+        "q",
+        "T",
+        "m",
+        "U",
+        "u",
+        "b",
+        "a",
+        "updates",
+        "tickers",
+        "method",
+        "success",
+        "result",
+        "id",
+    ]
 )
 venue_like = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=12)
-    | st.sampled_from(["trade", "book", "ticker", "snapshot", "update", "l2_data", "market_trades", "BTC/USD",
-                       "BTC-USD", "BTCUSDT", "btcusdt@trade", "btcusdt@depth@100ms", "buy", "SELL", "bid", "90000.1",
-                       "2026-03-02T14:30:00.1Z"]),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.text(max_size=12)
+    | st.sampled_from(
+        [
+            "trade",
+            "book",
+            "ticker",
+            "snapshot",
+            "update",
+            "l2_data",
+            "market_trades",
+            "BTC/USD",
+            "BTC-USD",
+            "BTCUSDT",
+            "btcusdt@trade",
+            "btcusdt@depth@100ms",
+            "buy",
+            "SELL",
+            "bid",
+            "90000.1",
+            "2026-03-02T14:30:00.1Z",
+        ]
+    ),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=6),
     max_leaves=25,
 )

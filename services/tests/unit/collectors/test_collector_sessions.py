@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from collector_harness import Harness, expected_trades, normalized_trades, read_lines
 
 VENUES = ("kraken", "coinbase", "binance")
