@@ -9,6 +9,7 @@ sends raises out of ``feed``: failures are counted by reason and a sample is log
 """
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,7 +22,8 @@ from alphapulse.collectors.dedup import TradeDedup
 from alphapulse.collectors.output import FrameWriter
 from alphapulse.collectors.symbols import SymbolInfo, SymbolMap
 from alphapulse.collectors.timestamps import TimestampError
-from alphapulse.protocol import Exchange, FeedState, FixedPointError, FrameError, Instrument, to_fixed
+from alphapulse.protocol import Exchange, FeedState, FixedPointError, FrameError, Instrument
+from alphapulse.protocol.fixed import INT64_MAX, MAX_SCALE
 
 __all__ = ("Action", "InstrumentSpec", "Reject", "VenueParser", "decimals_of", "fixed_str")
 
@@ -80,13 +82,34 @@ def decimals_of(increment: str | Decimal) -> int:
     return max(0, -exponent)
 
 
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?").fullmatch  # ASCII digits only; no sign, no exponent
+_POW10 = tuple(10**i for i in range(MAX_SCALE + 1))
+_CACHE_MAX = 65536
+# per scale, text -> value: prices and sizes repeat a lot, and a dict hit (~50 ns) beats any parse
+_FIXED_CACHE: tuple[dict[str, int], ...] = tuple({} for _ in range(MAX_SCALE + 1))
+
+
 def fixed_str(text: str, scale: int, what: str, *, positive: bool = True) -> int:
-    """A venue decimal string at ``scale``; rejects (never rounds) anything inexact or non-positive."""
-    try:
-        value = to_fixed(text, scale)
-    except FixedPointError as e:
-        raise Reject("bad_number", f"{what}: {e}") from e
-    if positive and value <= 0:
+    """A venue decimal string at ``scale``, exactly; rejects (never rounds) anything inexact, negative or,
+    with ``positive``, zero. Same rules as :func:`alphapulse.protocol.to_fixed`, without a sign, and cached."""
+    cache = _FIXED_CACHE[scale]
+    value = cache.get(text)
+    if value is None:
+        if _PLAIN_DECIMAL(text) is None:
+            raise Reject("bad_number", f"{what} {text[:40]!r} is not a plain unsigned decimal")
+        whole, _, frac = text.partition(".")
+        n = len(frac)
+        if n > scale:
+            if frac[scale:].strip("0"):
+                raise Reject("bad_number", f"{what} {text[:40]!r} has more than {scale} decimals")
+            frac, n = frac[:scale], scale
+        value = int(whole + frac) * _POW10[scale - n]
+        if value > INT64_MAX:
+            raise Reject("bad_number", f"{what} {text[:40]!r} does not fit in int64 at scale {scale}")
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[text] = value
+    if positive and value == 0:
         raise Reject("non_positive", f"{what} {text!r}")
     return value
 

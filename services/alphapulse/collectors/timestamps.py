@@ -33,7 +33,7 @@ def _minute_s(prefix: str) -> int:
         len(prefix) != 16
         or prefix[4] != "-"
         or prefix[7] != "-"
-        or prefix[10] not in "T "
+        or prefix[10] != "T"
         or prefix[13] != ":"
         or not (prefix[:4] + prefix[5:7] + prefix[8:10] + prefix[11:13] + prefix[14:16]).isdigit()
         or not prefix.isascii()
@@ -46,24 +46,36 @@ def _minute_s(prefix: str) -> int:
     return days * 86400 + hh * 3600 + mm * 60
 
 
+_POW10 = (1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000)
+
+
+def _second_ns(head: str) -> int:
+    # head: "YYYY-MM-DDTHH:MM:SS"
+    if len(head) != 19 or head[16] != ":":
+        raise TimestampError(f"not an RFC 3339 UTC timestamp: {head[:40]!r}")
+    sec = head[17:19]
+    if not (sec.isdigit() and sec.isascii()) or int(sec) > 60:
+        raise TimestampError(f"impossible seconds in {head[:40]!r}")
+    return (_minute_s(head[:16]) + int(sec)) * _NS
+
+
 def parse_rfc3339_ns(text: str) -> int:
-    """``2026-03-02T14:30:00.308055123Z`` -> ns since the epoch, exactly (UTC ``Z`` only)."""
-    if len(text) < 20 or text[-1] != "Z" or text[16] != ":":
-        raise TimestampError(f"not an RFC 3339 UTC timestamp: {text[:40]!r}")
-    prefix = text[:16]
-    base = _CACHE.get(prefix)
+    """``2026-03-02T14:30:00.308055123Z`` -> ns since the epoch, exactly (UTC ``Z`` only).
+
+    The epoch of each whole second seen is cached (bounded): market data timestamps share seconds.
+    """
+    head = text[:19]
+    base = _CACHE.get(head)
     if base is None:
-        base = _minute_s(prefix)
+        base = _second_ns(head)
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
-        _CACHE[prefix] = base
-    sec = text[17:19]
-    if not (sec.isdigit() and sec.isascii()) or int(sec) > 60:
-        raise TimestampError(f"impossible seconds in {text[:40]!r}")
-    frac = text[19:-1]
-    if frac:
-        digits = frac[1:]
-        if frac[0] != "." or not 1 <= len(digits) <= 9 or not (digits.isdigit() and digits.isascii()):
-            raise TimestampError(f"bad fraction in {text[:40]!r}")
-        return (base + int(sec)) * _NS + int(digits.ljust(9, "0"))
-    return (base + int(sec)) * _NS
+        _CACHE[head] = base
+    tail = text[19:]
+    if tail == "Z":
+        return base
+    digits = tail[1:-1]
+    n = len(digits)
+    if tail[:1] != "." or tail[-1:] != "Z" or not 1 <= n <= 9 or not (digits.isdigit() and digits.isascii()):
+        raise TimestampError(f"bad fraction or zone in {text[:40]!r}")
+    return base + int(digits) * _POW10[9 - n]
