@@ -71,9 +71,11 @@ def trade_messages(venue: str, n: int) -> list[bytes]:
                 f'"size":"{qty}","side":"{side.upper()}","time":"{ts}"}}]}}]}}'
             )
         else:
+            # aggTrade: what cryptofeed subscribes for Binance trades, so both sides get the same messages
             msg = (
-                f'{{"stream":"btcusdt@trade","data":{{"e":"trade","E":{ms},"s":"BTCUSDT","t":{6601300000 + i},'
-                f'"p":"{px}0000000","q":"{qty}","T":{ms},"m":{"true" if side == "sell" else "false"},"M":true}}}}'
+                f'{{"stream":"btcusdt@aggTrade","data":{{"e":"aggTrade","E":{ms},"s":"BTCUSDT","a":{6601300000 + i},'
+                f'"p":"{px}0000000","q":"{qty}","f":{7701300000 + i},"l":{7701300000 + i},"T":{ms},'
+                f'"m":{"true" if side == "sell" else "false"},"M":true}}}}'
             )
         out.append(msg.encode())
     return out
@@ -129,7 +131,10 @@ def _serve(sock: socket.socket, blob: bytes, rest: dict[str, bytes], ready: Any)
             continue
         accept = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest())
         conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
-        conn.recv(65536)  # the client's subscribe (first message)
+        conn.settimeout(1.0)  # the client's subscribe (Binance clients may subscribe in the URL instead)
+        with contextlib.suppress(TimeoutError, OSError):
+            conn.recv(65536)
+        conn.settimeout(None)
         time.sleep(0.3)  # let the reader attach and the client settle
         view = memoryview(blob)
         for i in range(0, len(blob), 1 << 20):
@@ -196,7 +201,7 @@ def _collector_proc(venue: str, url: str, rest_url: str, sock_dir: str, n: int, 
 
     feed = ExchangeFeed(f"bench-{venue}", venue, (SYMBOLS[venue],), ("trades",), url=url, rest_url=rest_url)
     settings = ConnectionSettings(idle_timeout_s=None, subscribe_interval_s=0.0, ping_interval_s=None)
-    collector = Collector(feed, Path(sock_dir), settings=settings)
+    collector = Collector(feed, Path(sock_dir), settings=settings, agg_trades=venue == "binance")
 
     async def main() -> None:
         task = asyncio.create_task(collector.run())
