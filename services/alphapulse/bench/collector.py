@@ -123,14 +123,25 @@ def _serve(sock: socket.socket, blob: bytes, rest: dict[str, bytes], ready: Any)
             head += chunk
         request = head.split(b"\r\n\r\n", 1)[0].decode("latin-1")
         target = request.split(" ", 2)[1] if " " in request else "/"
-        key = next((ln.split(":", 1)[1].strip() for ln in request.split("\r\n") if ln.lower().startswith("sec-websocket-key")), None)
+        key = next(
+            (ln.split(":", 1)[1].strip() for ln in request.split("\r\n") if ln.lower().startswith("sec-websocket-key")),
+            None,
+        )
         if key is None:  # plain HTTP: REST metadata
             body = rest.get(target.split("?", 1)[0], b"{}")
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                % len(body)
+                + body
+            )
             conn.close()
             continue
         accept = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest())
-        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+            + accept
+            + b"\r\n\r\n"
+        )
         conn.settimeout(1.0)  # the client's subscribe (Binance clients may subscribe in the URL instead)
         with contextlib.suppress(TimeoutError, OSError):
             conn.recv(65536)
@@ -145,11 +156,11 @@ def _serve(sock: socket.socket, blob: bytes, rest: dict[str, bytes], ready: Any)
         conn.close()
 
 
-def _start_server(blob: bytes, rest: dict[str, bytes]) -> tuple[mp.Process, int]:
+def _start_server(blob: bytes, rest: dict[str, bytes]) -> tuple[Any, int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
-    port = sock.getsockname()[1]
+    port: int = sock.getsockname()[1]
     ctx = mp.get_context("fork")
     ready = ctx.Event()
     proc = ctx.Process(target=_serve, args=(sock, blob, rest, ready), daemon=True)
@@ -162,6 +173,7 @@ def _start_server(blob: bytes, rest: dict[str, bytes]) -> tuple[mp.Process, int]
 # -- our collector (its own process, one core) -----------------------------------------------------------
 def _reader(path: str, expect: int, out: Connection) -> None:
     """Count trade frames on the feed socket; latency = arrival - ts_recv (in bulk, per chunk)."""
+
     async def main() -> None:
         for _ in range(500):
             if os.path.exists(path):
@@ -205,7 +217,8 @@ def _collector_proc(venue: str, url: str, rest_url: str, sock_dir: str, n: int, 
 
     async def main() -> None:
         task = asyncio.create_task(collector.run())
-        cpu0 = None
+        cpu0: float | None = None
+        t0, k0 = 0.0, 0
         while collector.writer.trades < n and not task.done():
             await asyncio.sleep(0.005)
             if cpu0 is None and collector.writer.trades:
@@ -216,16 +229,45 @@ def _collector_proc(venue: str, url: str, rest_url: str, sock_dir: str, n: int, 
         with contextlib.suppress(asyncio.CancelledError):
             await task
         assert cpu0 is not None
-        out.send({"cpu_s": cpu1 - cpu0, "wall_s": t1 - t0, "trades": k1 - k0, "errors": dict(collector.parser.stats.errors)})
+        out.send(
+            {"cpu_s": cpu1 - cpu0, "wall_s": t1 - t0, "trades": k1 - k0, "errors": dict(collector.parser.stats.errors)}
+        )
 
     uvloop.run(main())
 
 
 def _rest_for(venue: str) -> dict[str, bytes]:
     if venue == "coinbase":
-        return {"/api/v3/brokerage/market/products": json.dumps({"products": [{"product_id": "BTC-USD", "quote_increment": "0.01", "base_increment": "0.00000001", "price_increment": "0.01"}]}).encode()}
+        return {
+            "/api/v3/brokerage/market/products": json.dumps(
+                {
+                    "products": [
+                        {
+                            "product_id": "BTC-USD",
+                            "quote_increment": "0.01",
+                            "base_increment": "0.00000001",
+                            "price_increment": "0.01",
+                        }
+                    ]
+                }
+            ).encode()
+        }
     if venue == "binance":
-        return {"/api/v3/exchangeInfo": json.dumps({"symbols": [{"symbol": "BTCUSDT", "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.01000000"}, {"filterType": "LOT_SIZE", "stepSize": "0.00000001"}]}]}).encode()}
+        return {
+            "/api/v3/exchangeInfo": json.dumps(
+                {
+                    "symbols": [
+                        {
+                            "symbol": "BTCUSDT",
+                            "filters": [
+                                {"filterType": "PRICE_FILTER", "tickSize": "0.01000000"},
+                                {"filterType": "LOT_SIZE", "stepSize": "0.00000001"},
+                            ],
+                        }
+                    ]
+                }
+            ).encode()
+        }
     return {}
 
 
@@ -262,7 +304,7 @@ def _run_ours(venue: str, n: int) -> dict[str, Any]:
 
 
 # -- the peer -------------------------------------------------------------------------------------------
-PEER_SCRIPT = Path(__file__).with_name("cryptofeed_peer.py")
+PEER_SCRIPT = Path(__file__).with_name("_cryptofeed_peer.py")
 
 
 def _run_peer(venue: str, n: int, python: str) -> dict[str, Any]:
@@ -276,6 +318,7 @@ def _run_peer(venue: str, n: int, python: str) -> dict[str, Any]:
             capture_output=True,
             text=True,
             timeout=600,
+            check=False,
             env={**os.environ, "PYTHONPATH": "", "XDG_CACHE_HOME": tempfile.mkdtemp(prefix="cf-cache-")},
         )
     finally:
@@ -306,7 +349,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results.append(_run_ours(venue, args.messages))
     if not args.no_peer:
         if not Path(args.peer_python).exists():
-            notes.append(f"cryptofeed not run: {args.peer_python} missing (python3.13 -m venv; pip install cryptofeed==3.0.1)")
+            notes.append(
+                f"cryptofeed not run: {args.peer_python} missing (python3.13 -m venv; pip install cryptofeed==3.0.1)"
+            )
         else:
             for venue in venues:
                 results.append(_run_peer(venue, args.messages, args.peer_python))

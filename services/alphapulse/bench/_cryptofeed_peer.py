@@ -1,7 +1,7 @@
 """The cryptofeed 3.0.1 side of ``bench collector``; runs in cryptofeed's own Python 3.13 environment.
 
 Not part of the alphapulse package's runtime (it imports cryptofeed, AGPL, never our dependency):
-``collector.py`` starts it as ``<cryptofeed python> cryptofeed_peer.py VENUE PORT N``. The symbol
+``collector.py`` starts it as ``<cryptofeed python> _cryptofeed_peer.py VENUE PORT N``. The symbol
 table is seeded in-process, so cryptofeed starts without fetching it over the network; its WebSocket
 endpoint is pointed at the benchmark's local server. Prints one JSON line when N trades arrived.
 """
@@ -21,7 +21,7 @@ from cryptofeed.symbols import Symbols  # type: ignore[import-not-found]
 
 def _allow_plain_ws() -> None:
     """cryptofeed insists on wss://; the benchmark's local server speaks ws:// (as ours is measured: no TLS)."""
-    import cryptofeed.connection as cc  # type: ignore[import-not-found]
+    import cryptofeed.connection as cc
 
     original = cc.WSAsyncConn.__init__
 
