@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--venue", action="append", choices=VENUES, help="only this venue (repeatable)")
     parser.add_argument("--no-peer", action="store_true", help="skip cryptofeed")
     parser.add_argument("--peer-python", default=str(PEER_PYTHON), help="Python of the cryptofeed environment")
+    parser.add_argument(
+        "--latency-rate", type=float, default=20_000, help="paced run for latency, messages/s (0: skip; default 20000)"
+    )
 
 
 # -- the messages -----------------------------------------------------------------------------------
@@ -109,8 +112,9 @@ def _ws_frame(payload: bytes) -> bytes:
 
 
 # -- the raw WebSocket server (its own process) ---------------------------------------------------------
-def _serve(sock: socket.socket, blob: bytes, rest: dict[str, bytes], ready: Any) -> None:
-    """Accept connections; after the client's first message, write the pre-framed blob in big chunks."""
+def _serve(sock: socket.socket, blob: bytes, rest: dict[str, bytes], ready: Any, rate: float = 0.0) -> None:
+    """Accept connections; after the client's first message, write the pre-framed blob in big chunks
+    (``rate`` 0: as fast as the client reads), or paced at ``rate`` messages/s in groups of 10."""
     ready.set()
     while True:
         conn, _ = sock.accept()
@@ -149,21 +153,43 @@ def _serve(sock: socket.socket, blob: bytes, rest: dict[str, bytes], ready: Any)
         time.sleep(0.3)  # let the reader attach and the client settle
         view = memoryview(blob)
         with contextlib.suppress(OSError):  # a client may leave as soon as it has counted its messages
-            for i in range(0, len(blob), 1 << 20):
-                conn.sendall(view[i : i + (1 << 20)])
+            if rate:
+                _paced(conn, blob, rate)
+            else:
+                for i in range(0, len(blob), 1 << 20):
+                    conn.sendall(view[i : i + (1 << 20)])
             while conn.recv(65536):
                 pass
         conn.close()
 
 
-def _start_server(blob: bytes, rest: dict[str, bytes]) -> tuple[Any, int]:
+def _paced(conn: socket.socket, blob: bytes, rate: float) -> None:
+    frames, i = [], 0
+    while i < len(blob):  # split the pre-framed blob back into frames (server frames: no mask)
+        n = blob[i + 1] & 0x7F
+        head = 2 + (2 if n == 126 else 8 if n == 127 else 0)
+        if n == 126:
+            n = int.from_bytes(blob[i + 2 : i + 4], "big")
+        elif n == 127:
+            n = int.from_bytes(blob[i + 2 : i + 10], "big")
+        frames.append(blob[i : i + head + n])
+        i += head + n
+    start = time.perf_counter()
+    for k in range(0, len(frames), 10):
+        ahead = start + k / rate - time.perf_counter()
+        if ahead > 0:
+            time.sleep(ahead)
+        conn.sendall(b"".join(frames[k : k + 10]))
+
+
+def _start_server(blob: bytes, rest: dict[str, bytes], rate: float = 0.0) -> tuple[Any, int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
     port: int = sock.getsockname()[1]
     ctx = mp.get_context("fork")
     ready = ctx.Event()
-    proc = ctx.Process(target=_serve, args=(sock, blob, rest, ready), daemon=True)
+    proc = ctx.Process(target=_serve, args=(sock, blob, rest, ready, rate), daemon=True)
     proc.start()
     sock.close()
     ready.wait(10)
@@ -271,9 +297,9 @@ def _rest_for(venue: str) -> dict[str, bytes]:
     return {}
 
 
-def _run_ours(venue: str, n: int) -> dict[str, Any]:
+def _run_ours(venue: str, n: int, rate: float = 0.0) -> dict[str, Any]:
     blob = b"".join(_ws_frame(m) for m in prelude(venue, None) + trade_messages(venue, n))
-    server, port = _start_server(blob, _rest_for(venue))
+    server, port = _start_server(blob, _rest_for(venue), rate)
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="apb-", dir="/tmp") as d:
         path = f"{d}/feeds/bench-{venue}.sock"
@@ -291,6 +317,16 @@ def _run_ours(venue: str, n: int) -> dict[str, Any]:
             p.join(10)
     server.kill()
     per_msg_us = stats["cpu_s"] / max(1, stats["trades"]) * 1e6
+    if rate:
+        return result(
+            "alphapulse",
+            stats["trades"] / stats["wall_s"],
+            latency_summary(lat),
+            venue=venue,
+            scenario=f"paced {rate:,.0f} msg/s (latency)",
+            cpu_us_per_msg=round(per_msg_us, 2),
+            messages=n,
+        )
     return result(
         "alphapulse",
         stats["trades"] / stats["wall_s"],
@@ -344,9 +380,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     notes = [
         "collector pinned to one core; server and reader on the other; no TLS (local WebSocket)",
         "cryptofeed measured with a trade callback only (no frame encoding, no socket): its own FeedHandler",
+        "throughput runs blast messages (latency there is queueing); the paced runs measure receive-to-socket latency",
     ]
     for venue in venues:
         results.append(_run_ours(venue, args.messages))
+    if args.latency_rate:
+        for venue in venues:
+            results.append(_run_ours(venue, max(10_000, args.messages // 5), args.latency_rate))
     if not args.no_peer:
         if not Path(args.peer_python).exists():
             notes.append(
@@ -355,7 +395,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             for venue in venues:
                 results.append(_run_peer(venue, args.messages, args.peer_python))
-    ours = {r["venue"]: r for r in results if r["system"] == "alphapulse"}
+    ours = {r["venue"]: r for r in results if r["system"] == "alphapulse" and "scenario" not in r}
     for r in results:
         if r["system"] != "alphapulse" and "throughput_per_s" in r and r["venue"] in ours:
             mine = ours[r["venue"]]
