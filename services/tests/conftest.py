@@ -20,12 +20,12 @@ def sock_dir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """The venues' reference sessions: ``shared/fixtures/exchanges`` beside the repository."""
-    candidates = [Path(os.environ["ALPHAPULSE_FIXTURES"])] if "ALPHAPULSE_FIXTURES" in os.environ else []
+    candidates = [Path(os.environ["ALPHAPULSE_FIXTURES_DIR"])] if "ALPHAPULSE_FIXTURES_DIR" in os.environ else []
     candidates += [REPO_ROOT.parent / "shared" / "fixtures" / "exchanges"]
     for c in candidates:
         if (c / "binance" / "session.jsonl").exists():
             return c
     raise RuntimeError(
         f"exchange fixtures not found (looked in {[str(c) for c in candidates]}); "
-        "set ALPHAPULSE_FIXTURES to the shared/fixtures/exchanges folder"
+        "set ALPHAPULSE_FIXTURES_DIR to the shared/fixtures/exchanges folder"
     )

@@ -18,7 +18,36 @@ import yaml
 from alphapulse.errors import ConfigError
 from alphapulse.feeds import ExchangeFeed
 
-__all__ = ("ProcessSpec", "StackOptions", "build_plan", "load_stack_file")
+__all__ = ("SIM_VENUES", "ProcessSpec", "StackOptions", "build_plan", "demo_feeds", "load_stack_file")
+
+# the simulator serves its venues on consecutive ports in this order (alphapulse sim --venue all)
+SIM_VENUES = (
+    ("kraken", "/v2", ("BTC-USD", "ETH-USD", "SOL-USD")),
+    ("coinbase", "/", ("BTC-USD", "ETH-USD", "SOL-USD")),
+    ("binance", "/stream", ("BTC-USDT", "ETH-USDT", "SOL-USDT")),
+)
+
+
+def demo_feeds(sim_port: int) -> list[dict[str, Any]]:
+    """ExchangeFeed documents pointing each venue at the local simulator."""
+    docs = []
+    for k, (venue, path, symbols) in enumerate(SIM_VENUES):
+        spec: dict[str, Any] = {
+            "exchange": venue,
+            "symbols": list(symbols),
+            "url": f"ws://127.0.0.1:{sim_port + k}{path}",
+        }
+        if venue != "kraken":  # Kraken's instrument metadata comes over its WebSocket
+            spec["restUrl"] = f"http://127.0.0.1:{sim_port + 10 + k}"
+        docs.append(
+            {
+                "apiVersion": "alphapulse.io/v1alpha1",
+                "kind": "ExchangeFeed",
+                "metadata": {"name": f"{venue}-sim"},
+                "spec": spec,
+            }
+        )
+    return docs
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +71,8 @@ class StackOptions:
     collector_metrics_port_base: int = 9110
     extra_env: Mapping[str, str] = field(default_factory=dict)
     python: str = sys.executable
+    sim_port: int = 0  # run the exchange simulator (all venues) on sim_port.. (REST on sim_port+10..)
+    sim_rate: float = 200.0
 
 
 def _cli(opts: StackOptions, *args: str) -> tuple[str, ...]:
@@ -52,7 +83,30 @@ def build_plan(opts: StackOptions) -> list[ProcessSpec]:
     """The default stack for these options."""
     env = {"ALPHAPULSE_SOCK_DIR": str(opts.sock_dir), "ALPHAPULSE_DATA_DIR": str(opts.data_dir), **opts.extra_env}
     sock = ("--sock-dir", str(opts.sock_dir))
-    plan = [
+    plan = []
+    if opts.sim_port and "sim" in opts.verbs:
+        plan.append(
+            ProcessSpec(
+                "sim",
+                _cli(
+                    opts,
+                    "sim",
+                    "--venue",
+                    "all",
+                    "--rate",
+                    str(opts.sim_rate),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(opts.sim_port),
+                    "--rest-port",
+                    str(opts.sim_port + 10),
+                ),
+                env,
+                stage=5,
+            )
+        )
+    plan += [
         ProcessSpec(
             "relay",
             _cli(opts, "relay", *sock, "--host", opts.host, "--port", str(opts.relay_metrics_port)),

@@ -1,0 +1,72 @@
+"""The bridge's Prometheus metrics (names from docs/metrics.md), updated once per tick, not per event."""
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ("DROP_REASONS", "REJECT_REASONS", "BridgeMetrics")
+
+# Why an event did not reach a client.
+DROP_REASONS = ("slow_client", "coalesced", "unknown_instrument", "malformed_frame")
+# Why a connection or request was refused.
+REJECT_REASONS = (
+    "origin",
+    "token",
+    "auth_timeout",
+    "auth_required",
+    "malformed",
+    "binary",
+    "oversized",
+    "subscription_limit",
+    "client_limit",
+    "slow_client",
+)
+# Send latency spans tens of µs (a tick to a live client) up to seconds (a backlog being flushed).
+_LATENCY_BUCKETS_S = (
+    25e-6,
+    50e-6,
+    100e-6,
+    200e-6,
+    400e-6,
+    800e-6,
+    1.6e-3,
+    3.2e-3,
+    6.4e-3,
+    12.8e-3,
+    25.6e-3,
+    0.1,
+    0.5,
+    2.0,
+)
+
+
+class BridgeMetrics:
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.clients = Gauge(
+            "alphapulse_bridge_clients", "WebSocket clients authenticated and connected", registry=registry
+        )
+        self.messages_out = Counter(
+            "alphapulse_bridge_messages_out_total",
+            "Events written to clients (one per event per client)",
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "alphapulse_bridge_dropped_total", "Events not delivered to a client", ["reason"], registry=registry
+        )
+        self.rejected = Counter(
+            "alphapulse_bridge_rejected_total", "Connections or requests refused", ["reason"], registry=registry
+        )
+        self.send_latency = Histogram(
+            "alphapulse_bridge_send_latency_seconds",
+            "From a relay read (tick) to the last client write of that tick",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        # Pre-create every label so dashboards see zeros, not missing series.
+        self._dropped = {r: self.dropped.labels(reason=r) for r in DROP_REASONS}
+        self._rejected = {r: self.rejected.labels(reason=r) for r in REJECT_REASONS}
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        if count:
+            self._dropped[reason].inc(count)
+
+    def reject(self, reason: str) -> None:
+        self._rejected[reason].inc()

@@ -1,0 +1,82 @@
+"""``alphapulse bridge``: the live stream to browsers; ``alphapulse bridge token``: a development token."""
+
+import argparse
+from typing import Any
+
+from alphapulse.cli._common import add_listen_flags, add_relay_flag, add_sock_dir_flag
+from alphapulse.settings import env
+
+_DEFAULT_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173"  # the Vite dev server
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "bridge",
+        help="serve the live market to browsers over WebSocket",
+        description="Consumes the relay and serves browsers on ws://HOST:PORT/ws (JSON; docs/bridge.md), with "
+        "/metrics and /healthz on the same port. Needs ALPHAPULSE_BRIDGE_SECRET (the token signing key).",
+    )
+    add_sock_dir_flag(p)
+    add_relay_flag(p)
+    add_listen_flags(p, default_port=8765, what="WebSocket /ws, /metrics and /healthz")
+    p.add_argument(
+        "--allowed-origin",
+        action="append",
+        dest="allowed_origins",
+        metavar="ORIGIN",
+        help="browser Origin allowed to connect, repeatable; '*' allows any (env ALPHAPULSE_BRIDGE_ALLOWED_ORIGINS, "
+        f"comma-separated; default {_DEFAULT_ORIGINS})",
+    )
+    p.add_argument("--max-clients", type=int, default=1000, help="connections beyond this are refused (1013)")
+    p.add_argument("--max-subscriptions", type=int, default=256, help="(symbol, channel) pairs per client")
+    p.add_argument(
+        "--slow-client-timeout-s", type=float, default=10.0, help="disconnect a client not reading for this long"
+    )
+    p.set_defaults(handler=run)
+    sub = p.add_subparsers(dest="bridge_command", metavar="COMMAND")
+    t = sub.add_parser(
+        "token",
+        help="print a development token",
+        description="Prints an HS256 JWT signed with ALPHAPULSE_BRIDGE_SECRET for the bridge's auth message.",
+    )
+    t.add_argument("--sub", required=True, help="subject (user name)")
+    t.add_argument("--role", required=True, choices=("viewer", "trader", "admin"))
+    t.add_argument("--ttl-s", type=int, default=300, help="lifetime in seconds (default 300)")
+    t.set_defaults(handler=token)
+
+
+def token(args: argparse.Namespace) -> int:
+    import time
+
+    from alphapulse.bridge.auth import issue_token, require_secret
+
+    print(
+        issue_token(require_secret(env("BRIDGE_SECRET")), args.sub, args.role, now_s=int(time.time()), ttl_s=args.ttl_s)
+    )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from alphapulse.bridge.auth import require_secret
+    from alphapulse.bridge.core import BridgeLimits
+    from alphapulse.bridge.service import BridgeSettings, run_bridge
+    from alphapulse.cli._runtime import run_service
+    from alphapulse.settings import relay_socket_path, sock_dir
+
+    key = require_secret(env("BRIDGE_SECRET"))
+    origins = args.allowed_origins or [
+        o.strip() for o in (env("BRIDGE_ALLOWED_ORIGINS") or _DEFAULT_ORIGINS).split(",") if o.strip()
+    ]
+    settings = BridgeSettings(
+        relays=args.relay or [f"unix:{relay_socket_path(sock_dir(args.sock_dir))}"],
+        key=key,
+        host=args.host,
+        port=args.port,
+        allowed_origins=origins,
+        limits=BridgeLimits(
+            max_clients=args.max_clients,
+            max_subscriptions=args.max_subscriptions,
+            slow_client_timeout_s=args.slow_client_timeout_s,
+        ),
+    )
+    return run_service(lambda: run_bridge(settings))

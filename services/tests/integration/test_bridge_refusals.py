@@ -1,0 +1,132 @@
+"""The bridge's front door over real WebSockets: tokens, origins, sizes, malformed input, HTTP routes."""
+
+import asyncio
+import time
+
+import httpx
+import jwt
+import orjson
+import pytest
+from bridge_harness import KEY, eventually_true, running_bridge, token
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+
+async def close_of(url: str, *messages: str | bytes, origin: str | None = None) -> tuple[int, str]:
+    """Send ``messages`` and return the close code and reason the bridge answers with."""
+    async with connect(url, origin=origin, compression=None) as ws:  # type: ignore[arg-type]
+        for m in messages:
+            await ws.send(m)
+        with pytest.raises(ConnectionClosed) as info:
+            await _drain(ws)
+    assert info.value.rcvd is not None
+    return info.value.rcvd.code, info.value.rcvd.reason
+
+
+async def _drain(ws: ClientConnection) -> None:
+    """Read until the bridge closes the connection (raises ConnectionClosed)."""
+    while True:
+        await asyncio.wait_for(ws.recv(), 10)
+
+
+def auth(tok: str) -> str:
+    return orjson.dumps({"op": "auth", "token": tok}).decode()
+
+
+async def test_bad_tokens_are_refused_with_4001_and_a_reason() -> None:
+    async with running_bridge() as bridge:
+        expired = jwt.encode({"sub": "a", "role": "viewer", "exp": int(time.time()) - 60}, KEY, algorithm="HS256")
+        forged = jwt.encode({"sub": "a", "role": "admin", "exp": int(time.time()) + 60}, b"f" * 32, algorithm="HS256")
+        assert await close_of(bridge.url, auth(expired)) == (4001, "token expired")
+        assert await close_of(bridge.url, auth(forged)) == (4001, "token signature is invalid")
+        code, reason = await close_of(bridge.url, auth("garbage"))
+        assert code == 4001
+        assert reason.startswith("token is invalid")
+        assert bridge.metric("alphapulse_bridge_rejected_total", reason="token") == 3
+
+
+async def test_first_message_must_be_auth_and_come_in_time() -> None:
+    async with running_bridge(auth_timeout_s=0.2) as bridge:
+        sub = orjson.dumps({"op": "subscribe", "exchange": "binance", "symbols": ["BTC-USDT"]}).decode()
+        code, reason = await close_of(bridge.url, sub)
+        assert code == 4002
+        assert "first message must be" in reason
+        code, reason = await close_of(bridge.url)
+        assert code == 4002
+        assert "within 0.2 s" in reason
+        assert bridge.metric("alphapulse_bridge_rejected_total", reason="auth_timeout") == 1
+
+
+async def test_bad_origin_is_refused_at_the_handshake() -> None:
+    async with running_bridge(origins=["http://good.example"]) as bridge:
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(bridge.url, origin="http://evil.example"):  # type: ignore[arg-type]
+                pass
+        assert info.value.response.status_code == 403
+        assert b"origin http://evil.example is not allowed" in info.value.response.body
+        async with connect(bridge.url, origin="http://good.example") as ws:  # type: ignore[arg-type]
+            await ws.send(auth(token()))
+            assert orjson.loads(await ws.recv())[0]["type"] == "welcome"
+        assert bridge.metric("alphapulse_bridge_rejected_total", reason="origin") == 1
+
+
+async def test_oversized_message_is_refused_with_1009() -> None:
+    async with running_bridge(max_message_bytes=1024) as bridge:
+        code, reason = await close_of(bridge.url, auth(token()), "x" * 2000)
+        assert code == 1009
+        assert "exceeds limit" in reason
+        await eventually_true(
+            lambda: bridge.metric("alphapulse_bridge_rejected_total", reason="oversized") == 1, what="oversized count"
+        )
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "needle"),
+    [
+        ("{not json", 4000, "not a JSON object"),
+        ('{"op":"subscribe","exchange":"nyse","symbols":["IBM-USD"]}', 4000, "unknown exchange"),
+        ('{"op":"subscribe","exchange":"binance","symbols":["BTC-USDT"],"channels":["ticks"]}', 4000, "channel"),
+        ('{"op":"dance"}', 4000, "invalid message"),
+        (b"\x00\x01", 1003, "binary messages are not accepted"),
+    ],
+)
+async def test_malformed_messages_close_the_connection_with_a_reason(
+    message: str | bytes, code: int, needle: str
+) -> None:
+    async with running_bridge() as bridge:
+        got_code, reason = await close_of(bridge.url, auth(token()), message)
+        assert got_code == code
+        assert needle in reason
+        await eventually_true(lambda: not bridge.core.clients, what="client removed")
+
+
+async def test_token_refresh_and_ping() -> None:
+    async with running_bridge() as bridge, connect(bridge.url) as ws:
+        await ws.send(auth(token()))
+        await ws.recv()
+        await ws.send('{"op":"ping","id":"p1"}')
+        assert orjson.loads(await ws.recv()) == [{"type": "pong", "id": "p1"}]
+        await ws.send(orjson.dumps({"op": "auth", "token": token(ttl_s=900), "id": 2}).decode())
+        reply = orjson.loads(await ws.recv())[0]
+        assert (reply["type"], reply["id"], reply["sub"]) == ("welcome", 2, "alice")
+        await ws.send(auth(token("mallory")))
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 4001
+
+
+async def test_metrics_and_healthz_on_the_same_port() -> None:
+    async with running_bridge() as bridge, connect(bridge.url) as ws:
+        await ws.send(auth(token()))
+        await ws.recv()
+        base = f"http://127.0.0.1:{bridge.server.port}"
+        async with httpx.AsyncClient() as http:
+            metrics = await http.get(f"{base}/metrics")
+            health = await http.get(f"{base}/healthz")
+            missing = await http.get(f"{base}/nope")
+        assert metrics.status_code == 200
+        assert "alphapulse_bridge_clients 1.0" in metrics.text
+        assert "alphapulse_bridge_send_latency_seconds_bucket" in metrics.text
+        assert health.status_code == 200
+        assert missing.status_code == 404
