@@ -145,8 +145,12 @@ class VenueConnection:
                 await self.clock.sleep(self.backoff.next_s())
                 continue
             failures = 0
+            if self.metrics is not None:
+                self.metrics.connected = True
             reason = await self._session(ws)
             self._ws = None
+            if self.metrics is not None:
+                self.metrics.connected = False
             self.writer.reconnects += 1
             if self.metrics is not None:
                 self.metrics.reconnects += 1

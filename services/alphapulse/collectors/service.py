@@ -91,6 +91,7 @@ class Collector:
             self.path, feed_id=self.writer.feed_id, hello=self.writer.hello, on_control=self.on_control
         )
         self.connection: VenueConnection | None = None
+        self.metrics_server: MetricsServer | None = None
         self._client: httpx.AsyncClient | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.rest_base = feed.rest_url or _REST.get(feed.exchange, "")
@@ -112,6 +113,7 @@ class Collector:
             except OSError as e:  # a busy metrics port must not stop market data
                 log.error("metrics endpoint not started on port %s: %s", self.metrics_port, e)
                 metrics_server = None
+        self.metrics_server = metrics_server
         try:
             async with httpx.AsyncClient() as client:
                 self._client = client

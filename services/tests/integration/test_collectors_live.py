@@ -304,3 +304,45 @@ async def test_a_silent_connection_is_stale_and_replaced(fixtures_dir: Path, soc
             ]
             assert any(isinstance(f, Gap) and f.reason == GapReason.RECONNECT for f in reader.frames)
             assert reader.trades() == expected
+
+
+async def test_late_reader_gets_state_first_and_metrics_are_served(fixtures_dir: Path, sock_dir: Path) -> None:
+    import httpx
+    from collector_live_harness import FeedReader
+
+    from alphapulse.settings import feed_socket_path
+
+    lines = read_lines(fixtures_dir / "binance" / "session.jsonl")
+    expected = expected_trades(fixtures_dir, "binance")
+    async with VenueServer(lines, rest=rest_routes(fixtures_dir, "binance")) as server:
+        feed = feed_for(fixtures_dir, "binance", server.url("/stream"), server.rest_url)
+        async with running(feed, sock_dir, metrics_host="127.0.0.1", metrics_port=0) as (collector, reader):
+            server.gate.set()
+            await reader.wait_for(n_trades(len(expected)))
+            late = FeedReader()
+            await late.connect(feed_socket_path(sock_dir, feed.name))
+            try:
+                await late.wait_for(lambda fs: len(fs) >= 5)
+                head = late.frames[:5]
+                assert isinstance(head[0], Feed) and head[0].replay
+                assert all(isinstance(f, Instrument) and f.replay for f in head[1:4])
+                assert isinstance(head[4], Status) and head[4].replay and head[4].state == FeedState.SUBSCRIBED
+            finally:
+                await late.close()
+            assert collector.metrics_server is not None
+            base = f"http://127.0.0.1:{collector.metrics_server.port}"
+            async with httpx.AsyncClient() as client:
+                text = (await client.get(f"{base}/metrics")).text
+                health = await client.get(f"{base}/healthz")
+            assert health.status_code == 200
+            for name in (
+                "alphapulse_collector_messages_total",
+                "alphapulse_collector_frames_total",
+                "alphapulse_collector_reconnects_total",
+                "alphapulse_collector_connected",
+                "alphapulse_collector_socket_latency_seconds_bucket",
+                "alphapulse_collector_exchange_latency_seconds_bucket",
+            ):
+                assert name in text, name
+            assert 'alphapulse_collector_frames_total{feed="it-binance",type="trade"} 151.0' in text
+            assert 'alphapulse_collector_connected{feed="it-binance"} 1.0' in text
