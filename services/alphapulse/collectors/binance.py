@@ -11,7 +11,7 @@ during a connection rotation's overlap, are dropped by id, never emitted twice.
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 import orjson
@@ -87,7 +87,35 @@ class DepthSnapshot(msgspec.Struct):
     asks: list[tuple[str, str]]
 
 
+class _TradeEnv(msgspec.Struct):
+    stream: str
+    data: _Trade
+
+
+class _AggEnv(msgspec.Struct):
+    stream: str
+    data: _AggTrade
+
+
+class _TickerEnv(msgspec.Struct):
+    stream: str
+    data: _BookTicker
+
+
+class _DepthEnv(msgspec.Struct):
+    stream: str
+    data: _Depth
+
+
 _envelope = msgspec.json.Decoder(_Envelope)
+# fast path: the stream name is peeked from the message's head, then one typed decode does the rest
+_FULL = {
+    "trade": msgspec.json.Decoder(_TradeEnv),
+    "agg": msgspec.json.Decoder(_AggEnv),
+    "ticker": msgspec.json.Decoder(_TickerEnv),
+    "depth": msgspec.json.Decoder(_DepthEnv),
+}
+_HEAD = b'{"stream":"'
 _trade = msgspec.json.Decoder(_Trade)
 _agg = msgspec.json.Decoder(_AggTrade)
 _ticker = msgspec.json.Decoder(_BookTicker)
@@ -120,6 +148,9 @@ class BinanceParser(VenueParser):
             self._by_stream[f"{low}@bookTicker"] = ("ticker", info.native)
             self._by_stream[f"{low}@depth@100ms"] = ("depth", info.native)
             self._by_stream[f"{low}@depth"] = ("depth", info.native)
+        self._fast: dict[bytes, tuple[str, str, msgspec.json.Decoder[Any]]] = {
+            name.encode(): (name, native, _FULL[kind]) for name, (kind, native) in self._by_stream.items()
+        }
         self._sync: dict[int, _DepthSync] = {}
         self._last_quote_u: dict[int, int] = {}
         streams = self.streams()
@@ -158,6 +189,26 @@ class BinanceParser(VenueParser):
 
     # -- messages ---------------------------------------------------------------------------------
     def _handle(self, data: bytes | str, recv_ns: int) -> None:
+        if type(data) is bytes and data.startswith(_HEAD):
+            fast = self._fast.get(data[11 : data.find(b'"', 11)])
+            if fast is not None:
+                name, native, decoder = fast
+                try:
+                    msg = decoder.decode(data)
+                except msgspec.ValidationError:
+                    msg = None  # e.g. a wrapper without data: the slow path names the problem
+                if msg is not None and msg.stream == name:
+                    ev = msg.data
+                    kind = type(ev)
+                    if kind is _Trade:
+                        self._trade(ev, native, recv_ns)
+                    elif kind is _AggTrade:
+                        self._agg_trade(ev, native, recv_ns)
+                    elif kind is _BookTicker:
+                        self._book_ticker(ev, native, recv_ns)
+                    else:
+                        self._depth_event(ev, native, recv_ns)
+                    return
         try:
             env = _envelope.decode(data)
         except msgspec.ValidationError:
