@@ -109,7 +109,7 @@ class _DepthEnv(msgspec.Struct):
 
 _envelope = msgspec.json.Decoder(_Envelope)
 # fast path: the stream name is peeked from the message's head, then one typed decode does the rest
-_FULL = {
+_FULL: dict[str, "msgspec.json.Decoder[Any]"] = {
     "trade": msgspec.json.Decoder(_TradeEnv),
     "agg": msgspec.json.Decoder(_AggEnv),
     "ticker": msgspec.json.Decoder(_TickerEnv),
@@ -199,12 +199,11 @@ class BinanceParser(VenueParser):
                     msg = None  # e.g. a wrapper without data: the slow path names the problem
                 if msg is not None and msg.stream == name:
                     ev = msg.data
-                    kind = type(ev)
-                    if kind is _Trade:
+                    if type(ev) is _Trade:
                         self._trade(ev, native, recv_ns)
-                    elif kind is _AggTrade:
+                    elif type(ev) is _AggTrade:
                         self._agg_trade(ev, native, recv_ns)
-                    elif kind is _BookTicker:
+                    elif type(ev) is _BookTicker:
                         self._book_ticker(ev, native, recv_ns)
                     else:
                         self._depth_event(ev, native, recv_ns)
