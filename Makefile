@@ -3,7 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test install lint bench clean
+NPM_STAMP := frontend/node_modules/.installed
+
+.PHONY: up test install lint bench clean dashboard dashboard-test
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || "$$(bash .ci/find-python)" -m venv $(VENV)
@@ -13,10 +15,23 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+$(NPM_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	@touch $(NPM_STAMP)
+
+# the dashboard: built into frontend/dist, which `alphapulse api` serves at /
+dashboard: $(NPM_STAMP)
+	cd frontend && npm run build
+
+dashboard-test: $(NPM_STAMP)
+	cd frontend && npm test
+
 up: $(STAMP)
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory dashboard; \
+	  else echo "npm not found: the API will serve a page explaining how to build the dashboard"; fi
 	$(VENV)/bin/alphapulse up $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) dashboard-test dashboard
 	@bash .ci/ensure-services
 	$(PY) -m pytest -m "not slow" $(ARGS)
 

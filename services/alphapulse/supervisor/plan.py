@@ -130,12 +130,14 @@ def build_plan(opts: StackOptions) -> list[ProcessSpec]:
         plan.append(
             ProcessSpec("writer", _cli(opts, "writer", *relay, "--host", opts.host, "--port", "9102"), env, stage=30)
         )
+    api_origin = f"http://{opts.host}:8000"
     if "bridge" in opts.verbs and "ALPHAPULSE_BRIDGE_SECRET" in env:
-        plan.append(
-            ProcessSpec("bridge", _cli(opts, "bridge", *relay, "--host", opts.host, "--port", "8765"), env, stage=30)
-        )
-    if "api" in opts.verbs and {"DATABASE_URL", "REDIS_URL", "ALPHAPULSE_BRIDGE_SECRET"} <= env.keys():
-        plan.append(ProcessSpec("api", _cli(opts, "api", "--host", opts.host, "--port", "8000"), env, stage=40))
+        bridge = _cli(opts, "bridge", *relay, "--host", opts.host, "--port", "8765", "--allowed-origin", api_origin)
+        plan.append(ProcessSpec("bridge", bridge, env, stage=30))
+    api_needs = {"DATABASE_URL", "REDIS_URL", "ALPHAPULSE_BRIDGE_SECRET", "ALPHAPULSE_SESSION_SECRET"}
+    if "api" in opts.verbs and api_needs <= env.keys():
+        api = _cli(opts, "api", "--host", opts.host, "--port", "8000", "--migrate")
+        plan.append(ProcessSpec("api", api, {"ALPHAPULSE_BRIDGE_URL": f"ws://{opts.host}:8765/ws", **env}, stage=40))
     return plan
 
 

@@ -40,7 +40,12 @@ def test_services_join_when_their_verb_exists_and_they_are_configured(tmp_path: 
     verbs = frozenset({"relay", "collector", "bridge", "api", "writer"})
     bare = build_plan(opts(tmp_path, verbs=verbs))
     assert "bridge" not in [p.name for p in bare]  # no secret configured: not started with a default one
-    env = {"ALPHAPULSE_BRIDGE_SECRET": "s", "DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://z"}
+    env = {
+        "ALPHAPULSE_BRIDGE_SECRET": "s",
+        "ALPHAPULSE_SESSION_SECRET": "t",
+        "DATABASE_URL": "postgresql://x/y",
+        "REDIS_URL": "redis://z",
+    }
     full = build_plan(opts(tmp_path, verbs=verbs, extra_env=env))
     assert [p.name for p in full] == ["relay", "collector:kraken-spot", "writer", "bridge", "api"]
 

@@ -1,0 +1,50 @@
+"""``/healthz`` (the process answers), ``/readyz`` (database and Redis reachable), ``/metrics``."""
+
+import asyncio
+
+from litestar import MediaType, Response, get
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from alphapulse import __version__
+from alphapulse.api.deps import Ctx
+from alphapulse.api.schemas import ConfigOut, StatusOut
+
+__all__ = ("config", "healthz", "metrics_endpoint", "readyz")
+
+_READY_TIMEOUT_S = 2.0
+
+
+@get("/api/config", tags=["system"], security=[], summary="Public settings the dashboard needs (bridge URL)")
+async def config(ctx: Ctx) -> ConfigOut:
+    return ConfigOut(bridge_url=ctx.settings.bridge_url, version=__version__)
+
+
+@get("/healthz", tags=["system"], security=[], summary="Liveness: the process serves requests")
+async def healthz() -> StatusOut:
+    return StatusOut(status="ok", checks={})
+
+
+async def _check(name: str, probe: asyncio.Future[object] | object) -> tuple[str, str]:
+    try:
+        async with asyncio.timeout(_READY_TIMEOUT_S):
+            await probe  # type: ignore[misc]
+    except Exception as e:  # a readiness probe reports every failure, whatever it is
+        return name, f"down: {type(e).__name__}"
+    return name, "ok"
+
+
+@get("/readyz", tags=["system"], security=[], summary="Readiness: PostgreSQL and Redis answer")
+async def readyz(ctx: Ctx) -> Response[StatusOut]:
+    checks = dict(
+        await asyncio.gather(
+            _check("database", ctx.pool.fetchval("SELECT 1")),
+            _check("redis", ctx.redis.ping()),
+        )
+    )
+    ok = all(v == "ok" for v in checks.values())
+    return Response(StatusOut(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503)
+
+
+@get("/metrics", tags=["system"], security=[], media_type=MediaType.TEXT, summary="Prometheus metrics")
+async def metrics_endpoint() -> Response[bytes]:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,152 @@
+"""The public command lines: ``alphapulse users create`` and ``alphapulse api``, as subprocesses."""
+
+import asyncio
+import os
+import re
+import sys
+
+import asyncpg
+import httpx
+from api_harness import REPO, TEST_PASSWORD, dsn
+
+from alphapulse.api.passwords import PasswordHasher
+
+
+def _env(database: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPHAPULSE_")}
+    env.update(PYTHONPATH=f"{REPO / 'services'}:{REPO / 'operator'}", DATABASE_URL=dsn(database), **extra)
+    return env
+
+
+async def _run(*args: str, env: dict[str, str], stdin: bytes = b"") -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "alphapulse",
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_users_create_reads_the_password_from_stdin(database: str) -> None:
+    env = _env(database)
+    code, out, err = await _run(
+        "users",
+        "create",
+        "--username",
+        "root-admin",
+        "--role",
+        "admin",
+        "--password-stdin",
+        env=env,
+        stdin=TEST_PASSWORD.encode() + b"\n",
+    )
+    assert code == 0, err
+    assert "created admin 'root-admin'" in out
+    conn = await asyncpg.connect(dsn(database))
+    try:
+        row = await conn.fetchrow("SELECT role, password_hash FROM users WHERE username = 'root-admin'")
+    finally:
+        await conn.close()
+    assert row["role"] == "admin"
+    assert row["password_hash"].startswith("$argon2id$")
+    assert PasswordHasher().verify(row["password_hash"], TEST_PASSWORD)
+    again = await _run(
+        "users",
+        "create",
+        "--username",
+        "root-admin",
+        "--role",
+        "admin",
+        "--password-stdin",
+        env=env,
+        stdin=TEST_PASSWORD.encode() + b"\n",
+    )
+    assert again[0] == 2
+    assert "already exists" in again[2]
+    weak = await _run(
+        "users",
+        "create",
+        "--username",
+        "weak-one",
+        "--role",
+        "viewer",
+        "--password-stdin",
+        env=env,
+        stdin=b"short\n",
+    )
+    assert weak[0] == 2
+    assert "at least 12 characters" in weak[2]
+
+
+async def test_api_refuses_to_start_without_secrets(database: str) -> None:
+    code, _, err = await _run("api", "--port", "0", env=_env(database))
+    assert code == 2
+    assert "ALPHAPULSE_SESSION_SECRET is not set" in err
+
+
+async def test_api_serves_until_interrupted(database: str, prefix: str) -> None:
+    await _serve_and_probe(database, prefix)
+
+
+async def test_api_migrates_an_empty_database_at_start_up(prefix: str) -> None:
+    from api_harness import create_database, drop_database, new_name
+
+    empty = new_name("empty")
+    await create_database(empty)
+    try:
+        await _serve_and_probe(empty, prefix, "--migrate")
+        conn = await asyncpg.connect(dsn(empty))
+        try:
+            versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+        finally:
+            await conn.close()
+        assert {10, 11, 12, 13} <= set(versions)
+        assert 3 in versions  # the storage migrations came along
+    finally:
+        await drop_database(empty)
+
+
+async def _serve_and_probe(database: str, prefix: str, *flags: str) -> None:
+    env = _env(
+        database,
+        ALPHAPULSE_SESSION_SECRET="s" * 40,
+        ALPHAPULSE_BRIDGE_SECRET="b" * 40,
+        ALPHAPULSE_KEY_PREFIX=prefix,
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "alphapulse",
+        "api",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        *flags,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    try:
+        url = None
+        async with asyncio.timeout(30):
+            while url is None:
+                line = (await proc.stderr.readline()).decode()
+                assert line, "the API exited before it listened"
+                if m := re.search(r"http://127\.0\.0\.1:(\d+)", line):
+                    url = f"http://127.0.0.1:{m.group(1)}"
+        async with httpx.AsyncClient(base_url=url) as client:
+            assert (await client.get("/readyz")).json()["checks"] == {"database": "ok", "redis": "ok"}
+            assert (await client.get("/api/auth/me")).status_code == 401
+    finally:
+        proc.terminate()
+        code = await asyncio.wait_for(proc.wait(), timeout=20)
+    assert code == 0
