@@ -1,0 +1,105 @@
+"""The relay's chunk logic: sequence checks on whole buffers, gap splicing, consumer filters."""
+
+import pytest
+
+from alphapulse.protocol import (
+    CELL_BYTES,
+    Control,
+    ControlOp,
+    Exchange,
+    Feed,
+    FrameDecoder,
+    FrameType,
+    Gap,
+    GapReason,
+    Trade,
+    encode,
+    pack_trade,
+    type_mask,
+)
+from alphapulse.relay.core import ConsumerFilter, FeedTrack, as_replay, ingest
+
+
+def trades(seqs: list[int], sid: int = 7) -> bytes:
+    return b"".join(pack_trade(sid, s, 1, s, 1, 1, 1, 1) for s in seqs)
+
+
+@pytest.mark.parametrize("n", [1, 10, 48, 49, 300, 1365])
+def test_contiguous_chunks_pass_unchanged_and_advance_the_expectation(n: int) -> None:
+    track = FeedTrack("f")
+    chunk = trades(list(range(n)))
+    pieces, gaps = ingest(track, chunk, 0)
+    assert pieces == [chunk]
+    assert gaps == []
+    assert track.next_seq == n
+    pieces, gaps = ingest(track, trades(list(range(n, 2 * n))), 0)
+    assert gaps == []
+
+
+@pytest.mark.parametrize(
+    ("seqs", "first", "count", "at_cell"),
+    [
+        ([0, 1, 2, 5, 6], 3, 2, 3),  # a hole in the middle: span longer than the count
+        ([0, 1, 1, 2, 3], 2, None, 2),  # a repeat: span shorter than the count (backwards -> unknown)
+        ([4, 5, 6], 0, 4, 0),  # the chunk starts past the expectation
+    ],
+)
+def test_breaks_are_found_and_gap_frames_spliced_where_they_happened(
+    seqs: list[int], first: int, count: int | None, at_cell: int
+) -> None:
+    track = FeedTrack("f")
+    track.next_seq = 0
+    pieces, gaps = ingest(track, trades(seqs), 0)
+    assert gaps[0].reason == GapReason.SEQUENCE
+    assert gaps[0].first == first
+    if count is not None:
+        assert gaps[0].count == count
+    frames = FrameDecoder().feed(b"".join(pieces))
+    assert isinstance(frames[at_cell], Gap)
+    assert [f.seq for f in frames if isinstance(f, Trade)] == seqs
+
+
+def test_sequence_wraps_at_32_bits() -> None:
+    track = FeedTrack("f")
+    track.next_seq = 2**32 - 2
+    pieces, gaps = ingest(track, trades([2**32 - 2, 2**32 - 1, 0, 1]), 0)
+    assert gaps == []
+    assert track.next_seq == 2
+
+
+def test_invalid_cells_are_refused() -> None:
+    bad = bytearray(trades([0, 1]))
+    bad[CELL_BYTES] = 9  # version 9
+    with pytest.raises(Exception, match="version"):
+        ingest(FeedTrack("f"), bytes(bad), 0)
+    control = encode(Control(ControlOp.SUBSCRIBE))
+    with pytest.raises(Exception, match="control"):
+        ingest(FeedTrack("f"), control, 0)
+
+
+def test_new_epoch_reports_the_lost_tail_and_counts_from_zero() -> None:
+    track = FeedTrack("f")
+    ingest(track, encode(Feed(11, 0, Exchange.KRAKEN, "f", 1)) + trades([2, 3]), 0)
+    assert track.next_seq == 4
+    hello = as_replay(encode(Feed(11, 0, Exchange.KRAKEN, "f", 2)))
+    _, gaps = ingest(track, hello + trades([5, 6]), 0)
+    reasons = [g.reason for g in gaps]
+    assert reasons == [GapReason.FEED_LOST, GapReason.SEQUENCE]
+    assert gaps[1].first == 2  # the replayed feed frame covered cells 0 and 1 of the new session
+    assert gaps[1].count == 3
+
+
+def test_filter_keeps_state_frames_and_only_the_subscribed_symbol_and_types() -> None:
+    f = ConsumerFilter()
+    assert f.everything
+    f.apply(Control(ControlOp.RESET))
+    f.apply(Control(ControlOp.SUBSCRIBE, 7, type_mask(FrameType.TRADE)))
+    state = encode(Feed(11, 0, Exchange.BINANCE, "f", 1))
+    mixed = state + trades([2, 3], sid=7) + trades([4], sid=8)
+    for size_cells in (len(mixed) // CELL_BYTES, 64):  # the small path and the NumPy path
+        chunk = mixed if size_cells < 16 else mixed + trades(list(range(5, 5 + 60)), sid=8)
+        kept = FrameDecoder().feed(f.select(chunk, None, Exchange.BINANCE))
+        assert isinstance(kept[0], Feed)
+        assert [t.symbol_id for t in kept if isinstance(t, Trade)] == [7, 7]
+    f.apply(Control(ControlOp.UNSUBSCRIBE, 7, type_mask(FrameType.TRADE)))
+    assert f.select(trades([9], sid=7), None, Exchange.BINANCE) == b""
