@@ -32,7 +32,7 @@ def test_contiguous_chunks_pass_unchanged_and_advance_the_expectation(n: int) ->
     assert pieces == [chunk]
     assert gaps == []
     assert track.next_seq == n
-    pieces, gaps = ingest(track, trades(list(range(n, 2 * n))), 0)
+    _, gaps = ingest(track, trades(list(range(n, 2 * n))), 0)
     assert gaps == []
 
 
@@ -62,7 +62,7 @@ def test_breaks_are_found_and_gap_frames_spliced_where_they_happened(
 def test_sequence_wraps_at_32_bits() -> None:
     track = FeedTrack("f")
     track.next_seq = 2**32 - 2
-    pieces, gaps = ingest(track, trades([2**32 - 2, 2**32 - 1, 0, 1]), 0)
+    _, gaps = ingest(track, trades([2**32 - 2, 2**32 - 1, 0, 1]), 0)
     assert gaps == []
     assert track.next_seq == 2
 
