@@ -11,6 +11,7 @@ from alphapulse.errors import ConfigError
 
 __all__ = (
     "ENV_PREFIX",
+    "STACK_ENV_FILE",
     "SUN_PATH_MAX_BYTES",
     "data_dir",
     "env",
@@ -18,6 +19,7 @@ __all__ = (
     "env_int",
     "feed_socket_path",
     "relay_socket_path",
+    "running_stack_env",
     "sock_dir",
 )
 
@@ -26,9 +28,32 @@ SUN_PATH_MAX_BYTES = 107  # sockaddr_un.sun_path is 108 bytes including the term
 
 
 def env(name: str, default: str | None = None) -> str | None:
-    """``ALPHAPULSE_<NAME>`` from the environment (``DATABASE_URL``/``REDIS_URL`` keep their names)."""
-    key = name if name in {"DATABASE_URL", "REDIS_URL"} else ENV_PREFIX + name
-    return os.environ.get(key, default)
+    """``ALPHAPULSE_<NAME>`` from the environment (``DATABASE_URL``/``REDIS_URL`` keep their names).
+
+    With ``DATABASE_URL``/``REDIS_URL`` unset, the servers of a running ``alphapulse up`` (recorded in
+    ``<data_dir>/stack.env``) are used, so ``alphapulse users create`` and friends reach the
+    embedded database of the local stack without copying URLs around."""
+    if name in {"DATABASE_URL", "REDIS_URL"}:
+        return os.environ.get(name) or running_stack_env().get(name) or default
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+STACK_ENV_FILE = "stack.env"
+
+
+def running_stack_env() -> dict[str, str]:
+    """The variables a live ``alphapulse up`` recorded for other commands (empty if none runs)."""
+    path = Path(os.environ.get(ENV_PREFIX + "DATA_DIR") or ".alphapulse") / STACK_ENV_FILE
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    found = dict(line.split("=", 1) for line in lines if "=" in line)
+    try:
+        os.kill(int(found.pop("ALPHAPULSE_UP_PID", "0")), 0)
+    except (ValueError, OSError):
+        return {}  # left behind by a stack that is gone
+    return found
 
 
 def env_int(name: str, default: int) -> int:

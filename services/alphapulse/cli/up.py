@@ -68,7 +68,6 @@ def _local_secrets(data: Any) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
     import contextlib
     import os
     from pathlib import Path
@@ -131,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
                 print("[up] starting embedded servers where DATABASE_URL / REDIS_URL are unset ...", flush=True)
                 env.update(await stack.enter_async_context(embedded_defaults(data / "embedded", os.environ)))
             plan = plan_for(env)
+            _record_stack_env(data, env, stack)
             print(f"[up] sockets in {socks}; logs in {data / 'logs'}; Ctrl-C stops everything", flush=True)
             if any(p.name == "api" for p in plan):
                 print(
@@ -139,10 +139,29 @@ def run(args: argparse.Namespace) -> int:
                 )
             await Supervisor(plan, log_dir=data / "logs").run()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    from alphapulse.cli._runtime import run_service
+
+    # SIGINT and SIGTERM both cancel main(): the supervisor then stops every child and the embedded
+    # servers in order (and SIGINT works even when a non-interactive shell started us ignoring it)
+    run_service(main, use_uvloop=False)  # the supervisor is not a hot path; embedded servers need user= spawns
     print("[up] stopped", flush=True)
     return 0
+
+
+def _record_stack_env(data: Any, env: dict[str, str], stack: Any) -> None:
+    """Let other commands (``users create``, ``db``, ``export``) find this stack's servers while it runs."""
+    import os
+
+    from alphapulse.settings import STACK_ENV_FILE
+
+    path = data / STACK_ENV_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"ALPHAPULSE_UP_PID={os.getpid()}\n")
+        for key in ("DATABASE_URL", "REDIS_URL"):
+            if key in env:
+                f.write(f"{key}={env[key]}\n")
+    stack.callback(path.unlink, missing_ok=True)
 
 
 def _documents(feeds: Any) -> list[tuple[Any, dict[str, Any]]]:
