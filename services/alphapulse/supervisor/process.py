@@ -5,6 +5,7 @@ Each child's output is prefixed with its name on our stdout and kept in ``<log_d
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -21,6 +22,14 @@ from alphapulse.supervisor.plan import ProcessSpec
 __all__ = ("Child", "Supervisor", "backoff_s")
 
 log = logging.getLogger(__name__)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the supervisor dies without stopping us (kill -9),
+    so no process of the stack outlives it (Linux prctl PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
 
 
 def backoff_s(failures: int, initial_s: float = 0.5, cap_s: float = 30.0) -> float:
@@ -127,6 +136,7 @@ class Supervisor:
                         stdout=asyncio.subprocess.PIPE,
                         stderr=asyncio.subprocess.STDOUT,
                         start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children in order
+                        preexec_fn=_die_with_parent,
                     )
                 except OSError as e:
                     child.state, child.last_exit = "failed", None

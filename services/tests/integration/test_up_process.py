@@ -93,3 +93,36 @@ def test_plan_lists_the_default_stack(tmp_path: Path) -> None:
         "bridge",
         "api",
     ]
+
+
+async def test_children_do_not_outlive_a_killed_supervisor() -> None:
+    base = Path(tempfile.mkdtemp(prefix="ap-up-", dir="/tmp"))
+    base.chmod(0o755)
+    data = base / "data"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "alphapulse",
+        "up",
+        "--no-sim",
+        "--no-embedded",
+        "--data-dir",
+        str(data),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    while True:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        assert line, "up exited early"
+        if line.startswith("PROCESS"):
+            break
+    assert processes_mentioning(str(data / "run"))  # the relay
+    proc.kill()  # kill -9: no chance to stop anything
+    await proc.wait()
+    for _ in range(100):
+        if not processes_mentioning(str(data / "run")):
+            break
+        await asyncio.sleep(0.1)
+    assert not processes_mentioning(str(data / "run"))
+    shutil.rmtree(base, ignore_errors=True)
