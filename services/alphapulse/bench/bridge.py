@@ -40,7 +40,6 @@ from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 from alphapulse.bench.stats import latency_summary, render_table
-from alphapulse.bridge.auth import issue_token, verify_token
 from alphapulse.bridge.core import BridgeCore, BridgeLimits
 from alphapulse.bridge.metrics import BridgeMetrics
 from alphapulse.bridge.render import InstrumentInfo, render_trade
@@ -60,6 +59,7 @@ from alphapulse.protocol import (
     symbol_id,
 )
 from alphapulse.protocol.wire import CELL, CELL_BYTES, FrameType
+from alphapulse.tokens import issue_token, verify_token
 from alphapulse.transport import FeedServer, RelayClient
 
 __all__ = ("add_arguments", "run")

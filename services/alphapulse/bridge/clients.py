@@ -8,7 +8,7 @@ to a limit; past it they are counted and announced with a gap event when the cli
 
 from typing import Protocol, cast
 
-from alphapulse.bridge.auth import Principal
+from alphapulse.tokens import Principal
 
 __all__ = ("Client", "ClientSink")
 

@@ -14,7 +14,6 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry
 
-from alphapulse.bridge.auth import Principal
 from alphapulse.bridge.clients import Client, ClientSink
 from alphapulse.bridge.market import SymbolState
 from alphapulse.bridge.messages import CHANNELS, CloseCode
@@ -46,6 +45,7 @@ from alphapulse.protocol import (
     symbol_id,
 )
 from alphapulse.protocol.wire import CELL, CELL_BYTES, VERSION, FrameType, TradeFlag
+from alphapulse.tokens import Principal
 
 __all__ = ("BOOK", "QUOTES", "TRADES", "BridgeCore", "BridgeLimits")
 

@@ -23,7 +23,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from alphapulse.bridge.auth import TokenError, verify_token
 from alphapulse.bridge.clients import Client
 from alphapulse.bridge.core import BridgeCore
 from alphapulse.bridge.messages import (
@@ -36,6 +35,7 @@ from alphapulse.bridge.messages import (
     parse_client_message,
 )
 from alphapulse.bridge.render import render_reply
+from alphapulse.tokens import TokenError, verify_token
 
 __all__ = ("BridgeServer", "WebSocketSink", "origin_allowed", "text_frame")
 

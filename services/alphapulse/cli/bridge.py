@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
 def token(args: argparse.Namespace) -> int:
     import time
 
-    from alphapulse.bridge.auth import issue_token, require_secret
+    from alphapulse.tokens import issue_token, require_secret
 
     print(
         issue_token(require_secret(env("BRIDGE_SECRET")), args.sub, args.role, now_s=int(time.time()), ttl_s=args.ttl_s)
@@ -57,11 +57,11 @@ def token(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from alphapulse.bridge.auth import require_secret
     from alphapulse.bridge.core import BridgeLimits
     from alphapulse.bridge.service import BridgeSettings, run_bridge
     from alphapulse.cli._runtime import run_service
     from alphapulse.settings import relay_socket_path, sock_dir
+    from alphapulse.tokens import require_secret
 
     key = require_secret(env("BRIDGE_SECRET"))
     origins = args.allowed_origins or [

@@ -12,12 +12,12 @@ import orjson
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import ClientConnection, connect
 
-from alphapulse.bridge.auth import issue_token
 from alphapulse.bridge.core import BridgeCore, BridgeLimits
 from alphapulse.bridge.metrics import BridgeMetrics
 from alphapulse.bridge.server import BridgeServer
 from alphapulse.bridge.service import BRIDGE_TYPES
 from alphapulse.protocol import Control, ControlOp
+from alphapulse.tokens import issue_token
 from alphapulse.transport import RelayClient
 
 KEY = b"bridge-test-secret-0123456789abcdef"

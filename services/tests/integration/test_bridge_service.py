@@ -13,11 +13,11 @@ from prometheus_client import CollectorRegistry
 from relay_harness import Producer
 from websockets.asyncio.client import connect
 
-from alphapulse.bridge.auth import verify_token
 from alphapulse.bridge.service import Bridge, BridgeSettings
 from alphapulse.cli import main
 from alphapulse.protocol import Exchange
 from alphapulse.relay import Relay
+from alphapulse.tokens import verify_token
 
 
 async def test_service_health_follows_the_relay_and_streams_to_a_browser(sock_dir: Path) -> None:

@@ -22,8 +22,8 @@ from alphapulse.api.schemas import (
     UpdateUserIn,
     UserOut,
 )
-from alphapulse.api.tokens import issue_bridge_token
 from alphapulse.api.users import UserError, UserExistsError, create_user, list_users, user_out
+from alphapulse.tokens import issue_token
 
 __all__ = ("AuthController", "UsersController")
 
@@ -100,13 +100,7 @@ class AuthController(Controller):
     async def bridge_token(self, principal: CurrentUser, ctx: Ctx) -> BridgeTokenOut:
         now_s = ctx.clock.now_ns() // 1_000_000_000
         ttl_s = ctx.settings.bridge_token_ttl_s
-        token = issue_bridge_token(
-            ctx.settings.bridge_secret,
-            username=principal.username,
-            role=principal.role,
-            now_s=now_s,
-            ttl_s=ttl_s,
-        )
+        token = issue_token(ctx.settings.bridge_secret, principal.username, principal.role, now_s=now_s, ttl_s=ttl_s)
         return BridgeTokenOut(token=token, expires_at=datetime.fromtimestamp(now_s + ttl_s, tz=UTC))
 
 

@@ -5,7 +5,7 @@ import pytest
 from api_harness import TEST_PASSWORD, RunningApi, login
 
 from alphapulse.api.auth import SESSION_COOKIE
-from alphapulse.api.tokens import decode_bridge_token
+from alphapulse.tokens import TokenError, verify_token
 
 PROBLEM = "application/problem+json"
 
@@ -125,14 +125,17 @@ async def test_bridge_token_carries_sub_role_and_short_expiry(api: RunningApi, u
         resp = await client.post("/api/auth/bridge-token")
         assert resp.status_code == 201
         token = resp.json()["token"]
-    claims = decode_bridge_token(api.settings.bridge_secret, token)
-    assert claims["sub"] == "trader"
-    assert claims["role"] == "trader"
-    assert 0 < claims["exp"] - claims["iat"] <= api.settings.bridge_token_ttl_s
-    with pytest.raises(jwt.InvalidSignatureError):
-        decode_bridge_token(api.settings.session_secret, token)
-    with pytest.raises(jwt.ExpiredSignatureError):
-        decode_bridge_token(api.settings.bridge_secret, token, now_s=claims["exp"])
+    # verified exactly as the bridge verifies it (one implementation: alphapulse.tokens)
+    claims = verify_token(api.settings.bridge_secret, token)
+    assert claims.sub == "trader"
+    assert claims.role == "trader"
+    raw = jwt.decode(token, options={"verify_signature": False})
+    assert raw["aud"] == "alphapulse-bridge"
+    assert 0 < raw["exp"] - raw["iat"] <= api.settings.bridge_token_ttl_s
+    with pytest.raises(TokenError, match="signature"):
+        verify_token(api.settings.session_secret, token)
+    with pytest.raises(TokenError, match="expired"):
+        verify_token(api.settings.bridge_secret, token, now_s=claims.exp_s + 60)
 
 
 async def test_user_management_is_admin_only(api: RunningApi, users: dict[str, int]) -> None:

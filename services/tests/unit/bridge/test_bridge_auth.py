@@ -3,11 +3,14 @@
 import jwt
 import pytest
 
-from alphapulse.bridge.auth import Principal, TokenError, issue_token, require_secret, verify_token
 from alphapulse.errors import ConfigError
+from alphapulse.tokens import Principal, TokenError, issue_token, require_secret, verify_token
 
 KEY = b"k" * 32
 NOW = 1_800_000_000
+
+
+AUD = "alphapulse-bridge"
 
 
 def test_round_trip() -> None:
@@ -20,9 +23,14 @@ def test_round_trip() -> None:
     [
         (issue_token(KEY, "alice", "viewer", now_s=NOW, ttl_s=60), "expired"),
         (issue_token(b"x" * 32, "alice", "viewer", now_s=NOW + 1000), "signature"),
-        (jwt.encode({"sub": "a", "exp": NOW + 2000}, KEY, algorithm="HS256"), "role"),
-        (jwt.encode({"sub": "a", "role": "god", "exp": NOW + 2000}, KEY, algorithm="HS256"), "role"),
-        (jwt.encode({"role": "viewer", "exp": NOW + 2000}, KEY, algorithm="HS256"), "sub"),
+        (jwt.encode({"sub": "a", "exp": NOW + 2000, "aud": AUD}, KEY, algorithm="HS256"), "role"),
+        (jwt.encode({"sub": "a", "role": "god", "exp": NOW + 2000, "aud": AUD}, KEY, algorithm="HS256"), "role"),
+        (jwt.encode({"role": "viewer", "exp": NOW + 2000, "aud": AUD}, KEY, algorithm="HS256"), "sub"),
+        (jwt.encode({"sub": "a", "role": "viewer", "exp": NOW + 2000}, KEY, algorithm="HS256"), "aud"),
+        (
+            jwt.encode({"sub": "a", "role": "viewer", "exp": NOW + 2000, "aud": "other"}, KEY, algorithm="HS256"),
+            "Audience",
+        ),
         (jwt.encode({"sub": "a", "role": "viewer", "exp": NOW + 2000}, KEY * 2, algorithm="HS384"), "invalid"),
         ("not-a-jwt", "invalid"),
     ],

@@ -6,7 +6,6 @@ from typing import Any
 import orjson
 import pytest
 
-from alphapulse.bridge.auth import Principal
 from alphapulse.bridge.clients import Client
 from alphapulse.bridge.core import BridgeCore, BridgeLimits
 from alphapulse.bridge.messages import CloseCode
@@ -28,6 +27,7 @@ from alphapulse.protocol import (
     pack_trade,
     symbol_id,
 )
+from alphapulse.tokens import Principal
 
 BTC = symbol_id(Exchange.BINANCE, "BTC-USDT")
 ETH = symbol_id(Exchange.BINANCE, "ETH-USDT")

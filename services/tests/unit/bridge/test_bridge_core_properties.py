@@ -7,9 +7,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alphapulse.bridge.auth import Principal
 from alphapulse.bridge.core import BridgeCore
 from alphapulse.protocol import Exchange, Instrument, encode, pack_quote, pack_trade, symbol_id
+from alphapulse.tokens import Principal
 
 SYMBOLS = ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
 SIDS = [symbol_id(Exchange.BINANCE, s) for s in SYMBOLS]

@@ -1,7 +1,9 @@
-"""Browser tokens: short-lived HS256 JWTs signed with ``ALPHAPULSE_BRIDGE_SECRET``.
+"""Browser tokens for the bridge WebSocket: short-lived HS256 JWTs signed with ``ALPHAPULSE_BRIDGE_SECRET``.
 
-The API issues them; ``alphapulse bridge token`` prints one for development. Claims: ``sub``
-(who), ``role`` (viewer, trader or admin), ``exp`` (expiry, seconds since the epoch) and ``iat``.
+One implementation for both sides of the contract: the API issues them, the bridge verifies them
+(``alphapulse bridge token`` prints one for development). Claims: ``sub`` (who), ``role`` (viewer,
+trader or admin), ``exp`` and ``iat`` (seconds since the epoch) and ``aud`` = ``alphapulse-bridge``,
+so a token minted for something else with the same key is refused.
 """
 
 from dataclasses import dataclass
@@ -11,7 +13,18 @@ import jwt
 
 from alphapulse.errors import ConfigError
 
-__all__ = ("MIN_SECRET_BYTES", "ROLES", "Principal", "TokenError", "issue_token", "require_secret", "verify_token")
+__all__ = (
+    "BRIDGE_AUDIENCE",
+    "MIN_SECRET_BYTES",
+    "ROLES",
+    "Principal",
+    "TokenError",
+    "issue_token",
+    "require_secret",
+    "verify_token",
+)
+
+BRIDGE_AUDIENCE: Final = "alphapulse-bridge"
 
 ROLES: Final = ("viewer", "trader", "admin")
 MIN_SECRET_BYTES: Final = 32  # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output
@@ -45,17 +58,25 @@ def issue_token(key: bytes, sub: str, role: str, *, now_s: int, ttl_s: int = 300
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if not sub:
         raise ValueError("sub must not be empty")
-    return jwt.encode({"sub": sub, "role": role, "iat": now_s, "exp": now_s + ttl_s}, key, algorithm=ALGORITHM)
+    claims = {"sub": sub, "role": role, "iat": now_s, "exp": now_s + ttl_s, "aud": BRIDGE_AUDIENCE}
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
 def verify_token(key: bytes, token: str, *, now_s: int | None = None) -> Principal:
     """Check signature, algorithm, expiry and claims; raise TokenError with a reason a client can show."""
-    options: dict[str, bool | list[str]] = {"require": ["exp", "sub", "role"]}
+    options: dict[str, bool | list[str]] = {"require": ["exp", "sub", "role", "aud"]}
     if now_s is not None:
         # time claims are checked below against the injected clock, not the system's
         options.update(verify_exp=False, verify_iat=False, verify_nbf=False)
     try:
-        claims = jwt.decode(token, key, algorithms=[ALGORITHM], options=options, leeway=_LEEWAY_S)  # type: ignore[arg-type]
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=BRIDGE_AUDIENCE,
+            options=options,  # type: ignore[arg-type]
+            leeway=_LEEWAY_S,
+        )
     except jwt.ExpiredSignatureError as e:
         raise TokenError("token expired") from e
     except jwt.InvalidSignatureError as e:
