@@ -134,6 +134,11 @@ def build_plan(opts: StackOptions) -> list[ProcessSpec]:
     if "bridge" in opts.verbs and "ALPHAPULSE_BRIDGE_SECRET" in env:
         bridge = _cli(opts, "bridge", *relay, "--host", opts.host, "--port", "8765", "--allowed-origin", api_origin)
         plan.append(ProcessSpec("bridge", bridge, env, stage=30))
+    if "trade" in opts.verbs and "REDIS_URL" in env:
+        # paper execution of the API's orders (the dashboard's order ticket) against the live feed
+        paper = Path(__file__).resolve().parents[1] / "trading" / "examples" / "paper.yaml"
+        trade = _cli(opts, "trade", "-f", str(paper), *relay, "--host", opts.host, "--port", "9103")
+        plan.append(ProcessSpec("trade", trade, env, stage=30))
     api_needs = {"DATABASE_URL", "REDIS_URL", "ALPHAPULSE_BRIDGE_SECRET", "ALPHAPULSE_SESSION_SECRET"}
     if "api" in opts.verbs and api_needs <= env.keys():
         api = _cli(opts, "api", "--host", opts.host, "--port", "8000", "--migrate")

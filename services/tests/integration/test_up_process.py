@@ -91,6 +91,7 @@ def test_plan_lists_the_default_stack(tmp_path: Path) -> None:
         "collector:binance-sim",
         "writer",
         "bridge",
+        "trade",
         "api",
     ]
 

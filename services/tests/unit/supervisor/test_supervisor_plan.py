@@ -37,7 +37,7 @@ def test_relay_first_then_one_collector_per_feed(tmp_path: Path) -> None:
 
 
 def test_services_join_when_their_verb_exists_and_they_are_configured(tmp_path: Path) -> None:
-    verbs = frozenset({"relay", "collector", "bridge", "api", "writer"})
+    verbs = frozenset({"relay", "collector", "bridge", "api", "writer", "trade"})
     bare = build_plan(opts(tmp_path, verbs=verbs))
     assert "bridge" not in [p.name for p in bare]  # no secret configured: not started with a default one
     env = {
@@ -47,7 +47,7 @@ def test_services_join_when_their_verb_exists_and_they_are_configured(tmp_path: 
         "REDIS_URL": "redis://z",
     }
     full = build_plan(opts(tmp_path, verbs=verbs, extra_env=env))
-    assert [p.name for p in full] == ["relay", "collector:kraken-spot", "writer", "bridge", "api"]
+    assert [p.name for p in full] == ["relay", "collector:kraken-spot", "writer", "bridge", "trade", "api"]
 
 
 def test_stack_file_adds_replaces_and_disables(tmp_path: Path) -> None:
