@@ -18,7 +18,34 @@ def register(subparsers: Any) -> None:
     create.add_argument("--username", required=True)
     create.add_argument("--role", required=True, choices=["admin", "trader", "viewer"])
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    create.add_argument(
+        "--paper-account",
+        metavar="ASSET=AMOUNT,...",
+        help="also open a paper trading account '<username>-paper' with these balances "
+        "(e.g. USDT=100000,USD=100000); base currency is the first asset",
+    )
     create.set_defaults(handler=_create)
+
+
+def parse_balances(text: str) -> list[tuple[str, str]]:
+    """``"USDT=100000,BTC=1"`` -> [("USDT", "100000"), ("BTC", "1")], exact decimal strings."""
+    from decimal import Decimal, InvalidOperation
+
+    from alphapulse.errors import ConfigError
+
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        asset, sep, amount = part.partition("=")
+        try:
+            ok = bool(sep) and asset.isalnum() and asset.isupper() and Decimal(amount) >= 0
+        except InvalidOperation:
+            ok = False
+        if not ok:
+            raise ConfigError(f"--paper-account: {part!r} is not ASSET=AMOUNT (e.g. USDT=100000)")
+        out.append((asset, amount))
+    if not out:
+        raise ConfigError("--paper-account needs at least one ASSET=AMOUNT")
+    return out
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -46,6 +73,7 @@ def _create(args: argparse.Namespace) -> int:
     from alphapulse.errors import ConfigError
     from alphapulse.settings import env
 
+    balances = parse_balances(args.paper_account) if args.paper_account else []
     password = _read_password(args.password_stdin)
 
     async def main() -> int:
@@ -60,9 +88,26 @@ def _create(args: argparse.Namespace) -> int:
             if await pool.fetchval("SELECT to_regclass('users') IS NULL"):
                 raise ConfigError("the database has no users table: run `alphapulse db migrate` first")
             user = await create_user(pool, PasswordHasher(), username=args.username, password=password, role=args.role)
+            print(f"created {user.role} {user.username!r} (id {user.id})")
+            if balances:
+                async with pool.acquire() as conn, conn.transaction():
+                    account_id = await conn.fetchval(
+                        "INSERT INTO accounts (name, owner_id, kind, base_currency) VALUES ($1, $2, 'paper', $3) "
+                        "RETURNING id",
+                        f"{user.username}-paper",
+                        user.id,
+                        balances[0][0],
+                    )
+                    await conn.executemany(
+                        "INSERT INTO balances (account_id, asset, amount) VALUES ($1, $2, $3::numeric)",
+                        [(account_id, asset, amount) for asset, amount in balances],
+                    )
+                print(
+                    f"opened paper account '{user.username}-paper' (id {account_id}): "
+                    + ", ".join(f"{a} {v}" for a, v in balances)
+                )
         finally:
             await pool.close()
-        print(f"created {user.role} {user.username!r} (id {user.id})")
         return 0
 
     return asyncio.run(main())

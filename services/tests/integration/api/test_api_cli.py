@@ -150,3 +150,50 @@ async def _serve_and_probe(database: str, prefix: str, *flags: str) -> None:
         proc.terminate()
         code = await asyncio.wait_for(proc.wait(), timeout=20)
     assert code == 0
+
+
+async def test_users_create_can_open_a_paper_account(database: str) -> None:
+    env = _env(database)
+    code, out, err = await _run(
+        "users",
+        "create",
+        "--username",
+        "paper-trader",
+        "--role",
+        "trader",
+        "--password-stdin",
+        "--paper-account",
+        "USDT=100000,USD=2500.50",
+        env=env,
+        stdin=TEST_PASSWORD.encode() + b"\n",
+    )
+    assert code == 0, err
+    assert "opened paper account 'paper-trader-paper'" in out
+    conn = await asyncpg.connect(dsn(database))
+    try:
+        rows = await conn.fetch(
+            "SELECT a.kind, a.base_currency, b.asset, b.amount::text AS amount FROM accounts a "
+            "JOIN balances b ON b.account_id = a.id JOIN users u ON u.id = a.owner_id "
+            "WHERE u.username = 'paper-trader' ORDER BY b.asset"
+        )
+    finally:
+        await conn.close()
+    assert [(r["kind"], r["base_currency"], r["asset"], r["amount"]) for r in rows] == [
+        ("paper", "USDT", "USD", "2500.50"),
+        ("paper", "USDT", "USDT", "100000"),
+    ]
+    bad = await _run(
+        "users",
+        "create",
+        "--username",
+        "x-trader",
+        "--role",
+        "trader",
+        "--password-stdin",
+        "--paper-account",
+        "usdt=1",
+        env=env,
+        stdin=TEST_PASSWORD.encode() + b"\n",
+    )
+    assert bad[0] == 2
+    assert "is not ASSET=AMOUNT" in bad[2]
