@@ -63,6 +63,7 @@ def _psql(sql: str) -> None:
 class StackOptions:
     rate: float = 300.0  # simulator market events per second, all venues together
     venues: Sequence[str] = ("kraken", "coinbase", "binance")
+    collectors: bool = True  # False: the simulator alone (a peer pipeline brings its own collectors)
     writer: bool = True
     bridge: bool = True
     api: bool = False
@@ -235,6 +236,8 @@ class Stack:
         if o.api or o.trade is not None:
             self.redis_db = 8 + (os.getpid() % 8)  # the API and trading node share fixed key names
         self._start_sim()
+        if not o.collectors:
+            return
         sock = ("--sock-dir", str(self.sock_dir))
         port = free_port()
         self.spawn("relay", "relay", *sock, "--host", "127.0.0.1", "--port", str(port), port=port)
