@@ -113,6 +113,8 @@ class Stack:
         self.sim_endpoints: dict[str, dict[str, Any]] = {}
         self.database: str | None = None
         self.redis_db: int | None = None
+        # the API and the trading node name their Redis keys under this prefix: ours alone, removed at stop
+        self.key_prefix = f"ape2e-{uuid.uuid4().hex[:10]}:"
         self._logs: list[IO[bytes]] = []
 
     # ---- endpoints -------------------------------------------------------------------------
@@ -155,6 +157,7 @@ class Stack:
             env["DATABASE_URL"] = self.dsn
         if self.redis_db is not None:
             env["REDIS_URL"] = self.redis_url
+            env["ALPHAPULSE_KEY_PREFIX"] = self.key_prefix
         if "bridge" in self.procs:
             env["ALPHAPULSE_BRIDGE_URL"] = self.bridge_url
         env.update(self.options.extra_env)
@@ -234,7 +237,7 @@ class Stack:
                 timeout=120,
             )
         if o.api or o.trade is not None:
-            self.redis_db = 8 + (os.getpid() % 8)  # the API and trading node share fixed key names
+            self.redis_db = 0
         self._start_sim()
         if not o.collectors:
             return
@@ -257,7 +260,8 @@ class Stack:
         self.wait_healthy([n for n in self.procs if n not in {"sim", "relay"}], timeout_s)
         if o.api:
             port = free_port()
-            self.spawn("api", "api", "--port", str(port), port=port)
+            dist = str(REPO / "frontend" / "dist")
+            self.spawn("api", "api", "--port", str(port), "--frontend-dir", dist, port=port)
             self.wait_healthy(["api"], timeout_s)
         if o.trade is not None:
             self.spawn("trade", "trade", "-f", str(o.trade))
@@ -306,7 +310,22 @@ class Stack:
             with contextlib.suppress(subprocess.SubprocessError):
                 _psql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
             self.database = None
+        if self.redis_db is not None:
+            self._drop_redis_keys()
         shutil.rmtree(self.sock_dir, ignore_errors=True)
+
+    def _drop_redis_keys(self) -> None:
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            keys = list(client.scan_iter(match=self.key_prefix + "*", count=1000))
+            if keys:
+                client.delete(*keys)
+        except redis.RedisError:
+            pass
+        finally:
+            client.close()
 
     def logs(self) -> str:
         return "\n".join(f"--- {name}\n{p.tail()}" for name, p in self.procs.items())

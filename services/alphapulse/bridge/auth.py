@@ -16,6 +16,9 @@ __all__ = ("MIN_SECRET_BYTES", "ROLES", "Principal", "TokenError", "issue_token"
 ROLES: Final = ("viewer", "trader", "admin")
 MIN_SECRET_BYTES: Final = 32  # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output
 ALGORITHM: Final = "HS256"
+# the API's bridge tokens carry this audience (alphapulse.api.tokens.BRIDGE_AUDIENCE), so a token
+# signed for something else with the same key is not a bridge token
+AUDIENCE: Final = "alphapulse-bridge"
 _LEEWAY_S: Final = 5  # clock skew tolerated between the API that signs and the bridge that checks
 
 
@@ -45,12 +48,14 @@ def issue_token(key: bytes, sub: str, role: str, *, now_s: int, ttl_s: int = 300
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if not sub:
         raise ValueError("sub must not be empty")
-    return jwt.encode({"sub": sub, "role": role, "iat": now_s, "exp": now_s + ttl_s}, key, algorithm=ALGORITHM)
+    claims = {"sub": sub, "role": role, "iat": now_s, "exp": now_s + ttl_s, "aud": AUDIENCE}
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
 def verify_token(key: bytes, token: str, *, now_s: int | None = None) -> Principal:
     """Check signature, algorithm, expiry and claims; raise TokenError with a reason a client can show."""
-    options: dict[str, bool | list[str]] = {"require": ["exp", "sub", "role"]}
+    # the audience is checked below: required to match when present (the API's tokens), absent allowed
+    options: dict[str, bool | list[str]] = {"require": ["exp", "sub", "role"], "verify_aud": False}
     if now_s is not None:
         # time claims are checked below against the injected clock, not the system's
         options.update(verify_exp=False, verify_iat=False, verify_nbf=False)
@@ -64,6 +69,9 @@ def verify_token(key: bytes, token: str, *, now_s: int | None = None) -> Princip
         raise TokenError(f"token lacks the {e.claim!r} claim") from e
     except jwt.InvalidTokenError as e:
         raise TokenError(f"token is invalid: {e}") from e
+    aud = claims.get("aud")
+    if aud is not None and aud != AUDIENCE and not (isinstance(aud, list) and AUDIENCE in aud):
+        raise TokenError(f"token audience {aud!r} is not {AUDIENCE!r}")
     sub, role, exp = claims.get("sub"), claims.get("role"), claims.get("exp")
     if not isinstance(sub, str) or not sub:
         raise TokenError("token 'sub' claim must be a non-empty string")

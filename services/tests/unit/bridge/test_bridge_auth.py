@@ -44,3 +44,17 @@ def test_secret_is_required_and_long_enough() -> None:
     with pytest.raises(ConfigError, match="at least 32"):
         require_secret("short")
     assert require_secret("s" * 32) == b"s" * 32
+
+
+def test_api_issued_tokens_with_the_bridge_audience_are_accepted() -> None:
+    # the API signs bridge tokens with aud="alphapulse-bridge" (alphapulse.api.tokens); found end to end
+    from alphapulse.api.tokens import issue_bridge_token
+
+    token = issue_bridge_token(KEY, username="alice", role="trader", now_s=NOW, ttl_s=60)
+    assert verify_token(KEY, token, now_s=NOW + 1) == Principal("alice", "trader", NOW + 60)
+
+
+def test_a_token_for_another_audience_is_refused() -> None:
+    token = jwt.encode({"sub": "a", "role": "viewer", "exp": NOW + 2000, "aud": "other"}, KEY, algorithm="HS256")
+    with pytest.raises(TokenError, match="audience"):
+        verify_token(KEY, token, now_s=NOW + 1000)
