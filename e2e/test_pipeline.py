@@ -81,7 +81,7 @@ async def db_trades_between(dsn: str, lo_ns: int, hi_ns: int) -> list[TradeKey]:
         )
     finally:
         await conn.close()
-    return [tuple(r.values()) for r in rows]  # type: ignore[misc]
+    return [tuple(r.values()) for r in rows]
 
 
 async def test_database_holds_exactly_the_trades_the_relay_carried(pipeline: Stack) -> None:

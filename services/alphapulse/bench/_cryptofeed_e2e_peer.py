@@ -1,10 +1,11 @@
 """The cryptofeed 3.0.1 collectors of ``bench e2e``'s peer pipeline; runs in cryptofeed's own Python 3.13.
 
 Not part of the alphapulse runtime (cryptofeed is AGPL, never our dependency). ``e2e.py`` starts
-it as ``<cryptofeed python> _cryptofeed_e2e_peer.py ZMQ_PORT KRAKEN_URL COINBASE_URL BINANCE_URL``:
+it as ``<cryptofeed python> _cryptofeed_e2e_peer.py ZMQ_PORT KRAKEN_URL COINBASE_URL BINANCE_URL [BATCH_MAX]``:
 one FeedHandler with the three venues pointed at our simulator, trades of three symbols each,
 published with cryptofeed's own ZeroMQ backend (``TradeZMQ``: a PUB socket) as a user would.
-Symbol tables are seeded in-process so nothing is fetched from the network.
+Symbol tables are seeded in-process so nothing is fetched from the network. cryptofeed's backends
+batch by default (up to 500 updates or 0.5 s); ``BATCH_MAX`` = 1 sends each trade at once.
 """
 
 import sys
@@ -41,6 +42,7 @@ def main() -> None:
     _allow_plain_ws()
     zmq_port = int(sys.argv[1])
     urls = dict(zip(("kraken", "coinbase", "binance"), sys.argv[2:5], strict=True))
+    batching = {"batch_max": int(sys.argv[5]), "batch_interval": 0.0} if len(sys.argv) > 5 else {}
     fh = FeedHandler(config={"log": {"disabled": True}})
     for venue, cls in (("kraken", Kraken), ("coinbase", Coinbase), ("binance", Binance)):
         table = SYMBOLS[venue]
@@ -55,7 +57,7 @@ def main() -> None:
             cls(
                 symbols=list(table),
                 channels=[TRADES],
-                callbacks={TRADES: TradeZMQ(host="127.0.0.1", port=zmq_port)},
+                callbacks={TRADES: TradeZMQ(host="127.0.0.1", port=zmq_port, **batching)},
             )
         )
     fh.run()

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-import psutil
+import psutil  # type: ignore[import-untyped]
 import uvloop
 
 from alphapulse.bench.bridge import _Client
@@ -258,14 +258,21 @@ class _Usage:
             return float(t.user + t.system)
         return 0.0
 
-    def finish(self, messages: int) -> dict[str, dict[str, float]]:
-        wall = time.perf_counter() - self.t0
-        out = {}
+    def stop(self) -> None:
+        """The end of the window (the clients parse what they read afterwards: not counted)."""
+        self.wall = time.perf_counter() - self.t0
+        self.cpu = {name: self._cpu(p) - self.cpu0[name] for name, p in self.procs.items()}
+        self.rss = {}
         for name, p in self.procs.items():
-            cpu = self._cpu(p) - self.cpu0[name]
-            rss = 0.0
             with contextlib.suppress(psutil.Error):
-                rss = p.memory_info().rss / 2**20
+                self.rss[name] = p.memory_info().rss / 2**20
+
+    def finish(self, messages: int) -> dict[str, dict[str, float]]:
+        wall = self.wall
+        out = {}
+        for name in self.procs:
+            cpu = self.cpu[name]
+            rss = self.rss.get(name, 0.0)
             out[name] = {
                 "cpu_pct": round(100 * cpu / wall, 1),
                 "cpu_us_per_msg": round(1e6 * cpu / max(1, messages), 2),
@@ -308,6 +315,8 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         usage = _Usage(pids)
         cl.send(opts.duration_s)
         pr.send(opts.duration_s)
+        time.sleep(opts.duration_s)
+        usage.stop()
         browsers = _recv(cl, opts.duration_s + 120, "clients")
         strategy = _recv(pr, opts.duration_s + 120, "probe")
         processes = usage.finish(strategy["frames"])
@@ -331,7 +340,9 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
     }, samples
 
 
-def _cryptofeed(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _cryptofeed(
+    rate: float, n: int, opts: argparse.Namespace, root: Path, batch_max: int | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     stack_mod = _stack_module()
     ctx = mp.get_context("spawn")
     options = stack_mod.StackOptions(rate=rate, writer=False, bridge=False, collectors=False)
@@ -346,7 +357,9 @@ def _cryptofeed(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         urls = [stack.sim_endpoints[v]["url"] for v in ("kraken", "coinbase", "binance")]
         log = (root / "cryptofeed.log").open("wb")
         feed = subprocess.Popen(
-            [str(CRYPTOFEED_PYTHON), str(PEER_SCRIPT), str(zmq_port), *urls], stdout=log, stderr=subprocess.STDOUT
+            [str(CRYPTOFEED_PYTHON), str(PEER_SCRIPT), str(zmq_port), *urls, *([str(batch_max)] if batch_max else [])],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         clients, cl = _start(ctx, _clients_main, ws_port, n, b"unused-by-the-peer-0123456789abcdef")
         helpers.append(clients)
@@ -355,6 +368,8 @@ def _cryptofeed(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         pids = {"sim": stack.procs["sim"].pid, "cryptofeed": feed.pid, "consumer": consumer.pid, "clients": clients.pid}
         usage = _Usage(pids)
         cl.send(opts.duration_s)
+        time.sleep(opts.duration_s)
+        usage.stop()
         browsers = _recv(cl, opts.duration_s + 120, "clients")
         per_client = browsers["events"] / max(1, n)
         processes = usage.finish(int(per_client))
@@ -367,7 +382,7 @@ def _cryptofeed(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
             p.join(5)
         stack.stop()
     return {
-        "system": "cryptofeed",
+        "system": "cryptofeed" if batch_max is None else f"cryptofeed batch_max={batch_max}",
         "scenario": f"{rate:g} events/s, {n} clients",
         "rate_events_per_s": rate,
         "clients": n,
@@ -432,10 +447,13 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
                 "alphapulse exchange → strategy": ours_samples["exchange_to_strategy"],
                 f"alphapulse exchange → browser ({opts.clients})": ours_samples["exchange_to_browser"],
             }
-            if opts.peer:
-                peer, peer_samples = _cryptofeed(rate, opts.clients, opts, Path(tmp) / f"peer{k}")
+            # the peer as installed (its backend batches: 500 updates or 0.5 s) and tuned to send at once
+            for batch_max in (None, 1) if opts.peer else ():
+                peer, peer_samples = _cryptofeed(
+                    rate, opts.clients, opts, Path(tmp) / f"peer{k}-{batch_max}", batch_max
+                )
                 results.append(peer)
-                series[f"cryptofeed exchange → browser ({opts.clients})"] = peer_samples["exchange_to_browser"]
+                series[f"{peer['system']} exchange → browser ({opts.clients})"] = peer_samples["exchange_to_browser"]
             if opts.plot_dir is not None:
                 opts.plot_dir.mkdir(parents=True, exist_ok=True)
                 name = f"e2e-latency-{int(rate)}.png"
