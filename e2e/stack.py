@@ -264,7 +264,9 @@ class Stack:
             self.spawn("api", "api", "--port", str(port), "--frontend-dir", dist, port=port)
             self.wait_healthy(["api"], timeout_s)
         if o.trade is not None:
-            self.spawn("trade", "trade", "-f", str(o.trade))
+            port = free_port()
+            self.spawn("trade", "trade", "-f", str(o.trade), *relay, *sock, "--port", str(port), port=port)
+            self.wait_healthy(["trade"], timeout_s)
 
     def wait_healthy(self, names: Sequence[str], timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
