@@ -1,0 +1,67 @@
+"""The cryptofeed 3.0.1 collectors of ``bench e2e``'s peer pipeline; runs in cryptofeed's own Python 3.13.
+
+Not part of the alphapulse runtime (cryptofeed is AGPL, never our dependency). ``e2e.py`` starts
+it as ``<cryptofeed python> _cryptofeed_e2e_peer.py ZMQ_PORT KRAKEN_URL COINBASE_URL BINANCE_URL [BATCH_MAX]``:
+one FeedHandler with the three venues pointed at our simulator, trades of three symbols each,
+published with cryptofeed's own ZeroMQ backend (``TradeZMQ``: a PUB socket) as a user would.
+Symbol tables are seeded in-process so nothing is fetched from the network. cryptofeed's backends
+batch by default (up to 500 updates or 0.5 s); ``BATCH_MAX`` = 1 sends each trade at once.
+"""
+
+import sys
+from decimal import Decimal
+
+from cryptofeed import FeedHandler  # type: ignore[import-not-found]
+from cryptofeed.backends.zmq import TradeZMQ  # type: ignore[import-not-found]
+from cryptofeed.connection import WebsocketEndpoint  # type: ignore[import-not-found]
+from cryptofeed.defines import TRADES  # type: ignore[import-not-found]
+from cryptofeed.exchanges import Binance, Coinbase, Kraken  # type: ignore[import-not-found]
+from cryptofeed.symbols import Symbols  # type: ignore[import-not-found]
+
+SYMBOLS = {
+    "kraken": {"BTC-USD": "BTC/USD", "ETH-USD": "ETH/USD", "SOL-USD": "SOL/USD"},
+    "coinbase": {"BTC-USD": "BTC-USD", "ETH-USD": "ETH-USD", "SOL-USD": "SOL-USD"},
+    "binance": {"BTC-USDT": "BTCUSDT", "ETH-USDT": "ETHUSDT", "SOL-USDT": "SOLUSDT"},
+}
+
+
+def _allow_plain_ws() -> None:
+    """cryptofeed insists on wss://; the local simulator speaks ws:// (ours is measured without TLS too)."""
+    import cryptofeed.connection as cc
+
+    original = cc.WSAsyncConn.__init__
+
+    def init(self: object, address: str, conn_id: str, subscription: object = None, **kw: object) -> None:
+        original(self, "wss://" + address.removeprefix("ws://"), conn_id, subscription=subscription, **kw)
+        self.address = address  # type: ignore[attr-defined]
+
+    cc.WSAsyncConn.__init__ = init
+
+
+def main() -> None:
+    _allow_plain_ws()
+    zmq_port = int(sys.argv[1])
+    urls = dict(zip(("kraken", "coinbase", "binance"), sys.argv[2:5], strict=True))
+    batching = {"batch_max": int(sys.argv[5]), "batch_interval": 0.0} if len(sys.argv) > 5 else {}
+    fh = FeedHandler(config={"log": {"disabled": True}})
+    for venue, cls in (("kraken", Kraken), ("coinbase", Coinbase), ("binance", Binance)):
+        table = SYMBOLS[venue]
+        info = {
+            "instrument_type": dict.fromkeys(table, "spot"),
+            "tick_size": dict.fromkeys(table, Decimal("0.01")),
+        }
+        Symbols.set(cls.id, table, info)
+        url = urls[venue].removesuffix("/") if venue == "coinbase" else urls[venue]
+        cls.websocket_endpoints = [WebsocketEndpoint(url, options={"compression": None})]
+        fh.add_feed(
+            cls(
+                symbols=list(table),
+                channels=[TRADES],
+                callbacks={TRADES: TradeZMQ(host="127.0.0.1", port=zmq_port, **batching)},
+            )
+        )
+    fh.run()
+
+
+if __name__ == "__main__":
+    main()
