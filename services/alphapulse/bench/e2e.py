@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import importlib
 import multiprocessing as mp
 import os
 import subprocess
@@ -69,9 +70,7 @@ def _stack_module() -> Any:
     path = str(REPO / "e2e")
     if path not in sys.path:
         sys.path.insert(0, path)
-    import stack
-
-    return stack
+    return importlib.import_module("stack")
 
 
 # ---- browsers ---------------------------------------------------------------------------------
