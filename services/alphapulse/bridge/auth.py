@@ -11,11 +11,24 @@ import jwt
 
 from alphapulse.errors import ConfigError
 
-__all__ = ("MIN_SECRET_BYTES", "ROLES", "Principal", "TokenError", "issue_token", "require_secret", "verify_token")
+__all__ = (
+    "AUDIENCE",
+    "MIN_SECRET_BYTES",
+    "ROLES",
+    "Principal",
+    "TokenError",
+    "issue_token",
+    "require_secret",
+    "verify_token",
+)
 
 ROLES: Final = ("viewer", "trader", "admin")
 MIN_SECRET_BYTES: Final = 32  # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output
 ALGORITHM: Final = "HS256"
+# The API's tokens name the bridge as their audience (api/tokens.py); the bridge must check it, and
+# PyJWT refuses a token with an ``aud`` claim when no audience is expected. Found by the end-to-end
+# security test (e2e/test_security_auth.py): API-issued tokens were refused with "Invalid audience".
+AUDIENCE: Final = "alphapulse-bridge"
 _LEEWAY_S: Final = 5  # clock skew tolerated between the API that signs and the bridge that checks
 
 
@@ -45,17 +58,25 @@ def issue_token(key: bytes, sub: str, role: str, *, now_s: int, ttl_s: int = 300
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     if not sub:
         raise ValueError("sub must not be empty")
-    return jwt.encode({"sub": sub, "role": role, "iat": now_s, "exp": now_s + ttl_s}, key, algorithm=ALGORITHM)
+    claims = {"sub": sub, "role": role, "iat": now_s, "exp": now_s + ttl_s, "aud": AUDIENCE}
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
 def verify_token(key: bytes, token: str, *, now_s: int | None = None) -> Principal:
     """Check signature, algorithm, expiry and claims; raise TokenError with a reason a client can show."""
-    options: dict[str, bool | list[str]] = {"require": ["exp", "sub", "role"]}
+    options: dict[str, bool | list[str]] = {"require": ["exp", "sub", "role", "aud"]}
     if now_s is not None:
         # time claims are checked below against the injected clock, not the system's
         options.update(verify_exp=False, verify_iat=False, verify_nbf=False)
     try:
-        claims = jwt.decode(token, key, algorithms=[ALGORITHM], options=options, leeway=_LEEWAY_S)  # type: ignore[arg-type]
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            options=options,  # type: ignore[arg-type]
+            leeway=_LEEWAY_S,
+        )
     except jwt.ExpiredSignatureError as e:
         raise TokenError("token expired") from e
     except jwt.InvalidSignatureError as e:

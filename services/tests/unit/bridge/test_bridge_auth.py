@@ -3,7 +3,7 @@
 import jwt
 import pytest
 
-from alphapulse.bridge.auth import Principal, TokenError, issue_token, require_secret, verify_token
+from alphapulse.bridge.auth import AUDIENCE, Principal, TokenError, issue_token, require_secret, verify_token
 from alphapulse.errors import ConfigError
 
 KEY = b"k" * 32
@@ -21,7 +21,12 @@ def test_round_trip() -> None:
         (issue_token(KEY, "alice", "viewer", now_s=NOW, ttl_s=60), "expired"),
         (issue_token(b"x" * 32, "alice", "viewer", now_s=NOW + 1000), "signature"),
         (jwt.encode({"sub": "a", "exp": NOW + 2000}, KEY, algorithm="HS256"), "role"),
-        (jwt.encode({"sub": "a", "role": "god", "exp": NOW + 2000}, KEY, algorithm="HS256"), "role"),
+        (jwt.encode({"sub": "a", "role": "god", "exp": NOW + 2000, "aud": AUDIENCE}, KEY, algorithm="HS256"), "role"),
+        (jwt.encode({"sub": "a", "role": "viewer", "exp": NOW + 2000}, KEY, algorithm="HS256"), "aud"),
+        (
+            jwt.encode({"sub": "a", "role": "viewer", "exp": NOW + 2000, "aud": "x"}, KEY, algorithm="HS256"),
+            "(?i)audience",
+        ),
         (jwt.encode({"role": "viewer", "exp": NOW + 2000}, KEY, algorithm="HS256"), "sub"),
         (jwt.encode({"sub": "a", "role": "viewer", "exp": NOW + 2000}, KEY * 2, algorithm="HS384"), "invalid"),
         ("not-a-jwt", "invalid"),

@@ -94,6 +94,17 @@ def test_tampered_tokens_are_refused(at: int, char: str) -> None:
         ]
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.text(min_size=1, max_size=40), st.sampled_from(["viewer", "trader", "admin"]), st.integers(1, 86400))
+def test_every_token_the_api_issues_is_accepted_by_the_bridge(user: str, role: str, ttl_s: int) -> None:
+    """Regression: the API's tokens carry ``aud: alphapulse-bridge`` and the bridge refused them all
+    ("Invalid audience") until it checked the audience itself (found by e2e/test_security_auth.py)."""
+    from alphapulse.api.tokens import issue_bridge_token
+
+    token = issue_bridge_token(KEY, username=user, role=role, now_s=NOW, ttl_s=ttl_s)
+    assert _check_token(token) == Principal(user, role, NOW + ttl_s)
+
+
 def test_alg_none_and_a_foreign_key_are_refused() -> None:
     header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=")
     body = base64.urlsafe_b64encode(json.dumps({"sub": "a", "role": "admin", "exp": NOW + 60}).encode()).rstrip(b"=")

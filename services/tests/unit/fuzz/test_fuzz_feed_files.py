@@ -68,7 +68,7 @@ def test_arbitrary_text_loads_or_raises_config_error(text: str) -> None:
     _check(text)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(near_valid, min_size=1, max_size=3))
 def test_near_valid_documents_load_or_raise_config_error(docs: list[dict[str, object]]) -> None:
     _check(yaml.safe_dump_all(docs))
