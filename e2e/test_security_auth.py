@@ -243,7 +243,10 @@ async def test_the_api_refuses_no_session_a_forged_cookie_and_a_viewer_order(sta
     async with logged_in(stack, "trader") as trader:
         # the trader passes the role check; the order then fails on the account (none exists): 404, not 403
         assert (await trader.post("/api/orders", json=order)).status_code == 404
-    # a wrong password
     async with httpx.AsyncClient(base_url=stack.api, timeout=30) as client:
+        # a wrong password
         resp = await client.post("/api/auth/login", json={"username": "viewer", "password": "wrong password!"})
         assert resp.status_code == 401
+        # a body beyond the API's 64 KiB limit is refused before it is parsed
+        resp = await client.post("/api/auth/login", json={"username": "viewer", "password": "x" * 100_000})
+        assert resp.status_code == 413
