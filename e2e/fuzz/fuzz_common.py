@@ -36,11 +36,13 @@ def run(name: str, target: Callable[[bytes], None], seeds: Callable[[], Iterable
     args = sys.argv[:]
     positional = [a for a in args[1:] if not a.startswith("-")]
     if not positional:
-        corpus = HERE / "corpus" / name
-        if not corpus.is_dir() or not any(corpus.iterdir()):
-            corpus.mkdir(parents=True, exist_ok=True)
-            for i, seed in enumerate(seeds()):
-                (corpus / f"seed-{i:04d}").write_bytes(seed)
-        args.append(str(corpus))
+        args.append(str(HERE / "corpus" / name))
+        positional = [args[-1]]
+    corpus = Path(positional[0])
+    if not corpus.is_file() and (not corpus.is_dir() or not any(corpus.iterdir())):
+        # a new or empty corpus directory starts from the seeds (a file argument is a crash to replay)
+        corpus.mkdir(parents=True, exist_ok=True)
+        for i, seed in enumerate(seeds()):
+            (corpus / f"seed-{i:04d}").write_bytes(seed)
     atheris.Setup(args, target)
     atheris.Fuzz()
