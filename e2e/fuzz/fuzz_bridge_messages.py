@@ -12,7 +12,7 @@ from fuzz_common import run
 
 with atheris.instrument_imports(include=["alphapulse", "jwt"]):
     from alphapulse.bridge.auth import TokenError, issue_token, verify_token
-    from alphapulse.bridge.messages import Auth, ClientMessageError, CloseCode, parse_client_message
+    from alphapulse.bridge.messages import Auth, ClientMessage, ClientMessageError, CloseCode, parse_client_message
 
 KEY = b"k" * 32
 NOW = 1_800_000_000
@@ -23,14 +23,10 @@ def target(data: bytes) -> None:
     if data[:1] == b"T":  # most browsers send text; keep both paths alive
         raw = data[1:].decode("utf-8", "replace")
     try:
-        msg = parse_client_message(raw)
+        msg: ClientMessage | None = parse_client_message(raw)
     except ClientMessageError as e:
-        code = e.code
-    else:
-        code = None
-    if code is not None:
-        assert code in (CloseCode.BAD_MESSAGE, CloseCode.UNSUPPORTED_DATA), code
-        return
+        assert e.code in (CloseCode.BAD_MESSAGE, CloseCode.UNSUPPORTED_DATA), e.code  # noqa: PT017
+        msg = None
     if isinstance(msg, Auth):
         try:
             p = verify_token(KEY, msg.token, now_s=NOW)

@@ -38,5 +38,5 @@ def seeds() -> Iterator[bytes]:
 
 
 if __name__ == "__main__":
-    load_feeds(next(iter(seeds())))  # compile the CEL rules once, outside the fuzzing loop
+    load_feeds(next(iter(seeds())).decode())  # compile the CEL rules once, outside the fuzzing loop
     run("feeds", target, seeds)

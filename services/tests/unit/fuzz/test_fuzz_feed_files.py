@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from alphapulse.errors import ConfigError
-from alphapulse.feeds import load_feeds
+from alphapulse.feeds import ExchangeFeed, load_feeds
 
 _VALID = """apiVersion: alphapulse.io/v1alpha1
 kind: ExchangeFeed
@@ -43,12 +43,12 @@ near_valid = st.fixed_dictionaries(
 
 
 def _check(text: str) -> None:
+    feeds: list[ExchangeFeed] = []
+    message = ""
     try:
         feeds = load_feeds(text, "fuzz.yaml")
     except ConfigError as e:
         message = str(e)
-    else:
-        message = ""
     if message:
         assert message.startswith("fuzz.yaml")  # the error names the file
         return

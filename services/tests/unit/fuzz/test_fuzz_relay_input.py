@@ -87,7 +87,8 @@ def _split(data: bytes, sizes: list[int]) -> list[bytes]:
 
 def _run_relay_input(pieces: list[bytes]) -> tuple[list[bytes], FeedTrack]:
     """What ``_FeedInput.data_received`` does, without the sockets. Stops at the first FrameError."""
-    aligner, track, out = FrameAligner(), FeedTrack("fuzz"), []
+    aligner, track = FrameAligner(), FeedTrack("fuzz")
+    out: list[bytes] = []
     for piece in pieces:
         chunk = aligner.feed(piece)
         if not chunk:
