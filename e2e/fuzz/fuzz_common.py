@@ -38,6 +38,8 @@ def run(name: str, target: Callable[[bytes], None], seeds: Callable[[], Iterable
     if not positional:
         args.append(str(HERE / "corpus" / name))
         positional = [args[-1]]
+    if not any(a.startswith("-max_len=") for a in args):
+        args.append("-max_len=65536")  # a venue's largest message (a deep book snapshot) fits; keeps the corpus small
     corpus = Path(positional[0])
     if not corpus.is_file() and (not corpus.is_dir() or not any(corpus.iterdir())):
         # a new or empty corpus directory starts from the seeds (a file argument is a crash to replay)
