@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 
 NPM_STAMP := frontend/node_modules/.installed
 
-.PHONY: up test install lint bench clean dashboard dashboard-test
+.PHONY: up test install lint bench clean dashboard dashboard-test audit
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || "$$(bash .ci/find-python)" -m venv $(VENV)
@@ -34,6 +34,12 @@ up: $(STAMP)
 test: $(STAMP) dashboard-test dashboard
 	@bash .ci/ensure-services
 	$(PY) -m pytest -m "not slow" $(ARGS)
+
+# known vulnerabilities in the pinned Python dependencies and the dashboard's (docs/security.md);
+# needs the network (PyPI's vulnerability data, the npm registry): not part of `make test`
+audit: $(STAMP) $(NPM_STAMP)
+	$(VENV)/bin/pip-audit -r constraints.txt --no-deps --disable-pip --strict --progress-spinner off
+	cd frontend && npm audit --audit-level=low
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check services operator e2e

@@ -123,7 +123,11 @@ def validate_feed_document(doc: Any, source: str = "<feed>") -> dict[str, Any]:
             f"{source}: expected apiVersion {API_VERSION} and kind {KIND}, "
             f"got {doc.get('apiVersion')!r} / {doc.get('kind')!r}"
         )
-    name = (doc.get("metadata") or {}).get("name")
+    metadata = doc.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        # found by fuzzing: a list or scalar here used to escape as AttributeError, not ConfigError
+        raise ConfigError(f"{source}: metadata must be a mapping with a name (it names the feed socket)")
+    name = metadata.get("name")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{source}: metadata.name is required (it names the feed socket)")
     if len(name) > _NAME_MAX or not all(c.isalnum() or c == "-" for c in name) or name != name.lower():

@@ -40,6 +40,8 @@ __all__ = ("create_app", "create_asgi", "openapi_document")
 
 log = logging.getLogger(__name__)
 
+MAX_REQUEST_BODY_BYTES = 65_536  # docs/security.md, "Input size limits"
+
 
 def _log_task_end(task: "asyncio.Task[Any]") -> None:
     if not task.cancelled() and (exc := task.exception()) is not None:
@@ -149,6 +151,8 @@ def create_app(settings: ApiSettings, *, clock: Clock | None = None, hasher: Pas
         exception_handlers=exception_handlers,
         openapi_config=openapi,
         lifespan=[lifespan],
+        # the largest legitimate body (an account with 50 balances) is ~5 KB; Litestar's default is 10 MB
+        request_max_body_size=MAX_REQUEST_BODY_BYTES,
         debug=False,
     )
     secured = {

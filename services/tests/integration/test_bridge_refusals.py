@@ -11,6 +11,8 @@ from bridge_harness import KEY, eventually_true, running_bridge, token
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from alphapulse.tokens import BRIDGE_AUDIENCE as AUDIENCE
+
 
 async def close_of(url: str, *messages: str | bytes, origin: str | None = None) -> tuple[int, str]:
     """Send ``messages`` and return the close code and reason the bridge answers with."""
@@ -35,7 +37,9 @@ def auth(tok: str) -> str:
 
 async def test_bad_tokens_are_refused_with_4001_and_a_reason() -> None:
     async with running_bridge() as bridge:
-        expired = jwt.encode({"sub": "a", "role": "viewer", "exp": int(time.time()) - 60}, KEY, algorithm="HS256")
+        expired = jwt.encode(
+            {"sub": "a", "role": "viewer", "exp": int(time.time()) - 60, "aud": AUDIENCE}, KEY, algorithm="HS256"
+        )
         forged = jwt.encode({"sub": "a", "role": "admin", "exp": int(time.time()) + 60}, b"f" * 32, algorithm="HS256")
         assert await close_of(bridge.url, auth(expired)) == (4001, "token expired")
         assert await close_of(bridge.url, auth(forged)) == (4001, "token signature is invalid")
