@@ -11,6 +11,7 @@ being read until the reader catches up.
 
 import asyncio
 import contextlib
+import logging
 
 from picows import (
     WSAutoPingStrategy,
@@ -27,6 +28,8 @@ from alphapulse.collectors.transport import ClientOptions, WsClosed, WsConnectEr
 
 __all__ = ("PicowsClient", "open_picows")
 
+log = logging.getLogger(__name__)
+
 _TEXT, _BINARY, _CONT, _CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION, WSMsgType.CLOSE
 
 
@@ -36,6 +39,7 @@ class _Listener(WSListener):
         self.pending: list[bytes] = []
         self.waiter: asyncio.Future[None] | None = None
         self.closed = False
+        self.stopped = False  # a CLOSE was received or sent: deliver nothing more
         self.close_code: int | None = None
         self.paused = False
         self.transport: WSTransport | None = None
@@ -47,9 +51,14 @@ class _Listener(WSListener):
         self.transport = transport
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if self.stopped:
+            return  # closing: what follows our CLOSE (or the peer's) is not delivered
         kind = frame.msg_type
         if kind is _TEXT or kind is _BINARY:
-            if frame.fin:
+            if frame.payload_size > self._max_bytes:
+                # picows refuses it too, but still hands over what it had parsed: refuse it here
+                self._fail(transport, WSCloseCode.MESSAGE_TOO_BIG, b"message too big")
+            elif frame.fin:
                 self._deliver(frame.get_payload_as_bytes())
             else:
                 self._fragments = bytearray(frame.get_payload_as_memoryview())
@@ -67,6 +76,7 @@ class _Listener(WSListener):
         elif kind is _CLOSE:
             code = frame.get_close_code()
             self.close_code = int(code.value)
+            self.stopped = True
             with contextlib.suppress(Exception):
                 transport.send_close(code)  # echo it: the close handshake is complete
             transport.disconnect()
@@ -84,6 +94,7 @@ class _Listener(WSListener):
 
     def _fail(self, transport: WSTransport, code: WSCloseCode, why: bytes) -> None:
         self._fragments = None
+        self.stopped = True
         transport.send_close(code, why)
         transport.disconnect()
 
@@ -99,6 +110,10 @@ class PicowsClient:
         self.transport = transport
         self.listener = listener
         self.close_timeout_s = close_timeout_s
+        # picows keeps a local failure (a protocol error, a ping timeout) on this future: collect it,
+        # so it is neither lost unlogged nor reported as never retrieved
+        self._ended = asyncio.ensure_future(transport.wait_disconnected())
+        self._ended.add_done_callback(_log_failure)
 
     async def recv_batch(self) -> list[bytes]:
         lst = self.listener
@@ -124,12 +139,18 @@ class PicowsClient:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         transport = self.transport
         if not self.listener.closed:
+            self.listener.stopped = True
             with contextlib.suppress(Exception):
                 transport.send_close(WSCloseCode(code), reason.encode()[:120])
             # wait for the peer's CLOSE (the listener then disconnects), as long as close_timeout_s
-            with contextlib.suppress(TimeoutError, WSError, OSError):
-                await asyncio.wait_for(asyncio.shield(transport.wait_disconnected()), self.close_timeout_s)
+            with contextlib.suppress(Exception):  # a timeout, or the failure that ended it (logged)
+                await asyncio.wait_for(asyncio.shield(self._ended), self.close_timeout_s)
         transport.disconnect(graceful=False)
+
+
+def _log_failure(ended: "asyncio.Future[None]") -> None:
+    if not ended.cancelled() and (e := ended.exception()) is not None:
+        log.info("picows connection ended on %r", e)
 
 
 async def open_picows(url: str, options: ClientOptions) -> PicowsClient:
