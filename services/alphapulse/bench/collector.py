@@ -204,11 +204,16 @@ def _reader(path: str, expect: int, out: Connection) -> None:
     """Count trade frames on the feed socket; latency = arrival - ts_recv (in bulk, per chunk)."""
 
     async def main() -> None:
+        reader: asyncio.StreamReader | None = None
         for _ in range(500):
-            if os.path.exists(path):
+            # the path exists from bind(), before listen(): a refused connect means "not yet"
+            try:
+                reader, _w = await asyncio.open_unix_connection(path)
                 break
-            await asyncio.sleep(0.01)
-        reader, _w = await asyncio.open_unix_connection(path)
+            except (FileNotFoundError, ConnectionRefusedError):
+                await asyncio.sleep(0.01)
+        if reader is None:
+            reader, _w = await asyncio.open_unix_connection(path)  # raises why it cannot
         out.send("ready")
         got, lat, rest, first, last = 0, [], b"", 0, 0
         while got < expect:
