@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--messages", type=int, default=200_000, help="trade messages per venue (default 200000)")
     parser.add_argument("--venue", action="append", choices=VENUES, help="only this venue (repeatable)")
     parser.add_argument("--no-peer", action="store_true", help="skip cryptofeed")
+    parser.add_argument(
+        "--ws-client", choices=("picows", "websockets"), help="the collector's WebSocket client (default: the setting)"
+    )
     parser.add_argument("--peer-python", default=str(PEER_PYTHON), help="Python of the cryptofeed environment")
     parser.add_argument(
         "--latency-rate", type=float, default=20_000, help="paced run for latency, messages/s (0: skip; default 20000)"
@@ -201,11 +204,16 @@ def _reader(path: str, expect: int, out: Connection) -> None:
     """Count trade frames on the feed socket; latency = arrival - ts_recv (in bulk, per chunk)."""
 
     async def main() -> None:
+        reader: asyncio.StreamReader | None = None
         for _ in range(500):
-            if os.path.exists(path):
+            # the path exists from bind(), before listen(): a refused connect means "not yet"
+            try:
+                reader, _w = await asyncio.open_unix_connection(path)
                 break
-            await asyncio.sleep(0.01)
-        reader, _w = await asyncio.open_unix_connection(path)
+            except (FileNotFoundError, ConnectionRefusedError):
+                await asyncio.sleep(0.01)
+        if reader is None:
+            reader, _w = await asyncio.open_unix_connection(path)  # raises why it cannot
         out.send("ready")
         got, lat, rest, first, last = 0, [], b"", 0, 0
         while got < expect:
@@ -229,7 +237,9 @@ def _reader(path: str, expect: int, out: Connection) -> None:
     asyncio.run(main())
 
 
-def _collector_proc(venue: str, url: str, rest_url: str, sock_dir: str, n: int, out: Connection) -> None:
+def _collector_proc(
+    venue: str, url: str, rest_url: str, sock_dir: str, n: int, out: Connection, ws_client: str | None = None
+) -> None:
     os.sched_setaffinity(0, {0})
     import uvloop
 
@@ -238,7 +248,9 @@ def _collector_proc(venue: str, url: str, rest_url: str, sock_dir: str, n: int, 
     from alphapulse.feeds import ExchangeFeed
 
     feed = ExchangeFeed(f"bench-{venue}", venue, (SYMBOLS[venue],), ("trades",), url=url, rest_url=rest_url)
-    settings = ConnectionSettings(idle_timeout_s=None, subscribe_interval_s=0.0, ping_interval_s=None)
+    settings = ConnectionSettings(
+        idle_timeout_s=None, subscribe_interval_s=0.0, ping_interval_s=None, ws_client=ws_client
+    )
     collector = Collector(feed, Path(sock_dir), settings=settings, agg_trades=venue == "binance")
 
     async def main() -> None:
@@ -297,7 +309,10 @@ def _rest_for(venue: str) -> dict[str, bytes]:
     return {}
 
 
-def _run_ours(venue: str, n: int, rate: float = 0.0) -> dict[str, Any]:
+def _run_ours(venue: str, n: int, rate: float = 0.0, ws_client: str | None = None) -> dict[str, Any]:
+    from alphapulse.collectors.transport import resolve_client
+
+    client = resolve_client(ws_client)
     blob = b"".join(_ws_frame(m) for m in prelude(venue, None) + trade_messages(venue, n))
     server, port = _start_server(blob, _rest_for(venue), rate)
     ctx = mp.get_context("spawn")
@@ -306,7 +321,9 @@ def _run_ours(venue: str, n: int, rate: float = 0.0) -> dict[str, Any]:
         r_out, r_in = ctx.Pipe(duplex=False)
         c_out, c_in = ctx.Pipe(duplex=False)
         url = f"ws://127.0.0.1:{port}/" + {"kraken": "v2", "coinbase": "", "binance": "stream"}[venue]
-        collector = ctx.Process(target=_collector_proc, args=(venue, url, f"http://127.0.0.1:{port}", d, n, c_in))
+        collector = ctx.Process(
+            target=_collector_proc, args=(venue, url, f"http://127.0.0.1:{port}", d, n, c_in, client)
+        )
         collector.start()
         reader = ctx.Process(target=_reader, args=(path, n, r_in))
         reader.start()
@@ -324,6 +341,7 @@ def _run_ours(venue: str, n: int, rate: float = 0.0) -> dict[str, Any]:
             latency_summary(lat),
             venue=venue,
             scenario=f"paced {rate:,.0f} msg/s (latency)",
+            ws_client=client,
             cpu_us_per_msg=round(per_msg_us, 2),
             messages=n,
         )
@@ -333,6 +351,7 @@ def _run_ours(venue: str, n: int, rate: float = 0.0) -> dict[str, Any]:
         latency_summary(lat),
         venue=venue,
         cpu_us_per_msg=round(per_msg_us, 2),
+        ws_client=client,
         messages=n,
         frames_read=got,
         parse_errors=stats["errors"],
@@ -383,10 +402,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "throughput runs blast messages (latency there is queueing); the paced runs measure receive-to-socket latency",
     ]
     for venue in venues:
-        results.append(_run_ours(venue, args.messages))
+        results.append(_run_ours(venue, args.messages, ws_client=args.ws_client))
     if args.latency_rate:
         for venue in venues:
-            results.append(_run_ours(venue, max(10_000, args.messages // 5), args.latency_rate))
+            results.append(_run_ours(venue, max(10_000, args.messages // 5), args.latency_rate, args.ws_client))
     if not args.no_peer:
         if not Path(args.peer_python).exists():
             notes.append(

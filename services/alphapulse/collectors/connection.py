@@ -9,8 +9,11 @@
 * every disconnect publishes Status(DISCONNECTED) and Gap(RECONNECT): whatever the venue sent
   meanwhile is lost, and consumers are told so;
 * subscriptions are re-sent on every connection, paced (venues count control messages);
-* messages larger than ``max_message_bytes`` close the connection (websockets' ``max_size``): a
-  server cannot make the collector buffer without bound;
+* messages larger than ``max_message_bytes`` close the connection: a server cannot make the
+  collector buffer without bound;
+* the WebSocket client is a seam (:mod:`alphapulse.collectors.transport`): picows (default) or
+  websockets, chosen by ``ALPHAPULSE_WS_CLIENT``; every message that arrived in one socket read is
+  parsed, then the frames are flushed to the feed socket once;
 * rotation (Binance closes connections after 24 h): open a new connection before the old one
   expires, read both until the new one repeats a message the old one delivered (they overlap), then
   close the old one; the parser drops what it sees twice by id, so nothing is lost or duplicated.
@@ -24,22 +27,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from alphapulse.clock import Clock
 from alphapulse.collectors.metrics import CollectorMetrics
 from alphapulse.collectors.output import FrameWriter
 from alphapulse.collectors.parsing import Action, VenueParser
+from alphapulse.collectors.transport import ClientOptions, Opener, WsClient, WsClosed, WsConnectError, opener_for
 from alphapulse.protocol import FeedState, GapReason
 
 __all__ = ("Backoff", "ConnectionSettings", "VenueConnection")
 
 log = logging.getLogger(__name__)
 
-_CONNECT_ERRORS = (OSError, TimeoutError, InvalidHandshake, InvalidURI, asyncio.TimeoutError)
+_CONNECT_ERRORS = (OSError, TimeoutError, WsConnectError, asyncio.TimeoutError)
 _RECENT_MAX = 4096  # raw messages remembered during a rotation's overlap
 _SAMPLE_EVERY = 64  # latency histograms observe one message in this many (prometheus observe ~1 µs)
 
@@ -54,13 +54,14 @@ class ConnectionSettings:
     backoff_factor: float = 2.0
     backoff_jitter: float = 0.2  # +-20 %: reconnecting collectors do not stampede the venue
     max_message_bytes: int = 8 << 20
-    max_queue: int = 64  # frames websockets buffers before it stops reading the socket
+    max_queue: int = 64  # messages buffered unread before the client stops reading the socket
     ping_interval_s: float | None = 20.0
     ping_timeout_s: float | None = 20.0
     subscribe_interval_s: float = 0.25  # Binance counts control messages (5/s); Coinbase 8/s per IP
     rotate_after_s: float | None = None  # Binance: 23 h (the venue's limit is 24 h)
     overlap_max_s: float = 5.0
     watchdog_interval_s: float = 0.5
+    ws_client: str | None = None  # picows | websockets; None: ALPHAPULSE_WS_CLIENT, else picows
 
 
 class Backoff:
@@ -87,9 +88,6 @@ class Backoff:
         self.attempt = 0
 
 
-Connector = Callable[..., Any]
-
-
 class VenueConnection:
     def __init__(
         self,
@@ -103,7 +101,7 @@ class VenueConnection:
         on_action: Callable[[Action], None] | None = None,
         max_failures: int | None = None,
         rng: random.Random | None = None,
-        connector: Connector = connect,
+        connector: Opener | None = None,
     ) -> None:
         self.parser = parser
         self.url = url
@@ -115,14 +113,14 @@ class VenueConnection:
         self.max_failures = max_failures
         s = settings
         self.backoff = Backoff(s.backoff_initial_s, s.backoff_max_s, s.backoff_factor, s.backoff_jitter, rng)
-        self._connector = connector
-        self._ws: ClientConnection | None = None
+        self._connector = connector or opener_for(settings.ws_client)
+        self._ws: WsClient | None = None
         self._last_recv_s = 0.0
         self._opened_s = 0.0
-        self._recent: set[bytes | str] | None = None
-        self._recent_order: deque[bytes | str] = deque()
+        self._recent: set[bytes] | None = None
+        self._recent_order: deque[bytes] = deque()
         self._rotate_now = asyncio.Event()
-        self._handover: tuple[ClientConnection, list[tuple[bytes | str, int]]] | None = None
+        self._handover: tuple[WsClient, list[tuple[bytes, int]]] | None = None
         self.connections = 0
         self.rotations = 0
 
@@ -167,33 +165,28 @@ class VenueConnection:
             self.writer.status(state, self.clock.now_ns(), detail)
             self.writer.flush()
 
-    async def _open(self) -> ClientConnection:
+    async def _open(self) -> WsClient:
         s = self.settings
-        ws: ClientConnection = await asyncio.wait_for(
-            self._connector(
-                self.url,
-                open_timeout=s.connect_timeout_s,
-                max_size=s.max_message_bytes,
-                max_queue=s.max_queue,
-                ping_interval=s.ping_interval_s,
-                ping_timeout=s.ping_timeout_s,
-                compression=None,
-                close_timeout=2,
-            ),
-            s.connect_timeout_s,
+        options = ClientOptions(
+            open_timeout_s=s.connect_timeout_s,
+            max_message_bytes=s.max_message_bytes,
+            max_queue=s.max_queue,
+            ping_interval_s=s.ping_interval_s,
+            ping_timeout_s=s.ping_timeout_s,
         )
+        ws = await asyncio.wait_for(self._connector(self.url, options), s.connect_timeout_s)
         self.connections += 1
         self._opened_s = self._last_recv_s = self.clock.monotonic_s()
         return ws
 
-    async def _subscribe(self, ws: ClientConnection) -> None:
+    async def _subscribe(self, ws: WsClient) -> None:
         for i, msg in enumerate(self.parser.subscribe_messages()):
             if i:
                 await self.clock.sleep(self.settings.subscribe_interval_s)
             await ws.send(msg)
 
     # -- one connection (and its rotations) ---------------------------------------------------------
-    async def _session(self, ws: ClientConnection) -> str:
+    async def _session(self, ws: WsClient) -> str:
         self.parser.on_connect()
         self._ws = ws
         self._status(FeedState.CONNECTED)
@@ -221,7 +214,7 @@ class VenueConnection:
                 self._ws = ws
                 self.rotations += 1
                 for data, recv_ns in buffered:
-                    self._process(ws, data, recv_ns)
+                    self._process(ws, (data,), recv_ns)
                 log.info("rotated the connection to %s (%d messages overlapped)", self.url, len(buffered))
         finally:
             subscribing.cancel()
@@ -231,22 +224,26 @@ class VenueConnection:
                 with contextlib.suppress(Exception):
                     await self._ws.close()
 
-    async def _read(self, ws: ClientConnection) -> str:
+    async def _read(self, ws: WsClient) -> str:
         now_ns, mono = self.clock.now_ns, self.clock.monotonic_s
         try:
             while True:
-                data = await ws.recv(decode=False)
+                batch = await ws.recv_batch()
                 self._last_recv_s = mono()
                 recent = self._recent
                 if recent is not None:
-                    self._remember(recent, data)
-                self._process(ws, data, now_ns())
-        except ConnectionClosed as e:
-            return f"connection closed ({e.rcvd.code if e.rcvd else 'no close frame'})"
+                    for data in batch:
+                        self._remember(recent, data)
+                # one receive time per socket read: the messages arrived together
+                self._process(ws, batch, now_ns())
+        except WsClosed as e:
+            return f"connection closed ({'no close frame' if e.code is None else e.code})"
 
-    def _process(self, ws: ClientConnection, data: bytes | str, recv_ns: int) -> None:
+    def _process(self, ws: WsClient, batch: "list[bytes] | tuple[bytes]", recv_ns: int) -> None:
         parser, writer = self.parser, self.writer
-        parser.feed(data, recv_ns)
+        feed = parser.feed
+        for data in batch:
+            feed(data, recv_ns)
         if parser.actions:
             self._actions(ws)
         if writer.buf:
@@ -262,7 +259,7 @@ class VenueConnection:
             self._status(FeedState.SUBSCRIBED)
             self.backoff.reset()  # the connection works: the next failure starts the schedule over
 
-    def _actions(self, ws: ClientConnection) -> None:
+    def _actions(self, ws: WsClient) -> None:
         actions, self.parser.actions = self.parser.actions, []
         for action in actions:
             if action.kind == "resubscribe_book":
@@ -274,7 +271,7 @@ class VenueConnection:
             else:
                 self.on_action(action)
 
-    async def _watch(self, ws: ClientConnection) -> None:
+    async def _watch(self, ws: WsClient) -> None:
         s, mono = self.settings, self.clock.monotonic_s
         while True:
             await self.clock.sleep(s.watchdog_interval_s)
@@ -290,14 +287,14 @@ class VenueConnection:
                 return
 
     # -- rotation ----------------------------------------------------------------------------------
-    def _remember(self, recent: set[bytes | str], data: bytes | str) -> None:
+    def _remember(self, recent: set[bytes], data: bytes) -> None:
         order = self._recent_order
         recent.add(data)
         order.append(data)
         if len(order) > _RECENT_MAX:
             recent.discard(order.popleft())
 
-    async def _rotate(self, old: ClientConnection) -> None:
+    async def _rotate(self, old: WsClient) -> None:
         s = self.settings
         assert s.rotate_after_s is not None
         self._rotate_now.clear()
@@ -314,7 +311,7 @@ class VenueConnection:
                 await self.clock.sleep(backoff.next_s())
                 continue
             break
-        buffered: list[tuple[bytes | str, int]] = []
+        buffered: list[tuple[bytes, int]] = []
         try:
             await self._subscribe(new)
             deadline = self.clock.monotonic_s() + s.overlap_max_s
@@ -323,16 +320,17 @@ class VenueConnection:
                 if remaining <= 0:
                     break
                 try:
-                    data = await asyncio.wait_for(new.recv(decode=False), remaining)
+                    batch = await asyncio.wait_for(new.recv_batch(), remaining)
                 except TimeoutError:
                     break
-                buffered.append((data, self.clock.now_ns()))
-                recent: set[bytes | str] | None = self._recent  # the old reader keeps adding to it
-                if recent is not None and data in recent and not self.parser.is_control(data):
+                recv_ns = self.clock.now_ns()
+                buffered += [(data, recv_ns) for data in batch]
+                recent: set[bytes] | None = self._recent  # the old reader keeps adding to it
+                if recent is not None and any(d in recent and not self.parser.is_control(d) for d in batch):
                     break  # the new connection repeats what the old one delivered: they overlap
                 if len(buffered) >= _RECENT_MAX:
                     break
-        except ConnectionClosed as e:
+        except WsClosed as e:
             log.warning("rotation: the new connection closed during the overlap: %r", e)
             self._recent = None
             return

@@ -113,19 +113,18 @@ _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 
 def _num(raw: msgspec.Raw, scale: int, what: str, *, positive: bool = True) -> int:
     """A JSON number token, exactly, at ``scale``."""
-    token = bytes(raw)
-    if not token or token[0] not in b"-0123456789":
-        raise Reject("bad_number", f"{what} is not a JSON number: {token[:40]!r}")
-    text = token.decode()
-    if "e" in text or "E" in text:
-        try:
-            value = to_fixed(Decimal(text), scale)
-        except FixedPointError as e:
-            raise Reject("bad_number", f"{what}: {e}") from e
-        if value < 0 or (positive and value == 0):
-            raise Reject("non_positive", f"{what} {text}")
-        return value
-    return fixed_str(text, scale, what, positive=positive)
+    text = bytes(raw).decode()
+    if "e" not in text and "E" not in text:
+        return fixed_str(text, scale, what, positive=positive)  # plain digits: the common case
+    if not text or text[0] not in "-0123456789":
+        raise Reject("bad_number", f"{what} is not a JSON number: {text[:40]!r}")
+    try:
+        value = to_fixed(Decimal(text), scale)
+    except FixedPointError as e:
+        raise Reject("bad_number", f"{what}: {e}") from e
+    if value < 0 or (positive and value == 0):
+        raise Reject("non_positive", f"{what} {text}")
+    return value
 
 
 def kraken_checksum(book: Book) -> int:

@@ -25,12 +25,17 @@ from alphapulse.protocol import (
     encode,
     pack_book,
     pack_quote,
-    pack_trade,
 )
+from alphapulse.protocol.errors import FrameError
+from alphapulse.protocol.frames import TRADE_ID_MAX
+from alphapulse.protocol.wire import CELL, SEQ_MOD, VERSION, FrameType
 
 __all__ = ("FrameWriter",)
 
 _SNAPSHOT = int(TradeFlag.SNAPSHOT)
+_TRADE_PACK = CELL[FrameType.TRADE].pack
+_VERSION = int(VERSION)
+_TRADE = int(FrameType.TRADE)
 _BOOK_LAST = int(TradeFlag.BOOK_LAST)
 _BOOK_SNAPSHOT = int(TradeFlag.BOOK_SNAPSHOT)
 
@@ -119,20 +124,28 @@ class FrameWriter:
         qty: int,
         snapshot: bool = False,
     ) -> None:
-        if not self.buf:
+        buf = self.buf
+        if not buf:
             self.first_recv_ns = ts_recv_ns
-        self.buf += pack_trade(
+        if not 0 <= trade_id <= TRADE_ID_MAX:
+            raise FrameError(f"trade id {trade_id} does not fit in 40 bits")
+        seq = self.seq
+        # protocol.pack_trade's layout with plain-int constants: the enum lookups and IntEnum
+        # conversions cost more than the pack itself (tests check the bytes are identical)
+        buf += _TRADE_PACK(
+            _VERSION,
+            _TRADE,
+            side | (_SNAPSHOT if snapshot else 0),
+            trade_id >> 32,
             symbol_id,
-            self.seq,
-            side,
-            trade_id,
+            seq % SEQ_MOD,
+            trade_id & 0xFFFFFFFF,
             ts_exchange_ns,
             ts_recv_ns,
             price,
             qty,
-            _SNAPSHOT if snapshot else 0,
         )
-        self.seq += 1
+        self.seq = seq + 1
         self.trades += 1
         self.last_ts_exchange_ns = ts_exchange_ns
 

@@ -20,6 +20,7 @@ from venue_server import VenueServer
 from alphapulse.collectors.kraken import KrakenParser, kraken_checksum
 from alphapulse.collectors.output import FrameWriter
 from alphapulse.collectors.symbols import SymbolMap
+from alphapulse.collectors.transport import CLIENTS
 from alphapulse.protocol import (
     BookLevel,
     Control,
@@ -39,6 +40,14 @@ from alphapulse.protocol import (
 
 VENUES = ("kraken", "coinbase", "binance")
 KRAKEN_HEARTBEAT = b'{"channel":"heartbeat"}'
+
+
+@pytest.fixture(autouse=True, params=CLIENTS)
+def ws_client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with each WebSocket client (ALPHAPULSE_WS_CLIENT)."""
+    name: str = request.param
+    monkeypatch.setenv("ALPHAPULSE_WS_CLIENT", name)
+    return name
 
 
 def n_trades(n: int):  # type: ignore[no-untyped-def]

@@ -6,10 +6,19 @@ from pathlib import Path
 import pytest
 from collector_live_harness import expected_trades, feed_for, running
 
+from alphapulse.collectors.transport import CLIENTS
 from alphapulse.protocol import FeedState, Gap, GapReason, Status, Trade
 from alphapulse.sim import Fault, ReplaySource, simulator
 
 VENUES = ("kraken", "coinbase", "binance")
+
+
+@pytest.fixture(autouse=True, params=CLIENTS)
+def ws_client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with each WebSocket client (ALPHAPULSE_WS_CLIENT)."""
+    name: str = request.param
+    monkeypatch.setenv("ALPHAPULSE_WS_CLIENT", name)
+    return name
 
 
 @pytest.mark.parametrize("venue", VENUES)
