@@ -1,8 +1,11 @@
 """The trading node on the live pipeline: simulator -> collectors -> relay -> ``alphapulse trade``.
 
-The node (NautilusTrader, paper execution) must take every venue's trades and quotes from the relay
-and hand them to its DataEngine, where the strategy gets them; its own metrics say so. Orders and
-fills are covered by services/tests/integration/test_trading_*.py.
+The node (NautilusTrader, paper execution) runs the example spread strategy, which subscribes to
+every venue's quotes: they must reach its DataEngine with nothing rejected; its own metrics say so.
+Trades frame for frame, orders and fills: services/tests/integration/test_trading_*.py. (Trades
+are not asserted here: the strategy does not subscribe to them, and the relay filters them out as
+soon as the node's subscription arrives; an earlier version passed only when trades slipped through
+before that.)
 """
 
 import time
@@ -54,11 +57,10 @@ def test_trading_node_receives_the_live_feed(make_stack: Any, tmp_path: Path) ->
         frames = _samples(text, "alphapulse_trading_frames_total")
         latency = _samples(text, "alphapulse_trading_latency_seconds_count")
         kinds = {k for k, v in frames.items() if v > 0}
-        if any('"trade"' in k for k in kinds) and any('"quote"' in k for k in kinds) and sum(latency.values()) > 0:
+        if any('"quote"' in k for k in kinds) and sum(latency.values()) > 0:
             break
         time.sleep(0.5)
     assert stack.procs["trade"].alive(), stack.procs["trade"].tail()
-    assert any('"trade"' in k and v > 0 for k, v in frames.items()), (frames, stack.procs["trade"].tail())
     assert any('"quote"' in k and v > 0 for k, v in frames.items()), frames
     assert sum(latency.values()) > 0
     rejected = {}
