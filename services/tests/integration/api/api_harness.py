@@ -28,8 +28,6 @@ from alphapulse.clock import SystemClock
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 REPO = Path(__file__).resolve().parents[4]
-MIGRATIONS = REPO / "services" / "alphapulse" / "store" / "migrations"
-MARKET_STUB = Path(__file__).with_name("market_stub.sql")
 TEST_PASSWORD = "correct-horse-battery-staple"
 
 
@@ -38,25 +36,10 @@ def dsn(database: str) -> str:
 
 
 async def apply_schema(database: str) -> None:
-    """The project's migrations (through the storage issue's runner when it is in the tree, else each
-    file in order), then the market-data stand-in where the storage tables are absent."""
-    import importlib
+    """The project's migrations, through the same runner the services use."""
+    from alphapulse.store.migrate import migrate
 
-    try:
-        runner = importlib.import_module("alphapulse.store.migrate")
-    except ImportError:
-        runner = None
-    if runner is not None:
-        await runner.migrate(dsn(database))
-    conn = await asyncpg.connect(dsn(database))
-    try:
-        if runner is None:
-            for path in sorted(MIGRATIONS.glob("*.sql")):
-                await conn.execute(path.read_text())
-        if await conn.fetchval("SELECT to_regclass('trades') IS NULL"):
-            await conn.execute(MARKET_STUB.read_text())
-    finally:
-        await conn.close()
+    await migrate(dsn(database))
 
 
 async def create_database(name: str, *, template: str | None = None) -> None:
