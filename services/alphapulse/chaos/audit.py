@@ -1,9 +1,11 @@
 """What was lost and what was doubled, decided from the trades that landed and the gaps recorded. Pure."""
 
+import itertools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ("GapRow", "Hole", "TradeRow", "TradeAudit", "audit_trades", "percentile")
+__all__ = ("GapRow", "Hole", "TradeAudit", "TradeRow", "audit_trades", "percentile")
 
 # A gap row explains a hole when it was recorded between the trade before the hole (minus this
 # slack: a disconnect can be noticed before the last buffered trade is read) and shortly after
@@ -69,7 +71,7 @@ def audit_trades(
     holes: list[Hole] = []
     for inst, trades in by_inst.items():
         trades.sort(key=lambda r: r.trade_id)
-        for prev, cur in zip(trades, trades[1:], strict=False):
+        for prev, cur in itertools.pairwise(trades):
             if cur.trade_id == prev.trade_id:
                 dups += 1
             elif cur.trade_id > prev.trade_id + 1:
@@ -96,5 +98,5 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+    k = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
     return float(ordered[k])

@@ -1,7 +1,7 @@
 """A browser-like bridge client that records every trade, gap and per-trade latency it sees."""
 
 import asyncio
-import contextlib
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,11 +27,12 @@ class BridgeObserver:
     token: str
     subscriptions: dict[str, list[str]]  # exchange -> symbols
     read: bool = True  # False: a stalled client that subscribes and then never reads
-    trades: set[tuple[str, str, int]] = field(default_factory=set)
+    trades: dict[tuple[str, str, int], int] = field(default_factory=dict)  # -> ts_recv_ns
     duplicate_count: int = 0  # a trade delivered twice on one connection (a new connection replays recent ones)
     gaps: list[dict[str, Any]] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     closed_code: int | None = None
+    local_port: int = 0  # our end of the (last) connection
     connections: int = 0
     _task: asyncio.Task[None] | None = None
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -73,11 +74,25 @@ class BridgeObserver:
 
     async def _session(self) -> None:
         max_queue = 1 if not self.read else 1024
-        async with websockets.connect(self.url, max_queue=max_queue, open_timeout=10, ping_interval=None) as ws:
+        sock = None
+        if not self.read:
+            # a tiny receive window, so the bridge's socket backs up within seconds instead of
+            # after the kernel's autotuned megabytes (a frozen tab on a slow link)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            host, port = self.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+            await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+        async with websockets.connect(
+            self.url, max_queue=max_queue, open_timeout=10, ping_interval=None, sock=sock
+        ) as ws:
             await ws.send(orjson.dumps({"op": "auth", "token": self.token}).decode())
             for exchange, symbols in self.subscriptions.items():
                 await ws.send(orjson.dumps({"op": "subscribe", "exchange": exchange, "symbols": symbols}).decode())
             self.connections += 1
+            self.local_port = ws.transport.get_extra_info("sockname")[1]
+            if self.connections > 1:  # what happened while reconnecting was never sent to us: a gap
+                self.gaps.append({"type": "gap", "reason": "client_reconnect", "exchange": "", "ts_ns": time.time_ns()})
             self._seen = set()
             if not self.read:
                 # stop reading: websockets stops reading the socket once its queue is full, so the
@@ -108,7 +123,7 @@ class BridgeObserver:
                 if key in self._seen:
                     self.duplicate_count += 1
                 self._seen.add(key)
-                self.trades.add(key)
+                self.trades[key] = ev["ts_recv_ns"]
                 if live:
                     self.samples.append(Sample(ev["exchange"], now, now - ev["ts_recv_ns"]))
             elif kind == "gap":

@@ -14,19 +14,23 @@ import secrets
 import socket
 import tempfile
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 
+from alphapulse.bridge.auth import issue_token
 from alphapulse.chaos.audit import GapRow, TradeRow
 from alphapulse.chaos.observer import BridgeObserver
 from alphapulse.chaos.procs import ServiceProcess, child_env
 from alphapulse.chaos.proxy import TcpProxy
 from alphapulse.protocol import symbol_id
 from alphapulse.sim import VenueSimulator, simulator
+from alphapulse.store.migrate import migrate
 
 __all__ = ("ChaosStack", "StackOptions", "free_port")
 
@@ -50,7 +54,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _feed_yaml(venue: str, sim: VenueSimulator) -> str:
+def _feed_yaml(venue: str, sim: VenueSimulator[Any]) -> str:
     symbols = ", ".join(_SYMBOLS[venue])
     rest = f"\n  restUrl: {sim.rest_url}" if sim.rest_url else ""
     return (
@@ -71,7 +75,7 @@ class ChaosStack:
             work_dir = Path(self._tmp.name)
         self.dir = work_dir
         self.sock_dir = work_dir / "run"
-        self.sims: dict[str, VenueSimulator] = {}
+        self.sims: dict[str, VenueSimulator[Any]] = {}
         self.procs: dict[str, ServiceProcess] = {}
         self.proxy: TcpProxy | None = None
         self.db_name = f"ap_chaos_{uuid.uuid4().hex[:12]}"
@@ -80,6 +84,7 @@ class ChaosStack:
         self.secret = secrets.token_hex(32)
         self.observers: list[BridgeObserver] = []
         self._pool: asyncpg.Pool | None = None
+        self.stalled_dropped = False  # set by the stall-client scenario
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -113,7 +118,7 @@ class ChaosStack:
             path.write_text(_feed_yaml(venue, sim))
             self._add(f"collector-{venue}", ["collector", "-f", str(path), "--port", "0"], env)
         await self.procs["relay"].start()
-        await self._until(lambda: (self.sock_dir / "relay.sock").exists(), 30, "relay socket")
+        await self._until((self.sock_dir / "relay.sock").exists, 30, "relay socket")
         for name, proc in self.procs.items():
             if name != "relay" and not name.startswith("collector-"):
                 await proc.start()
@@ -126,15 +131,15 @@ class ChaosStack:
             self.observers.append(await self.add_observer())
 
     async def add_observer(self, *, read: bool = True) -> BridgeObserver:
-        from alphapulse.bridge.auth import issue_token
-
         token = issue_token(self.secret.encode(), "chaos", "viewer", now_s=int(time.time()), ttl_s=24 * 3600)
         obs = BridgeObserver(
             f"ws://127.0.0.1:{self.bridge_port}/ws", token, {v: list(_SYMBOLS[v]) for v in self.sims}, read=read
         )
         await obs.start(timeout_s=60)
         if read:
-            await self._until(lambda: {s.exchange for s in obs.samples} >= set(self.sims), 60, "live trades at a client")
+            await self._until(
+                lambda: {s.exchange for s in obs.samples} >= set(self.sims), 60, "live trades at a client"
+            )
         return obs
 
     async def stop(self) -> None:
@@ -181,9 +186,24 @@ class ChaosStack:
             await self.procs[name].stop()
         await self.procs[name].start()
 
+    def bridge_metric(self, line_prefix: str) -> float:
+        """One sample of the bridge's /metrics (blocking: call it in a thread)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.bridge_port}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(line_prefix + " "):
+                    return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def bridge_peer_ports(self) -> set[int]:
+        """Client ports of the bridge's open TCP connections."""
+        pid = self.procs["bridge"].pid
+        if pid is None:
+            return set()
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+        return {c.raddr.port for c in conns if c.raddr and c.status == psutil.CONN_ESTABLISHED}
+
     def rss(self) -> dict[str, int]:
-        out = {name: rss for name, p in self.procs.items() if (rss := p.rss_bytes()) is not None}
-        return out
+        return {name: rss for name, p in self.procs.items() if (rss := p.rss_bytes()) is not None}
 
     # -- what happened --------------------------------------------------------------------
 
@@ -250,8 +270,6 @@ class ChaosStack:
         self.procs[name] = ServiceProcess(name, argv, env, self.dir / "logs")
 
     async def _create_database(self) -> None:
-        from alphapulse.store.migrate import migrate
-
         admin = await asyncpg.connect(self.options.admin_dsn)
         try:
             await admin.execute(f'CREATE DATABASE "{self.db_name}"')
@@ -271,7 +289,7 @@ class ChaosStack:
         return list(await self._pool.fetch(sql))
 
     async def _trades_from_every_venue(self) -> bool:
-        return set((await self.db_latest_recv_ns())) >= set(self.sims)
+        return set(await self.db_latest_recv_ns()) >= set(self.sims)
 
     async def _until(self, cond: Any, timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
