@@ -33,9 +33,12 @@ def render_scenarios(results: Sequence[ScenarioResult]) -> str:
             others = f"{verdict}: {r.others} {r.others_p99_base_ms:g} → {r.others_p99_fault_ms:g}"
             if r.others_gaps:
                 others += f", {r.others_gaps} gaps"
+        recovery = f"{_s(r.recovery_s)} / {_s(r.client_recovery_s)}"
+        if r.api_recovery_s is not None:
+            recovery += f" (API ready {_s(r.api_recovery_s)})"
         rows.append((
             r.scenario, r.scale, str(r.trades), str(r.lost + r.client_lost), gap, str(r.duplicated),
-            f"{_s(r.recovery_s)} / {_s(r.client_recovery_s)}", others, "PASS" if r.passed else "FAIL",
+            recovery, others, "PASS" if r.passed else "FAIL",
         ))  # fmt: skip
     notes = [f"- {r.scenario}: {n}" for r in results for n in r.notes]
     return _table(header, rows) + ("\n\n" + "\n".join(notes) if notes else "")

@@ -7,6 +7,7 @@ then the market is frozen, everything in flight lands, and the audit runs.
 """
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -48,6 +49,7 @@ class ScenarioResult:
     client_lost: int = 0  # trades missing at the client with no gap event and no reconnect
     recovery_s: float | None = None  # fault over -> fresh trades of every venue in the database
     client_recovery_s: float | None = None  # ... and at the browser-like client
+    api_recovery_s: float | None = None  # API scenarios: fault over -> /readyz 200
     others: str = ""  # what should not have noticed
     others_p99_base_ms: float = 0.0
     others_p99_fault_ms: float = 0.0
@@ -82,6 +84,7 @@ class Scenario:
     # what must not notice: "db" (the writer path), "client" (the bridge path), or a venue name
     others: tuple[str, ...]
     description: str
+    api: bool = False  # needs the API (and Redis) in the stack; recovery includes /readyz answering 200
 
 
 async def _kill_restart(stack: ChaosStack, name: str) -> None:
@@ -114,6 +117,16 @@ async def _stall_client(stack: ChaosStack, scale: Scale) -> None:
             await asyncio.sleep(0.1)
     finally:
         await stalled.close()
+
+
+async def _redis_outage(stack: ChaosStack, scale: Scale) -> None:
+    assert stack.redis_proxy is not None
+    await stack.redis_proxy.cut()
+    await asyncio.sleep(min(scale.outage_s, 1.0))
+    # the API must say it is not ready (it cannot take orders) rather than accept them into nothing
+    stack.api_unready_seen = not await stack.api_ready()
+    await asyncio.sleep(max(0.0, scale.outage_s - 1.0))
+    await stack.redis_proxy.restore()
 
 
 def _inject(venue: str, fault: Fault, **kw: Any) -> FaultFn:
@@ -200,6 +213,10 @@ SCENARIOS: dict[str, Scenario] = {
             ("binance",),
             "a Kraken book update with a wrong CRC32",
         ),
+        Scenario("kill-api", lambda st, sc: _kill_restart(st, "api"), ("db", "client"),
+                 "kill -9 the API, restart it (recovery: /readyz 200)", api=True),
+        Scenario("redis-outage", _redis_outage, ("db", "client"),
+                 "Redis unreachable for the outage time (recovery: the API's /readyz 200)", api=True),
         Scenario("garbage", _both(Fault.GARBAGE), (), "non-JSON garbage from both venues mid-stream"),
     )
 }  # fmt: skip
@@ -209,7 +226,7 @@ async def run_scenario(
     name: str, scale_name: str = "small", stack_options: StackOptions | None = None
 ) -> ScenarioResult:
     scenario, scale = SCENARIOS[name], SCALES[scale_name]
-    options = stack_options or StackOptions(rate=scale.rate)
+    options = dataclasses.replace(stack_options or StackOptions(rate=scale.rate), api=scenario.api)
     async with ChaosStack(options) as stack:
         return await _run(stack, scenario, scale, scale_name)
 
@@ -225,6 +242,8 @@ async def _run(stack: ChaosStack, scenario: Scenario, scale: Scale, scale_name: 
         await scenario.fault(stack, scale)
         t_end = time.time_ns()
         result.recovery_s, result.client_recovery_s = await _recovery(stack, observer, t_end, timeout_s=90)
+        if scenario.api:
+            result.api_recovery_s = await _api_recovery(stack, t_end, timeout_s=60)
         t_recovered = time.time_ns()
         await asyncio.sleep(scale.steady_s)
     finally:
@@ -241,6 +260,15 @@ async def _run(stack: ChaosStack, scenario: Scenario, scale: Scale, scale_name: 
     result.duplicated = audit.duplicates + observer.duplicates()
     result.client_trades, result.client_lost = client.trades, client.lost_silently
     _others(result, scenario, observer, db_lag, t_fault, t_recovered)
+    if scenario.api and result.api_recovery_s is None:
+        result.notes.append("the API never became ready again")
+        result.settled = False
+    if scenario.name == "redis-outage":
+        if stack.api_unready_seen:
+            result.notes.append("the API reported not ready (503) while Redis was down")
+        else:
+            result.notes.append("the API claimed to be ready while Redis was unreachable")
+            result.settled = False
     if scenario.name == "stall-client":
         if stack.stalled_dropped:
             result.notes.append("stalled client dropped by the bridge (4008, connection closed)")
@@ -274,6 +302,15 @@ async def _recovery(
             return db_at, max((c or 0) - t_end for c in client) / 1e9
         await asyncio.sleep(0.05)
     return db_at, None
+
+
+async def _api_recovery(stack: ChaosStack, t_end: int, timeout_s: float) -> float | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await stack.api_ready():
+            return (time.time_ns() - t_end) / 1e9
+        await asyncio.sleep(0.05)
+    return None
 
 
 def _client_audit(observer: BridgeObserver) -> TradeAudit:

@@ -14,6 +14,7 @@ import secrets
 import socket
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 
 import asyncpg
 import psutil
+import redis.asyncio as aioredis
 
 from alphapulse.bridge.auth import issue_token
 from alphapulse.chaos.audit import GapRow, TradeRow
@@ -46,6 +48,9 @@ class StackOptions:
     slow_client_timeout_s: float = 3.0
     bridge: bool = True
     writer: bool = True
+    api: bool = False  # the Litestar API, its Redis behind a second proxy (the order path's store)
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
 
 
 def free_port() -> int:
@@ -78,6 +83,9 @@ class ChaosStack:
         self.sims: dict[str, VenueSimulator[Any]] = {}
         self.procs: dict[str, ServiceProcess] = {}
         self.proxy: TcpProxy | None = None
+        self.redis_proxy: TcpProxy | None = None
+        self.api_port = 0
+        self.key_prefix = f"apchaos-{uuid.uuid4().hex[:8]}:"
         self.db_name = f"ap_chaos_{uuid.uuid4().hex[:12]}"
         self.database_url = ""
         self.bridge_port = 0
@@ -85,6 +93,7 @@ class ChaosStack:
         self.observers: list[BridgeObserver] = []
         self._pool: asyncpg.Pool | None = None
         self.stalled_dropped = False  # set by the stall-client scenario
+        self.api_unready_seen = False  # set by the redis-outage scenario
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -113,6 +122,8 @@ class ChaosStack:
                  str(self.options.slow_client_timeout_s)],
                 {**env, "ALPHAPULSE_BRIDGE_SECRET": self.secret},
             )  # fmt: skip
+        if self.options.api:
+            await self._add_api(env)
         for venue, sim in self.sims.items():
             path = self.dir / f"{venue}.yaml"
             path.write_text(_feed_yaml(venue, sim))
@@ -125,6 +136,8 @@ class ChaosStack:
         for name, proc in self.procs.items():
             if name.startswith("collector-"):
                 await proc.start()
+        if self.options.api:
+            await self._until_async(self.api_ready, 60, "the API ready")
         if self.options.writer:
             await self._until_async(self._trades_from_every_venue, 60, "trades from every venue in the database")
         if self.options.bridge:
@@ -153,6 +166,9 @@ class ChaosStack:
             await self._pool.close()
         if self.proxy is not None:
             await self.proxy.close()
+        if self.redis_proxy is not None:
+            await self.redis_proxy.close()
+            await self._clean_redis()
         if self.options.writer:
             with contextlib.suppress(Exception):
                 admin = await asyncpg.connect(self.options.admin_dsn)
@@ -264,7 +280,47 @@ class ChaosStack:
             await asyncio.sleep(0.1)
         return False
 
+    async def api_ready(self) -> bool:
+        """GET /readyz answers 200 (PostgreSQL and Redis reachable from the API)."""
+        try:
+            return await asyncio.to_thread(self._http_status, f"http://127.0.0.1:{self.api_port}/readyz") == 200
+        except OSError:
+            return False
+
+    @staticmethod
+    def _http_status(url: str) -> int:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
+
     # -- internals -------------------------------------------------------------------------
+
+    async def _add_api(self, env: dict[str, str]) -> None:
+        self.redis_proxy = TcpProxy(self.options.redis_host, self.options.redis_port)
+        await self.redis_proxy.start()
+        self.api_port = free_port()
+        api_env = {
+            **env,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_proxy.port}/0",
+            "ALPHAPULSE_SESSION_SECRET": secrets.token_hex(32),
+            "ALPHAPULSE_BRIDGE_SECRET": self.secret,
+            "ALPHAPULSE_KEY_PREFIX": self.key_prefix,
+            "ALPHAPULSE_API_ACCESS_LOG": "false",
+            "ALPHAPULSE_EQUITY_SNAPSHOT_INTERVAL_S": "0",
+        }
+        self._add("api", ["api", "--port", str(self.api_port)], api_env)
+
+    async def _clean_redis(self) -> None:
+        client = aioredis.Redis(host=self.options.redis_host, port=self.options.redis_port)
+        try:
+            keys = [k async for k in client.scan_iter(match=f"{self.key_prefix}*")]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
 
     def _add(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         self.procs[name] = ServiceProcess(name, argv, env, self.dir / "logs")
