@@ -33,6 +33,11 @@ class BridgeObserver:
     samples: list[Sample] = field(default_factory=list)
     closed_code: int | None = None
     local_port: int = 0  # our end of the (last) connection
+    # light: keep no per-trade history (a soak runs for hours); duplicates are then found per
+    # symbol as a trade id not above the last one seen on this connection
+    light: bool = False
+    trades_seen: int = 0
+    _last_id: dict[tuple[str, str], int] = field(default_factory=dict)
     connections: int = 0
     _task: asyncio.Task[None] | None = None
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -94,6 +99,7 @@ class BridgeObserver:
             if self.connections > 1:  # what happened while reconnecting was never sent to us: a gap
                 self.gaps.append({"type": "gap", "reason": "client_reconnect", "exchange": "", "ts_ns": time.time_ns()})
             self._seen = set()
+            self._last_id = {}
             if not self.read:
                 # stop reading: websockets stops reading the socket once its queue is full, so the
                 # bridge's writes back up exactly as with a browser tab frozen by a debugger
@@ -118,6 +124,13 @@ class BridgeObserver:
             kind = ev.get("type")
             if kind == "trade":
                 if ev.get("snapshot"):
+                    continue
+                self.trades_seen += 1
+                if self.light:
+                    sym = (ev["exchange"], ev["symbol"])
+                    if ev["trade_id"] <= self._last_id.get(sym, -1):
+                        self.duplicate_count += 1
+                    self._last_id[sym] = max(ev["trade_id"], self._last_id.get(sym, -1))
                     continue
                 key = (ev["exchange"], ev["symbol"], ev["trade_id"])
                 if key in self._seen:

@@ -49,7 +49,7 @@ def render_soak(result: SoakResult) -> str:
               "slope MiB/h", "ok")  # fmt: skip
     rows = [
         (p.process, str(p.samples), f"{p.start_mib:g}", f"{p.end_mib:g}", f"{p.growth_mib:g}", f"{p.limit_mib:g}",
-         f"{p.slope_mib_per_h:g}", "yes" if p.within else "NO")
+         f"{p.slope_mib_per_h:g}", ("yes" if p.within else "NO") if p.judged else "not judged (harness)")
         for p in result.processes
     ]  # fmt: skip
     head = (

@@ -71,8 +71,11 @@ def _feed_yaml(venue: str, sim: VenueSimulator[Any]) -> str:
 
 
 class ChaosStack:
-    def __init__(self, options: StackOptions | None = None, work_dir: Path | None = None) -> None:
+    def __init__(
+        self, options: StackOptions | None = None, work_dir: Path | None = None, *, light_clients: bool = False
+    ) -> None:
         self.options = options or StackOptions()
+        self.light_clients = light_clients
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if work_dir is None:
             # short path: Unix socket paths are limited to 108 bytes
@@ -141,18 +144,25 @@ class ChaosStack:
         if self.options.writer:
             await self._until_async(self._trades_from_every_venue, 60, "trades from every venue in the database")
         if self.options.bridge:
-            self.observers.append(await self.add_observer())
+            self.observers.append(await self.add_observer(light=self.light_clients))
 
-    async def add_observer(self, *, read: bool = True) -> BridgeObserver:
+    async def add_observer(self, *, read: bool = True, light: bool = False) -> BridgeObserver:
         token = issue_token(self.secret.encode(), "chaos", "viewer", now_s=int(time.time()), ttl_s=24 * 3600)
         obs = BridgeObserver(
-            f"ws://127.0.0.1:{self.bridge_port}/ws", token, {v: list(_SYMBOLS[v]) for v in self.sims}, read=read
+            f"ws://127.0.0.1:{self.bridge_port}/ws",
+            token,
+            {v: list(_SYMBOLS[v]) for v in self.sims},
+            read=read,
+            light=light,
         )
         await obs.start(timeout_s=60)
         if read:
-            await self._until(
-                lambda: {s.exchange for s in obs.samples} >= set(self.sims), 60, "live trades at a client"
-            )
+            venues = set(self.sims)
+
+            def flowing() -> bool:
+                return obs.trades_seen > 0 if light else {s.exchange for s in obs.samples} >= venues
+
+            await self._until(flowing, 60, "live trades at a client")
         return obs
 
     async def stop(self) -> None:
