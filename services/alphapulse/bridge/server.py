@@ -47,6 +47,7 @@ _ws_log.setLevel(logging.WARNING)
 HealthCheck = Callable[[], tuple[bool, str]]
 WS_PATH: Final = "/ws"
 _BACKLOG_INTERVAL_S: Final = 0.01
+_CLOSE_TIMEOUT_S: Final = 2.0  # a closing handshake longer than this: the peer is gone or not reading
 _EXPIRY_INTERVAL_S: Final = 1.0
 _CLOSE_REASON_MAX_BYTES: Final = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
 _H1 = struct.Struct("!BB")
@@ -144,7 +145,7 @@ class BridgeServer:
             max_queue=16,
             ping_interval=20,
             ping_timeout=20,
-            close_timeout=2,
+            close_timeout=_CLOSE_TIMEOUT_S,
             server_header=None,
             logger=_ws_log,
         )
@@ -166,9 +167,19 @@ class BridgeServer:
                 await task
 
     def spawn_close(self, conn: ServerConnection, code: int, reason: str) -> None:
-        task = asyncio.create_task(conn.close(code, _reason(reason)), name="bridge.close")
+        task = asyncio.create_task(self._close_or_abort(conn, code, _reason(reason)), name="bridge.close")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _close_or_abort(self, conn: ServerConnection, code: int, reason: str) -> None:
+        # websockets' close() drains the socket before its close timeout starts, with no limit: a
+        # peer that stopped reading (the very client a 4008 is for) would keep the connection, its
+        # task and megabytes of buffers forever. Past the timeout the transport is aborted.
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT_S * 2):
+                await conn.close(code, reason)
+        except TimeoutError:
+            conn.transport.abort()
 
     async def _tick_backlog(self) -> None:
         core = self.core

@@ -72,6 +72,12 @@ async def run_writer(
         metrics=WriterMetrics.create(registry),
     )
     source = RelayWriter(writer)
+    # Whatever the relay sent while no writer was running (a crash, a restart, a first start) never
+    # reached us, and a fresh process cannot know what it missed: record that explicitly, as the
+    # relay client does for a reconnect, so a hole in the trades is never silent.
+    writer.submit_document(
+        {"table": "gaps", "source": "writer", "reason": "writer_start", "detected_ns": writer.clock.now_ns()}
+    )
     client = RelayClient(list(relays), source.on_cells, name="writer")
 
     def health() -> tuple[bool, str]:
