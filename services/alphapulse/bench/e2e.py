@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-import psutil  # type: ignore[import-untyped]
+import psutil
 import uvloop
 
 from alphapulse.bench.bridge import _Client

@@ -25,7 +25,6 @@ import asyncpg
 import psutil
 import redis.asyncio as aioredis
 
-from alphapulse.bridge.auth import issue_token
 from alphapulse.chaos.audit import GapRow, TradeRow
 from alphapulse.chaos.observer import BridgeObserver
 from alphapulse.chaos.procs import ServiceProcess, child_env
@@ -33,6 +32,7 @@ from alphapulse.chaos.proxy import TcpProxy
 from alphapulse.protocol import symbol_id
 from alphapulse.sim import VenueSimulator, simulator
 from alphapulse.store.migrate import migrate
+from alphapulse.tokens import issue_token
 
 __all__ = ("ChaosStack", "StackOptions", "free_port")
 
