@@ -101,7 +101,9 @@ async def test_kraken_book_faults_show_as_checksum_mismatch(fault: Fault) -> Non
                 item = msg["data"][0]
                 book.apply(item, snapshot=msg["type"] == "snapshot")
                 results.append(book.checksum() == item["checksum"])
-                if len(results) == 40:
+                # a dropped update can be invisible to the top-10 checksum (overwritten later, or below
+                # the top 10), so the sequence fault is injected four times; one checksum fault is enough
+                if len(results) == 40 or (fault is Fault.SKIP_SEQUENCE and len(results) in (55, 70, 85)):
                     sim.inject(fault)
         assert all(results[:40])
         bad = results.count(False)
