@@ -1,4 +1,4 @@
-"""A TCP proxy in front of a server (PostgreSQL): forward, cut (reset + refuse), restore on the same port."""
+"""A TCP proxy in front of a server (PostgreSQL): forward, cut (reset + refuse), stall, restore on the same port."""
 
 import asyncio
 import contextlib
@@ -10,9 +10,23 @@ class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = 0
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def stalled(self) -> bool:
+        """True holds the data in both directions (a slow server); connections stay open."""
+        return not self._flowing.is_set()
+
+    @stalled.setter
+    def stalled(self, value: bool) -> None:
+        if value:
+            self._flowing.clear()
+        else:
+            self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -32,6 +46,7 @@ class TcpProxy:
             await server.wait_closed()
 
     async def restore(self) -> None:
+        self.stalled = False
         await self.start()  # the same port: the client's URL stays valid
 
     async def close(self) -> None:
@@ -45,13 +60,14 @@ class TcpProxy:
             return
         self._writers |= {writer, up_writer}
         for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(src, dst), name="chaos.proxy.pipe")
+            task = asyncio.create_task(self._pipe(src, dst), name="proxy.pipe")
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         try:
             while data := await src.read(1 << 16):
+                await self._flowing.wait()
                 dst.write(data)
                 await dst.drain()
         except (ConnectionError, OSError):

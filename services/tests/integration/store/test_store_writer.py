@@ -11,8 +11,8 @@ import asyncpg
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
-from store_tcp_proxy import TcpProxy
 
+from alphapulse.chaos.proxy import TcpProxy
 from alphapulse.store import synthetic as syn
 from alphapulse.store.metrics import WriterMetrics
 from alphapulse.store.rows import TRADE_DTYPE, Kind, Rows
