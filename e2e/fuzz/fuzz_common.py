@@ -8,7 +8,6 @@ crash-<sha1>`` and turn it into a regression test (see docs/security.md).
 """
 
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -23,11 +22,13 @@ logging.disable(logging.CRITICAL)
 
 
 def fixtures_dir() -> Path:
-    """The venues' reference sessions (the same lookup as services/tests/conftest.py)."""
-    for c in [os.environ.get("ALPHAPULSE_FIXTURES_DIR"), str(REPO.parent / "shared" / "fixtures" / "exchanges")]:
-        if c and (Path(c) / "binance" / "session.jsonl").exists():
-            return Path(c)
-    raise SystemExit("exchange fixtures not found: set ALPHAPULSE_FIXTURES_DIR to shared/fixtures/exchanges")
+    """The venues' reference sessions (the same lookup as the simulator and the test suite)."""
+    from alphapulse.sim.replay import default_fixtures_dir
+
+    found = default_fixtures_dir()
+    if not (found / "binance" / "session.jsonl").exists():
+        raise SystemExit(f"exchange fixtures not found in {found}: set ALPHAPULSE_FIXTURES_DIR to their folder")
+    return found
 
 
 def run(name: str, target: Callable[[bytes], None], seeds: Callable[[], Iterable[bytes]]) -> None:

@@ -1,13 +1,12 @@
 """Fixtures shared by the whole services suite."""
 
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from alphapulse.sim.replay import default_fixtures_dir
 
 
 @pytest.fixture
@@ -19,13 +18,8 @@ def sock_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """The venues' reference sessions: ``shared/fixtures/exchanges`` beside the repository."""
-    candidates = [Path(os.environ["ALPHAPULSE_FIXTURES_DIR"])] if "ALPHAPULSE_FIXTURES_DIR" in os.environ else []
-    candidates += [REPO_ROOT.parent / "shared" / "fixtures" / "exchanges"]
-    for c in candidates:
-        if (c / "binance" / "session.jsonl").exists():
-            return c
-    raise RuntimeError(
-        f"exchange fixtures not found (looked in {[str(c) for c in candidates]}); "
-        "set ALPHAPULSE_FIXTURES_DIR to the shared/fixtures/exchanges folder"
-    )
+    """The venues' reference sessions (``fixtures/exchanges`` in the repository, or ``$ALPHAPULSE_FIXTURES_DIR``)."""
+    found = default_fixtures_dir()
+    if not (found / "binance" / "session.jsonl").exists():
+        raise RuntimeError(f"exchange fixtures not found in {found}; set ALPHAPULSE_FIXTURES_DIR to their folder")
+    return found

@@ -39,12 +39,17 @@ REST_FILES: dict[str, dict[str, str]] = {
 
 
 def default_fixtures_dir() -> Path:
-    """``$ALPHAPULSE_FIXTURES_DIR``, else ``../shared/fixtures/exchanges`` beside the repository."""
+    """``$ALPHAPULSE_FIXTURES_DIR``, else the copy in the repository (``fixtures/exchanges``), else
+    ``../shared/fixtures/exchanges`` beside the repository (where the fixtures were first published)."""
     env = os.environ.get(FIXTURES_ENV)
     if env:
         return Path(env)
     repo_root = Path(__file__).resolve().parents[3]
-    return repo_root.parent / "shared" / "fixtures" / "exchanges"
+    candidates = (repo_root / "fixtures" / "exchanges", repo_root.parent / "shared" / "fixtures" / "exchanges")
+    for candidate in candidates:
+        if (candidate / "README.md").exists():
+            return candidate
+    return candidates[0]
 
 
 def load_lines(path: Path) -> list[str]:
