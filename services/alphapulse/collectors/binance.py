@@ -18,6 +18,7 @@ import orjson
 
 from alphapulse.collectors.books import Book
 from alphapulse.collectors.parsing import Action, InstrumentSpec, Reject, VenueParser, fixed_str
+from alphapulse.collectors.speedups import fixed_or_neg
 from alphapulse.protocol import Exchange, FeedState, GapReason, Side
 
 __all__ = ("DEFAULT_REST_URL", "DEFAULT_URL", "MAX_STREAMS_PER_CONNECTION", "BinanceParser", "DepthSnapshot")
@@ -28,6 +29,8 @@ MAX_STREAMS_PER_CONNECTION = 1024
 STREAMS_PER_REQUEST = 200  # keep SUBSCRIBE messages small; they count against 5 messages/s
 TRADE_ID_MAX = (1 << 40) - 1
 MAX_BUFFERED_EVENTS = 2000  # depth events held while the REST snapshot is on its way
+
+_BUY, _SELL = int(Side.BUY), int(Side.SELL)  # plain ints: the frame packer ORs flags into them
 
 U64 = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]  # ids and sequences: int64 at most
 
@@ -257,7 +260,8 @@ class BinanceParser(VenueParser):
     def _spec(self, native: str, s: str) -> InstrumentSpec:
         if s != native:
             raise Reject("symbol_mismatch", f"stream of {native} carries symbol {s[:40]!r}")
-        return self.instrument(native)
+        spec = self.instruments.get(native)
+        return spec if spec is not None else self.instrument(native)
 
     def _trade(self, t: _Trade, native: str, recv_ns: int) -> None:
         spec = self._spec(native, t.s)
@@ -265,10 +269,7 @@ class BinanceParser(VenueParser):
             raise Reject("out_of_range", f"trade id {t.t} does not fit the frame's 40 bits")
         if t.T == 0:
             raise Reject("bad_timestamp", "trade time 0")
-        price = fixed_str(t.p, spec.price_scale, "price")
-        qty = fixed_str(t.q, spec.qty_scale, "qty")
-        self.count("trade")
-        self._emit_trade(spec.info.symbol_id, Side.SELL if t.m else Side.BUY, t.t, t.t, t.T, price, qty, recv_ns)
+        self._emit_trade(spec, t.t, t.m, t.T, t.p, t.q, recv_ns)
 
     def _agg_trade(self, t: _AggTrade, native: str, recv_ns: int) -> None:
         spec = self._spec(native, t.s)
@@ -276,21 +277,27 @@ class BinanceParser(VenueParser):
             raise Reject("out_of_range", f"aggregate trade id {t.a} does not fit the frame's 40 bits")
         if t.f > t.l:
             raise Reject("bad_range", f"aggTrade first {t.f} > last {t.l}")
-        price = fixed_str(t.p, spec.price_scale, "price")
-        qty = fixed_str(t.q, spec.qty_scale, "qty")
-        self.count("trade")
-        self._emit_trade(spec.info.symbol_id, Side.SELL if t.m else Side.BUY, t.a, t.a, t.T, price, qty, recv_ns)
+        self._emit_trade(spec, t.a, t.m, t.T, t.p, t.q, recv_ns)
 
     def _emit_trade(
-        self, sid: int, side: Side, tid: int, chain_id: int, t_ms: int, price: int, qty: int, recv_ns: int
+        self, spec: InstrumentSpec, tid: int, buyer_is_maker: bool, t_ms: int, p: str, q: str, recv_ns: int
     ) -> None:
-        dedup = self.dedup
-        high = dedup.high(sid)
-        if not dedup.accept(sid, tid):
+        # the hot path: the C parse inline, the Python one only to name what is wrong (speedups.py)
+        price = fixed_or_neg(p, spec.price_scale)
+        if price <= 0:
+            price = fixed_str(p, spec.price_scale, "price")
+        qty = fixed_or_neg(q, spec.qty_scale)
+        if qty <= 0:
+            qty = fixed_str(q, spec.qty_scale, "qty")
+        counts = self.stats.messages
+        counts["trade"] = counts.get("trade", 0) + 1
+        sid = spec.info.symbol_id
+        skipped = self.dedup.admit(sid, tid)
+        if skipped < 0:
             return
-        if high is not None and chain_id > high + 1:
-            self.out.gap(GapReason.EXCHANGE, recv_ns, sid, high + 1, chain_id - high - 1)
-        self.out.trade(sid, side, tid, t_ms * 1_000_000, recv_ns, price, qty)
+        if skipped:
+            self.out.gap(GapReason.EXCHANGE, recv_ns, sid, tid - skipped, skipped)
+        self.out.trade(sid, _SELL if buyer_is_maker else _BUY, tid, t_ms * 1_000_000, recv_ns, price, qty)
 
     def _book_ticker(self, q: _BookTicker, native: str, recv_ns: int) -> None:
         spec = self._spec(native, q.s)

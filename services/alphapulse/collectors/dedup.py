@@ -28,6 +28,20 @@ class TradeDedup:
         state = self._by_symbol.get(symbol_id)
         return None if state is None else state.high
 
+    def admit(self, symbol_id: int, trade_id: int) -> int:
+        """:meth:`accept` and the jump in one call (the hot path): -1 if the trade was seen already, else how
+        many ids it skips above the previous high (0: the next one, the first, or a late one filling a hole)."""
+        state = self._by_symbol.get(symbol_id)
+        if state is not None:
+            high = state.high
+            if trade_id == high + 1:  # the common case: the next trade
+                state.high = trade_id
+                return 0
+            if trade_id > high:
+                self.accept(symbol_id, trade_id)
+                return trade_id - high - 1
+        return 0 if self.accept(symbol_id, trade_id) else -1
+
     def accept(self, symbol_id: int, trade_id: int) -> bool:
         """True exactly once per (symbol, trade id): the first time it is seen."""
         state = self._by_symbol.get(symbol_id)

@@ -19,6 +19,7 @@ import orjson
 
 from alphapulse.collectors.books import Book
 from alphapulse.collectors.parsing import InstrumentSpec, Reject, VenueParser, fixed_str
+from alphapulse.collectors.speedups import fixed_raw_or_neg, rfc3339_or_neg
 from alphapulse.collectors.timestamps import parse_rfc3339_ns
 from alphapulse.protocol import Exchange, FeedState, FixedPointError, GapReason, Side, to_fixed
 
@@ -108,11 +109,14 @@ class _Instrument(msgspec.Struct, tag_field="channel", tag="instrument"):
 _Message = _Trade | _Ticker | _Book | _Heartbeat | _Status | _Instrument
 _decoder = msgspec.json.Decoder(_Message)
 _KNOWN_CHANNELS = frozenset({"trade", "ticker", "book", "heartbeat", "status", "instrument"})
-_SIDES = {"buy": Side.BUY, "sell": Side.SELL}
+_SIDES = {"buy": int(Side.BUY), "sell": int(Side.SELL)}  # plain ints: the frame packer ORs flags in
 
 
 def _num(raw: msgspec.Raw, scale: int, what: str, *, positive: bool = True) -> int:
     """A JSON number token, exactly, at ``scale``."""
+    value = fixed_raw_or_neg(raw, scale)  # the plain case, in C (speedups.py)
+    if value > 0 or (value == 0 and not positive):
+        return value
     text = bytes(raw).decode()
     if "e" not in text and "E" not in text:
         return fixed_str(text, scale, what, positive=positive)  # plain digits: the common case
@@ -236,31 +240,34 @@ class KrakenParser(VenueParser):
         if not msg.data:
             raise Reject("empty_data", "trade message without trades")
         parsed = []
+        instruments = self.instruments
         for t in msg.data:
-            spec = self.instrument(t.symbol)
+            spec = instruments.get(t.symbol) or self.instrument(t.symbol)
             side = _SIDES.get(t.side)
             if side is None:
                 raise Reject("bad_side", f"side {t.side[:20]!r}")
             if t.trade_id > TRADE_ID_MAX:
                 raise Reject("out_of_range", f"trade id {t.trade_id} does not fit the frame's 40 bits")
-            parsed.append(
-                (
-                    spec.info.symbol_id,
-                    side,
-                    t.trade_id,
-                    parse_rfc3339_ns(t.timestamp),
-                    _num(t.price, spec.price_scale, "price"),
-                    _num(t.qty, spec.qty_scale, "qty"),
-                )
-            )
-        self.count("trade")
-        out, dedup, snapshot = self.out, self.dedup, msg.type == "snapshot"
+            # the hot path: the C parses inline, the Python ones only to name what is wrong (speedups.py)
+            ts = rfc3339_or_neg(t.timestamp)
+            if ts < 0:
+                ts = parse_rfc3339_ns(t.timestamp)
+            px = fixed_raw_or_neg(t.price, spec.price_scale)
+            if px <= 0:
+                px = _num(t.price, spec.price_scale, "price")
+            qty = fixed_raw_or_neg(t.qty, spec.qty_scale)
+            if qty <= 0:
+                qty = _num(t.qty, spec.qty_scale, "qty")
+            parsed.append((spec.info.symbol_id, side, t.trade_id, ts, px, qty))
+        counts = self.stats.messages
+        counts["trade"] = counts.get("trade", 0) + 1
+        out, admit, snapshot = self.out, self.dedup.admit, msg.type == "snapshot"
         for sid, side, tid, ts, px, qty in parsed:
-            high = dedup.high(sid)
-            if not dedup.accept(sid, tid):
+            skipped = admit(sid, tid)
+            if skipped < 0:
                 continue
-            if high is not None and tid > high + 1 and not snapshot:
-                out.gap(GapReason.EXCHANGE, recv_ns, sid, high + 1, tid - high - 1)
+            if skipped and not snapshot:
+                out.gap(GapReason.EXCHANGE, recv_ns, sid, tid - skipped, skipped)
             out.trade(sid, side, tid, ts, recv_ns, px, qty, snapshot)
 
     def _ticker(self, msg: _Ticker, recv_ns: int) -> None:

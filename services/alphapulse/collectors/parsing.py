@@ -19,6 +19,7 @@ import msgspec
 from alphapulse.collectors.books import BookStore
 from alphapulse.collectors.dedup import TradeDedup
 from alphapulse.collectors.output import FrameWriter
+from alphapulse.collectors.speedups import COMPILED, fixed_or_neg
 from alphapulse.collectors.symbols import SymbolInfo, SymbolMap
 from alphapulse.collectors.timestamps import TimestampError
 from alphapulse.protocol import Exchange, FeedState, FixedPointError, FrameError, Instrument
@@ -87,7 +88,7 @@ _CACHE_MAX = 65536
 _FIXED_CACHE: tuple[dict[str, int], ...] = tuple({} for _ in range(MAX_SCALE + 1))
 
 
-def fixed_str(text: str, scale: int, what: str, *, positive: bool = True) -> int:
+def _fixed_str_py(text: str, scale: int, what: str, *, positive: bool = True) -> int:
     """A venue decimal string at ``scale``, exactly; rejects (never rounds) anything inexact, negative or,
     with ``positive``, zero. Same rules as :func:`alphapulse.protocol.to_fixed`, without a sign, and cached."""
     cache = _FIXED_CACHE[scale]
@@ -112,6 +113,22 @@ def fixed_str(text: str, scale: int, what: str, *, positive: bool = True) -> int
     if positive and value == 0:
         raise Reject("non_positive", f"{what} {text!r}")
     return value
+
+
+if COMPILED:
+
+    def fixed_str(text: str, scale: int, what: str, *, positive: bool = True) -> int:
+        """A venue decimal string at ``scale``, exactly; rejects (never rounds) anything inexact, negative or,
+        with ``positive``, zero. The C function takes the plain case; the Python one decides the rest."""
+        value = fixed_or_neg(text, scale)
+        if value < 0:
+            return _fixed_str_py(text, scale, what, positive=positive)
+        if positive and value == 0:
+            raise Reject("non_positive", f"{what} {text!r}")
+        return value
+
+else:
+    fixed_str = _fixed_str_py
 
 
 @dataclass(slots=True)

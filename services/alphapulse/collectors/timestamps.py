@@ -5,6 +5,8 @@ arithmetic rounds; this parser slices the text and does integer arithmetic, cach
 second of each minute it has seen (a bounded cache: market data timestamps move forward).
 """
 
+from alphapulse.collectors.speedups import COMPILED, rfc3339_or_neg
+
 __all__ = ("TimestampError", "parse_rfc3339_ns")
 
 _NS = 1_000_000_000
@@ -59,7 +61,7 @@ def _second_ns(head: str) -> int:
     return (_minute_s(head[:16]) + int(sec)) * _NS
 
 
-def parse_rfc3339_ns(text: str) -> int:
+def _parse_rfc3339_ns_py(text: str) -> int:
     """``2026-03-02T14:30:00.308055123Z`` -> ns since the epoch, exactly (UTC ``Z`` only).
 
     The epoch of each whole second seen is cached (bounded): market data timestamps share seconds.
@@ -79,3 +81,16 @@ def parse_rfc3339_ns(text: str) -> int:
     if tail[:1] != "." or tail[-1:] != "Z" or not 1 <= n <= 9 or not (digits.isdigit() and digits.isascii()):
         raise TimestampError(f"bad fraction or zone in {text[:40]!r}")
     return base + int(digits) * _POW10[9 - n]
+
+
+if COMPILED:
+
+    def parse_rfc3339_ns(text: str) -> int:
+        """``2026-03-02T14:30:00.308055123Z`` -> ns since the epoch, exactly (UTC ``Z`` only).
+
+        The C function takes the valid case; the Python one names what is wrong with the rest."""
+        value = rfc3339_or_neg(text)
+        return value if value >= 0 else _parse_rfc3339_ns_py(text)
+
+else:
+    parse_rfc3339_ns = _parse_rfc3339_ns_py
