@@ -7,7 +7,7 @@ NPM_STAMP := frontend/node_modules/.installed
 
 .PHONY: up test install lint bench clean dashboard dashboard-test audit
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt setup.py services/alphapulse/collectors/_speedups.pyx
 	@test -x $(PY) || "$$(bash .ci/find-python)" -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'

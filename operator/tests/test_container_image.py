@@ -68,6 +68,7 @@ def test_copied_sources_are_what_the_dockerignore_lets_through() -> None:
         "crds/",
         "services/alphapulse/",
         "operator/alphapulse_operator/",
+        "setup.py",
     ]
     allowed = (ROOT / "images" / "Dockerfile.dockerignore").read_text().splitlines()
     for src in sources:
@@ -80,7 +81,9 @@ def test_python_stage_builds_a_wheel_with_the_crd(tmp_path: Path) -> None:
     for src in python_stage_copies():
         target = context / src
         if (ROOT / src).is_dir():
-            shutil.copytree(ROOT / src, target, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                ROOT / src, target, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.c")
+            )
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / src, target)
@@ -98,6 +101,7 @@ def test_python_stage_builds_a_wheel_with_the_crd(tmp_path: Path) -> None:
         names = set(zf.namelist())
         assert "alphapulse/exchangefeed.crd.yaml" in names
         assert "alphapulse_operator/handlers.py" in names
+        assert any(n.startswith("alphapulse/collectors/_speedups.") and n.endswith(".so") for n in names), names
         crd = zf.read("alphapulse/exchangefeed.crd.yaml").decode()
     assert crd == (ROOT / "crds" / "exchangefeeds.alphapulse.io.yaml").read_text()
 

@@ -16,7 +16,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from alphapulse.clock import Clock, SystemClock
-from alphapulse.collectors import binance, coinbase, kraken
+from alphapulse.collectors import binance, coinbase, kraken, speedups
 from alphapulse.collectors.connection import Backoff, ConnectionSettings, VenueConnection
 from alphapulse.collectors.metadata import (
     MetadataError,
@@ -98,6 +98,11 @@ class Collector:
 
     # -- life cycle --------------------------------------------------------------------------------
     async def run(self) -> None:
+        if not speedups.COMPILED:
+            log.warning(
+                "the collectors' C primitives were not built (no C compiler at install): running their "
+                "pure-Python equivalents, same results, about a microsecond more per message (docs/collectors.md)"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await self.server.start()
         self.writer.publish = self.server.publish

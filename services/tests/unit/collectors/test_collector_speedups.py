@@ -5,6 +5,9 @@ property to hold is: the C result is -1 or exactly the Python value, and the Pyt
 """
 
 import datetime
+import subprocess
+import sys
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -103,3 +106,43 @@ def test_trade_ids_follow_the_rule(text: str) -> None:
     except Reject:
         got = None
     assert got == (int(text) if rule else None)
+
+
+_RUN_SESSIONS = """
+import hashlib, sys
+from pathlib import Path
+if sys.argv[1] == "blocked":
+    sys.modules["alphapulse.collectors._speedups"] = None  # as if built without a C compiler
+sys.path.insert(0, sys.argv[3])
+from collector_harness import Harness, read_lines
+from alphapulse.collectors import speedups
+fixtures = Path(sys.argv[2])
+digest, size = hashlib.sha256(), 0
+for venue in ("kraken", "coinbase", "binance"):
+    for name in ("session.jsonl", "gap_session.jsonl", "malformed.jsonl"):
+        h = Harness(fixtures, venue)
+        h.feed(read_lines(fixtures / venue / name))
+        digest.update(b"".join(h.published))
+        size += sum(map(len, h.published))
+        digest.update(repr(sorted(h.parser.stats.errors.items())).encode())
+print(speedups.COMPILED, digest.hexdigest(), size)
+"""
+
+
+def test_without_the_c_module_every_session_gives_the_same_bytes(fixtures_dir: Path) -> None:
+    """The fallback is what runs where no C compiler was found: it must publish exactly the same frames."""
+    here = str(Path(__file__).parent)
+    runs = {
+        mode: subprocess.run(
+            [sys.executable, "-c", _RUN_SESSIONS, mode, str(fixtures_dir), here],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout.split()
+        for mode in ("compiled", "blocked")
+    }
+    assert runs["compiled"][0] == "True"
+    assert runs["blocked"][0] == "False"
+    assert runs["compiled"][1:] == runs["blocked"][1:]
+    assert int(runs["compiled"][2]) > 100_000  # the sessions' thousands of frames, not an empty run
