@@ -36,6 +36,8 @@ def render_scenarios(results: Sequence[ScenarioResult]) -> str:
         recovery = f"{_s(r.recovery_s)} / {_s(r.client_recovery_s)}"
         if r.api_recovery_s is not None:
             recovery += f" (API ready {_s(r.api_recovery_s)})"
+        if r.trading_recovery_s is not None or r.order_recovery_s is not None:
+            recovery += f" (node quotes {_s(r.trading_recovery_s)}, order filled {_s(r.order_recovery_s)})"
         rows.append((
             r.scenario, r.scale, str(r.trades), str(r.lost + r.client_lost), gap, str(r.duplicated),
             recovery, others, "PASS" if r.passed else "FAIL",

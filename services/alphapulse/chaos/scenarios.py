@@ -50,6 +50,10 @@ class ScenarioResult:
     recovery_s: float | None = None  # fault over -> fresh trades of every venue in the database
     client_recovery_s: float | None = None  # ... and at the browser-like client
     api_recovery_s: float | None = None  # API scenarios: fault over -> /readyz 200
+    trading_recovery_s: float | None = None  # trading scenarios: fault over -> quotes at the restarted node
+    order_recovery_s: float | None = None  # ... -> a market order sent then is filled
+    while_down_outcome: str = ""  # the order sent while no node ran: filled, "rejected: <reason>" or unanswered
+    orders_orphaned: int = 0  # orders open at the kill that never got a final event (cancel included)
     others: str = ""  # what should not have noticed
     others_p99_base_ms: float = 0.0
     others_p99_fault_ms: float = 0.0
@@ -85,6 +89,7 @@ class Scenario:
     others: tuple[str, ...]
     description: str
     api: bool = False  # needs the API (and Redis) in the stack; recovery includes /readyz answering 200
+    trading: bool = False  # needs the paper trading node (and Redis); paper orders open across the fault
 
 
 async def _kill_restart(stack: ChaosStack, name: str) -> None:
@@ -148,6 +153,13 @@ def _both(fault: Fault) -> FaultFn:
             await _inject(venue, fault)(stack, scale)
 
     return go
+
+
+async def _kill_trading(stack: ChaosStack, scale: Scale) -> None:
+    """kill -9 the trading node; while none runs, an order arrives on its stream; start it again."""
+    await stack.kill9("trading")
+    stack.trading_orders["while_down"] = await stack.submit_order(side="buy")
+    await stack.procs["trading"].start()
 
 
 def _restart_relay(stack: ChaosStack, scale: Scale) -> Awaitable[None]:
@@ -217,6 +229,9 @@ SCENARIOS: dict[str, Scenario] = {
                  "kill -9 the API, restart it (recovery: /readyz 200)", api=True),
         Scenario("redis-outage", _redis_outage, ("db", "client"),
                  "Redis unreachable for the outage time (recovery: the API's /readyz 200)", api=True),
+        Scenario("kill-trading", _kill_trading, ("db", "client"),
+                 "kill -9 the paper trading node holding an open order and a position, restart it "
+                 "(recovery: quotes at the new node, then a filled market order)", trading=True),
         Scenario("garbage", _both(Fault.GARBAGE), (), "non-JSON garbage from both venues mid-stream"),
     )
 }  # fmt: skip
@@ -226,7 +241,9 @@ async def run_scenario(
     name: str, scale_name: str = "small", stack_options: StackOptions | None = None
 ) -> ScenarioResult:
     scenario, scale = SCENARIOS[name], SCALES[scale_name]
-    options = dataclasses.replace(stack_options or StackOptions(rate=scale.rate), api=scenario.api)
+    options = dataclasses.replace(
+        stack_options or StackOptions(rate=scale.rate), api=scenario.api, trading=scenario.trading
+    )
     async with ChaosStack(options) as stack:
         return await _run(stack, scenario, scale, scale_name)
 
@@ -235,6 +252,8 @@ async def _run(stack: ChaosStack, scenario: Scenario, scale: Scale, scale_name: 
     result = ScenarioResult(scenario.name, scale_name, others=",".join(scenario.others) or "-")
     observer = stack.observers[0]
     db_lag: list[tuple[int, float]] = []  # (when, database lag in s) sampled throughout
+    if scenario.trading:
+        await _open_paper_orders(stack)
     sampler = asyncio.create_task(_sample_db_lag(stack, db_lag), name="chaos.db-lag")
     try:
         await asyncio.sleep(scale.baseline_s)
@@ -244,6 +263,8 @@ async def _run(stack: ChaosStack, scenario: Scenario, scale: Scale, scale_name: 
         result.recovery_s, result.client_recovery_s = await _recovery(stack, observer, t_end, timeout_s=90)
         if scenario.api:
             result.api_recovery_s = await _api_recovery(stack, t_end, timeout_s=60)
+        if scenario.trading:
+            await _trading_recovery(stack, result, t_end, timeout_s=90)
         t_recovered = time.time_ns()
         await asyncio.sleep(scale.steady_s)
     finally:
@@ -258,6 +279,8 @@ async def _run(stack: ChaosStack, scenario: Scenario, scale: Scale, scale_name: 
     result.trades, result.lost, result.lost_with_gap = audit.trades, audit.lost_silently, audit.lost_with_gap
     result.gap_reasons = sorted({g.reason for g in gaps})
     result.duplicated = audit.duplicates + observer.duplicates()
+    if scenario.trading:
+        await _audit_orders(stack, result)
     result.client_trades, result.client_lost = client.trades, client.lost_silently
     _others(result, scenario, observer, db_lag, t_fault, t_recovered)
     if scenario.api and result.api_recovery_s is None:
@@ -302,6 +325,96 @@ async def _recovery(
             return db_at, max((c or 0) - t_end for c in client) / 1e9
         await asyncio.sleep(0.05)
     return db_at, None
+
+
+_ORDER_TIMEOUT_S = 30.0
+_FINAL = frozenset({"filled", "cancelled", "rejected"})
+
+
+async def _order_events(stack: ChaosStack, order_id: str) -> list[dict[str, str]]:
+    return [e for e in await stack.order_events() if e.get("order_id") == order_id]
+
+
+async def _final_event(stack: ChaosStack, order_id: str, timeout_s: float, wanted: frozenset[str] = _FINAL) -> str:
+    """The order's first event of a ``wanted`` type ("rejected: <reason>" for rejections); "" if none in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for e in await _order_events(stack, order_id):
+            if e.get("type") in wanted:
+                return f"rejected: {e.get('reason')}" if e["type"] == "rejected" else e["type"]
+        if time.monotonic() >= deadline:
+            return ""
+        await asyncio.sleep(0.05)
+
+
+async def _fill_market_order(stack: ChaosStack, timeout_s: float) -> str | None:
+    """A market order, again until one fills: the paper venue rejects with "no market" until the node has
+    seen a price for the instrument (after its start, the first trade or quote)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        order_id = await stack.submit_order(type="market")
+        outcome = await _final_event(stack, order_id, max(0.5, deadline - time.monotonic()))
+        if outcome == "filled":
+            return order_id
+        await asyncio.sleep(0.2)
+    return None
+
+
+async def _open_paper_orders(stack: ChaosStack) -> None:
+    """Before the fault: a resting limit order (open at the kill) and a filled market order (a position)."""
+    orders = stack.trading_orders
+    orders["resting"] = await stack.submit_order(type="limit", limit_price="1000")  # far under the market
+    accepted = await _final_event(stack, orders["resting"], _ORDER_TIMEOUT_S, frozenset({"accepted", *_FINAL}))
+    filled = await _fill_market_order(stack, _ORDER_TIMEOUT_S)
+    if accepted != "accepted" or filled is None:
+        raise TimeoutError(f"the trading node did not take the paper orders: {await stack.order_events()}")
+    orders["filled"] = filled
+
+
+async def _trading_recovery(stack: ChaosStack, result: ScenarioResult, t_end: int, timeout_s: float) -> None:
+    """Fault over -> quotes reach the restarted node; -> a new market order is filled."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await stack.trading_quotes() > 0:
+            result.trading_recovery_s = (time.time_ns() - t_end) / 1e9
+            break
+        await asyncio.sleep(0.05)
+    if await _fill_market_order(stack, max(1.0, deadline - time.monotonic())) is not None:
+        result.order_recovery_s = (time.time_ns() - t_end) / 1e9
+
+
+async def _audit_orders(stack: ChaosStack, result: ScenarioResult) -> None:
+    """Every order event once; what became of the order open at the kill and of the one sent meanwhile."""
+    resting, while_down = stack.trading_orders["resting"], stack.trading_orders["while_down"]
+    result.while_down_outcome = await _final_event(stack, while_down, 5.0) or "unanswered"
+    await stack.submit_order(action="cancel", order_id=resting)
+    await _final_event(stack, resting, 3.0)  # the restarted node would answer within milliseconds if it could
+    events = await stack.order_events()
+    # accepted/filled/cancelled/rejected come once per order (partial fills may repeat); a fill id once per order
+    once = [(e.get("order_id"), e.get("type")) for e in events if e.get("type") != "partially_filled"]
+    fills = [(e.get("order_id"), e["fill_id"]) for e in events if e.get("fill_id")]
+    result.duplicated += len(once) - len(set(once)) + len(fills) - len(set(fills))
+    final = {e.get("order_id") for e in events if e.get("type") in _FINAL}
+    result.orders_orphaned = 0 if resting in final else 1
+    result.notes.append(f"the order sent while no trading node ran: {result.while_down_outcome}")
+    if result.orders_orphaned:
+        result.notes.append(
+            "the order open at the kill is orphaned: the restarted node does not know it (NautilusTrader's "
+            "cache is in memory), ignores its cancel and never reports it again"
+        )
+    venue_ids: dict[str, set[str]] = {}
+    for e in events:
+        if e.get("venue_order_id"):
+            venue_ids.setdefault(e["venue_order_id"], set()).add(e.get("order_id") or "")
+    reused = sorted(v for v, oids in venue_ids.items() if len(oids) > 1)
+    if reused:
+        result.notes.append(f"the restarted node reuses venue order ids of the killed one: {', '.join(reused)}")
+    if result.trading_recovery_s is None:
+        result.notes.append("the restarted trading node never received quotes")
+        result.settled = False
+    if result.order_recovery_s is None:
+        result.notes.append("no order was filled after the restart")
+        result.settled = False
 
 
 async def _api_recovery(stack: ChaosStack, t_end: int, timeout_s: float) -> float | None:

@@ -4,6 +4,8 @@
 sim (binance, kraken; in this process, so faults are injected directly)
   -> collector-binance, collector-kraken -> relay -> writer --TcpProxy--> PostgreSQL (own database)
                                                    -> bridge -> observer (a browser-like client)
+                                                   -> trading node (only when asked: NautilusTrader, paper
+                                                      execution, orders in and events out through Redis)
 ```
 """
 
@@ -24,6 +26,8 @@ from typing import Any
 import asyncpg
 import psutil
 import redis.asyncio as aioredis
+import redis.exceptions
+import yaml
 
 from alphapulse.chaos.audit import GapRow, TradeRow
 from alphapulse.chaos.observer import BridgeObserver
@@ -49,6 +53,7 @@ class StackOptions:
     bridge: bool = True
     writer: bool = True
     api: bool = False  # the Litestar API, its Redis behind a second proxy (the order path's store)
+    trading: bool = False  # the paper trading node (a NautilusTrader start-up: only the scenarios that need it)
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
 
@@ -88,6 +93,7 @@ class ChaosStack:
         self.proxy: TcpProxy | None = None
         self.redis_proxy: TcpProxy | None = None
         self.api_port = 0
+        self.trading_port = 0
         self.key_prefix = f"apchaos-{uuid.uuid4().hex[:8]}:"
         self.db_name = f"ap_chaos_{uuid.uuid4().hex[:12]}"
         self.database_url = ""
@@ -97,6 +103,7 @@ class ChaosStack:
         self._pool: asyncpg.Pool | None = None
         self.stalled_dropped = False  # set by the stall-client scenario
         self.api_unready_seen = False  # set by the redis-outage scenario
+        self.trading_orders: dict[str, str] = {}  # role -> order id, set by the kill-trading scenario
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -145,6 +152,9 @@ class ChaosStack:
             await self._until_async(self._trades_from_every_venue, 60, "trades from every venue in the database")
         if self.options.bridge:
             self.observers.append(await self.add_observer(light=self.light_clients))
+        if self.options.trading:
+            # after the collectors: the node's order gateway watches the instruments known when it starts
+            await self._start_trading(env)
 
     async def add_observer(self, *, read: bool = True, light: bool = False) -> BridgeObserver:
         token = issue_token(self.secret.encode(), "chaos", "viewer", now_s=int(time.time()), ttl_s=24 * 3600)
@@ -178,6 +188,7 @@ class ChaosStack:
             await self.proxy.close()
         if self.redis_proxy is not None:
             await self.redis_proxy.close()
+        if self.redis_proxy is not None or self.options.trading:
             await self._clean_redis()
         if self.options.writer:
             with contextlib.suppress(Exception):
@@ -227,6 +238,45 @@ class ChaosStack:
             return set()
         conns = psutil.Process(pid).net_connections(kind="tcp")
         return {c.raddr.port for c in conns if c.raddr and c.status == psutil.CONN_ESTABLISHED}
+
+    def trading_metric(self, line_prefix: str) -> float | None:
+        """The sum of the trading node's samples starting with ``line_prefix``; None if it does not answer
+        (blocking: call it in a thread)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.trading_port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return None
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_prefix))
+
+    async def trading_quotes(self) -> float:
+        """Quotes the (current) trading node has handed to NautilusTrader; 0 while it is not answering."""
+        n = await asyncio.to_thread(self.trading_metric, 'alphapulse_trading_frames_total{type="quote"}')
+        return n or 0.0
+
+    async def submit_order(self, **fields: str) -> str:
+        """Put an order request on the node's stream in the API's format (``alphapulse.api.streams``)."""
+        order_id = fields.get("order_id") or str(uuid.uuid4())
+        entry = {
+            "v": "1", "action": "new", "order_id": order_id, "account": "1", "exchange": "binance",
+            "symbol": "BTC-USDT", "side": "buy", "type": "market", "quantity": "0.001", "limit_price": "",
+            "time_in_force": "gtc", "user": "chaos", "created_ns": str(time.time_ns()), **fields,
+        }  # fmt: skip
+        client = aioredis.Redis(host=self.options.redis_host, port=self.options.redis_port)
+        try:
+            await client.xadd(f"{self.key_prefix}orders", entry)  # type: ignore[arg-type]
+        finally:
+            await client.aclose()
+        return order_id
+
+    async def order_events(self) -> list[dict[str, str]]:
+        """Every event the trading node has written on its events stream, oldest first."""
+        client = aioredis.Redis(host=self.options.redis_host, port=self.options.redis_port, decode_responses=True)
+        try:
+            entries = await client.xrange(f"{self.key_prefix}order-events")
+        finally:
+            await client.aclose()
+        return [{str(k): str(v) for k, v in (fields or {}).items()} for _id, fields in entries or ()]
 
     def rss(self) -> dict[str, int]:
         return {name: rss for name, p in self.procs.items() if (rss := p.rss_bytes()) is not None}
@@ -322,6 +372,46 @@ class ChaosStack:
             "ALPHAPULSE_EQUITY_SNAPSHOT_INTERVAL_S": "0",
         }
         self._add("api", ["api", "--port", str(self.api_port)], api_env)
+
+    async def _start_trading(self, env: dict[str, str]) -> None:
+        """``alphapulse trade`` with paper execution on the simulated venues and the API's order streams
+        (no strategy: the order gateway alone, as examples/paper.yaml), its Redis keys under our prefix."""
+        p = self.key_prefix
+        spec = {
+            "trader_id": "CHAOS-001",
+            "log_level": "WARNING",
+            "venues": {v.upper(): {} for v in self.sims},  # paper, default balances
+            "orders": {
+                "enabled": True,
+                "redis_url": f"redis://{self.options.redis_host}:{self.options.redis_port}/0",
+                "stream": f"{p}orders",
+                "events": f"{p}order-events",
+                "group": "trading",
+                "audit_stream": f"{p}trading-audit",
+            },
+            "strategies": [],
+        }
+        path = self.dir / "trading.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        self.trading_port = free_port()
+        self._add("trading", ["trade", "-f", str(path), "--port", str(self.trading_port)], env)
+        await self.procs["trading"].start()
+        await self._until_async(self._trading_flowing, 120, "quotes at the trading node")
+        # the gateway's consumer group starts at the stream's end when it is created: an order put on the
+        # stream before that is never read (by design: no surprise backlog). Wait until it exists.
+        await self._until_async(self._order_group_exists, 30, "the trading node's order consumer group")
+
+    async def _trading_flowing(self) -> bool:
+        return await self.trading_quotes() > 0
+
+    async def _order_group_exists(self) -> bool:
+        client = aioredis.Redis(host=self.options.redis_host, port=self.options.redis_port)
+        try:
+            return bool(await client.xinfo_groups(f"{self.key_prefix}orders"))
+        except redis.exceptions.ResponseError:  # no such key yet
+            return False
+        finally:
+            await client.aclose()
 
     async def _clean_redis(self) -> None:
         client = aioredis.Redis(host=self.options.redis_host, port=self.options.redis_port)
