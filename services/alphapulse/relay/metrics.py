@@ -7,6 +7,11 @@ FRAMES_OUT = Counter("alphapulse_relay_frames_out_total", "Cells written to cons
 DROPPED = Counter("alphapulse_relay_dropped_frames_total", "Cells dropped for a slow consumer", ["consumer"])
 GAPS = Counter("alphapulse_relay_gaps_total", "Gap frames the relay emitted", ["feed", "reason"])
 MALFORMED = Counter("alphapulse_relay_malformed_total", "Connections closed for invalid input", ["source", "reason"])
+SNAPSHOT_REQUESTS_DROPPED = Counter(
+    "alphapulse_relay_snapshot_requests_dropped_total",
+    "Snapshot requests of a consumer dropped by its rate limit (relay.limits)",
+    ["consumer"],
+)
 FEEDS_CONNECTED = Gauge("alphapulse_relay_feeds_connected", "Feed sockets currently connected")
 CONSUMERS = Gauge("alphapulse_relay_consumers", "Consumers currently connected")
 QUEUE_BYTES = Gauge("alphapulse_relay_consumer_queue_bytes", "Bytes waiting to be written to a consumer", ["consumer"])

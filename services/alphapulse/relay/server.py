@@ -31,6 +31,7 @@ from alphapulse.protocol import (
 from alphapulse.protocol.bulk import CELL_DTYPE
 from alphapulse.relay import metrics
 from alphapulse.relay.core import ConsumerFilter, FeedTrack, ingest
+from alphapulse.relay.limits import SnapshotGate, SnapshotLimit
 from alphapulse.transport import bind_unix_socket
 
 __all__ = ("Relay",)
@@ -51,6 +52,7 @@ class _Consumer(asyncio.Protocol):
         self._out = metrics.FRAMES_OUT.labels(self.name)
         self._drops = metrics.DROPPED.labels(self.name)
         self.limit_bytes = relay.consumer_buffer_bytes
+        self.snapshots = SnapshotGate(relay.snapshot_limit, self.name, relay.clock.monotonic_s)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
@@ -183,6 +185,7 @@ class Relay:
         listen_tcp: tuple[str, int] | None = None,
         consumer_buffer_bytes: int = 16 << 20,
         scan_interval_s: float = 0.2,
+        snapshot_limit: SnapshotLimit | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.sock_dir = sock_dir
@@ -191,6 +194,7 @@ class Relay:
         self.listen_tcp = listen_tcp
         self.consumer_buffer_bytes = consumer_buffer_bytes
         self.scan_interval_s = scan_interval_s
+        self.snapshot_limit = snapshot_limit or SnapshotLimit()
         self.clock = clock or SystemClock()
         self.consumers: set[_Consumer] = set()
         self.feeds: dict[str, FeedTrack] = {}  # by socket path
@@ -216,7 +220,7 @@ class Relay:
         wants_snapshot = control.op == ControlOp.SNAPSHOT or (
             control.op == ControlOp.SUBSCRIBE and control.type_mask >> 3 & 1  # FrameType.BOOK
         )
-        if not wants_snapshot:
+        if not wants_snapshot or not consumer.snapshots.allow():  # relay.limits: a bound per consumer
             return
         request = Control(ControlOp.SNAPSHOT, control.symbol_id, request_id=control.request_id, ts_ns=time.time_ns())
         for path, feed_input in self.inputs.items():
