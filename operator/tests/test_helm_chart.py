@@ -126,6 +126,10 @@ def test_relay_daemonset_contract(rendered: dict[str, list[Obj]]) -> None:
         "9101",
         "--listen-tcp",
         "0.0.0.0:7700",
+        "--snapshot-burst",
+        "20",
+        "--snapshot-rate-per-s",
+        "5",
     ]
     (sockets,) = [v for v in pod["volumes"] if v["name"] == "sockets"]
     assert sockets["hostPath"] == {"path": "/var/run/alphapulse", "type": "DirectoryOrCreate"}

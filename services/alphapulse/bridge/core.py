@@ -74,6 +74,11 @@ class BridgeLimits:
     trade_ring: int = 50
     auth_timeout_s: float = 5.0
     max_message_bytes: int = 4096  # client → bridge; a subscribe with 64 symbols fits
+    # client → bridge messages after auth: a token bucket per client, closed with 4029 beyond it (0: no limit).
+    # A dashboard sends a few per page change and a token refresh a minute; a flood costs parsing and
+    # subscription work per message.
+    client_messages_burst: int = 50
+    client_messages_per_s: float = 10.0
 
 
 # Route keys: symbol events are ``symbol_id << 2 | channel``; feed notices are negative: one key
@@ -295,6 +300,14 @@ class BridgeCore:
             st.book_event = ev
             self._tick.append((info.symbol_id << 2 | BOOK, ev, book.seq))
         self._books_dirty.clear()
+
+    def retry_snapshots(self) -> None:
+        """Ask again for every watched book still without a snapshot (at most once per symbol per
+        ``_SNAPSHOT_RETRY_S``): the relay drops snapshot requests past a consumer's rate limit, and a
+        request can reach a feed that is restarting. Called about once a second by the server."""
+        for sid, st in self._symbols.items():
+            if st.routes[BOOK] and not st.book.valid:
+                self._ask_snapshot(sid)
 
     def _ask_snapshot(self, sid: int) -> None:
         if self._request_snapshot is None:

@@ -41,6 +41,7 @@ class CloseCode:
     UNAUTHORIZED: Final = 4001  # bad, expired or missing-claim token: get a new token, then reconnect
     AUTH_REQUIRED: Final = 4002  # no auth message first, or none within the auth timeout
     SLOW_CLIENT: Final = 4008  # the client stopped reading and fell too far behind
+    RATE_LIMITED: Final = 4029  # more messages than the per-client rate (like HTTP 429): reconnect later
 
 
 class ClientMessageError(Exception):

@@ -18,6 +18,7 @@ REJECT_REASONS = (
     "subscription_limit",
     "client_limit",
     "slow_client",
+    "rate_limited",
 )
 # Send latency spans tens of µs (a tick to a live client) up to seconds (a backlog being flushed).
 _LATENCY_BUCKETS_S = (

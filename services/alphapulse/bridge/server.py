@@ -35,6 +35,7 @@ from alphapulse.bridge.messages import (
     parse_client_message,
 )
 from alphapulse.bridge.render import render_reply
+from alphapulse.ratelimit import TokenBucket
 from alphapulse.tokens import TokenError, verify_token
 
 __all__ = ("BridgeServer", "WebSocketSink", "origin_allowed", "text_frame")
@@ -191,6 +192,7 @@ class BridgeServer:
             if now >= next_expiry_s:
                 next_expiry_s = now + _EXPIRY_INTERVAL_S
                 core.expire_tokens(time.time())
+                core.retry_snapshots()
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
@@ -253,7 +255,15 @@ class BridgeServer:
             self.core.remove_client(client)
 
     async def _serve_client(self, conn: ServerConnection, client: Client) -> None:
+        limits = self.core.limits
+        rate = limits.client_messages_per_s
+        bucket = TokenBucket(rate, limits.client_messages_burst) if rate > 0 else None
         async for raw in conn:
+            if bucket is not None and not bucket.take():
+                self.core.remove_client(client)
+                reason = f"too many messages: at most {limits.client_messages_burst} at once, {rate:g}/s"
+                await self._refuse(conn, "rate_limited", CloseCode.RATE_LIMITED, reason)
+                return
             try:
                 self._dispatch(client, parse_client_message(raw))
             except ClientMessageError as e:

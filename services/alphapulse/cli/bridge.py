@@ -32,6 +32,15 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--slow-client-timeout-s", type=float, default=10.0, help="disconnect a client not reading for this long"
     )
+    p.add_argument(
+        "--client-messages-burst", type=int, default=50, help="messages a client may send at once (after auth)"
+    )
+    p.add_argument(
+        "--client-messages-per-s",
+        type=float,
+        default=10.0,
+        help="sustained messages per second per client; beyond it the client is closed with 4029 (0 = no limit)",
+    )
     p.set_defaults(handler=run)
     sub = p.add_subparsers(dest="bridge_command", metavar="COMMAND")
     t = sub.add_parser(
@@ -60,10 +69,13 @@ def run(args: argparse.Namespace) -> int:
     from alphapulse.bridge.core import BridgeLimits
     from alphapulse.bridge.service import BridgeSettings, run_bridge
     from alphapulse.cli._runtime import run_service
+    from alphapulse.errors import ConfigError
     from alphapulse.settings import relay_socket_path, sock_dir
     from alphapulse.tokens import require_secret
 
     key = require_secret(env("BRIDGE_SECRET"))
+    if args.client_messages_per_s > 0 and args.client_messages_burst < 1:
+        raise ConfigError("--client-messages-burst must be at least 1 (or --client-messages-per-s 0: no limit)")
     origins = args.allowed_origins or [
         o.strip() for o in (env("BRIDGE_ALLOWED_ORIGINS") or _DEFAULT_ORIGINS).split(",") if o.strip()
     ]
@@ -77,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             max_clients=args.max_clients,
             max_subscriptions=args.max_subscriptions,
             slow_client_timeout_s=args.slow_client_timeout_s,
+            client_messages_burst=args.client_messages_burst,
+            client_messages_per_s=args.client_messages_per_s,
         ),
     )
     return run_service(lambda: run_bridge(settings))

@@ -19,21 +19,41 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--consumer-buffer-mib", type=int, default=16, help="per-consumer queue before dropping (default 16 MiB)"
     )
+    p.add_argument(
+        "--snapshot-burst",
+        type=int,
+        default=20,
+        help="book snapshot requests a consumer may make at once (SNAPSHOT, SUBSCRIBE with the book bit; default 20)",
+    )
+    p.add_argument(
+        "--snapshot-rate-per-s",
+        type=float,
+        default=5.0,
+        help="sustained snapshot requests per second per consumer; more are dropped and counted "
+        "(default 5; 0 = no limit)",
+    )
     add_listen_flags(p, default_port=9101)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from alphapulse.cli._runtime import run_service
+    from alphapulse.errors import ConfigError
     from alphapulse.observability import MetricsServer
     from alphapulse.relay import Relay
+    from alphapulse.relay.limits import SnapshotLimit
     from alphapulse.settings import sock_dir
+
+    if args.snapshot_rate_per_s > 0 and args.snapshot_burst < 1:
+        raise ConfigError("--snapshot-burst must be at least 1 (or turn the limit off with --snapshot-rate-per-s 0)")
+    snapshot_limit = SnapshotLimit(args.snapshot_burst, args.snapshot_rate_per_s)
 
     async def main() -> None:
         relay = Relay(
             sock_dir(args.sock_dir),
             listen_tcp=parse_host_port(args.listen_tcp) if args.listen_tcp else None,
             consumer_buffer_bytes=args.consumer_buffer_mib << 20,
+            snapshot_limit=snapshot_limit,
         )
         metrics = MetricsServer(args.host, args.port, health=relay.healthy)
         await relay.start()

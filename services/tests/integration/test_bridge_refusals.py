@@ -134,3 +134,31 @@ async def test_metrics_and_healthz_on_the_same_port() -> None:
         assert "alphapulse_bridge_send_latency_seconds_bucket" in metrics.text
         assert health.status_code == 200
         assert missing.status_code == 404
+
+
+async def test_a_client_flooding_messages_is_closed_with_4029() -> None:
+    async with running_bridge(client_messages_burst=5, client_messages_per_s=0.5) as bridge:
+        ping = orjson.dumps({"op": "ping"}).decode()
+        async with connect(bridge.url, origin="http://good.example", compression=None) as ws:  # type: ignore[arg-type]
+            await ws.send(auth(token()))
+            for _ in range(5):  # the burst passes: each ping is answered
+                await ws.send(ping)
+            events: list[str] = []
+            while len(events) < 6:  # replies of one tick share a message (a JSON array)
+                events += [e["type"] for e in orjson.loads(await asyncio.wait_for(ws.recv(), 10))]
+            assert events == ["welcome"] + ["pong"] * 5
+            for _ in range(50):
+                await ws.send(ping)
+            with pytest.raises(ConnectionClosed) as info:
+                await _drain(ws)
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 4029
+        assert "too many messages" in info.value.rcvd.reason
+        assert bridge.metric("alphapulse_bridge_rejected_total", reason="rate_limited") == 1
+        await eventually_true(lambda: not bridge.core.clients, what="the client removed")
+        # another client has its own bucket
+        async with connect(bridge.url, origin="http://good.example", compression=None) as ws:  # type: ignore[arg-type]
+            await ws.send(auth(token()))
+            await ws.send(ping)
+            assert orjson.loads(await ws.recv())[0]["type"] == "welcome"
+            assert orjson.loads(await ws.recv())[0]["type"] == "pong"

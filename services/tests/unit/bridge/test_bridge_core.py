@@ -376,3 +376,26 @@ def test_expired_token_closes_the_connection(core: BridgeCore) -> None:
     core.expire_tokens(1001.0)
     assert sink.closed is not None
     assert sink.closed[0] == CloseCode.UNAUTHORIZED
+
+
+def test_a_watched_book_without_snapshot_is_asked_for_again_once_per_second(
+    core: BridgeCore, snapshots: list[int], clock: FakeTime
+) -> None:
+    """The relay may drop a snapshot request (its per-consumer rate limit): the bridge asks again."""
+    c, _sink = connect(core)
+    core.subscribe(c, "binance", ("BTC-USDT",), ("book",))
+    assert snapshots == [BTC]
+    core.retry_snapshots()
+    assert snapshots == [BTC]  # not within a second of the last request
+    clock.s += 1.0
+    core.retry_snapshots()
+    assert snapshots == [BTC, BTC]
+    core.feed_cells(book_snapshot(BTC, 20, [(100, 1)], [(200, 1)]))
+    clock.s += 5.0
+    core.retry_snapshots()
+    assert snapshots == [BTC, BTC]  # a valid book is not asked for
+    core.unsubscribe(c, "binance", ("BTC-USDT",), ("book",))
+    core.feed_cells(encode(Gap(FEED, 40, GapReason.SEQUENCE, T0, 0, 33, 7)))
+    clock.s += 5.0
+    core.retry_snapshots()
+    assert snapshots == [BTC, BTC]  # nor a book nobody watches
