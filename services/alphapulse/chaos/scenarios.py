@@ -415,6 +415,8 @@ async def _audit_orders(stack: ChaosStack, result: ScenarioResult) -> None:
     if result.order_recovery_s is None:
         result.notes.append("no order was filled after the restart")
         result.settled = False
+    if result.while_down_outcome == "unanswered":  # kept in the stream, so it must be read and answered
+        result.settled = False
 
 
 async def _api_recovery(stack: ChaosStack, t_end: int, timeout_s: float) -> float | None:
