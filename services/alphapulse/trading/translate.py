@@ -210,18 +210,18 @@ class FrameTranslator:
                     continue  # history from a venue snapshot (or re-sent state), not a live print
                 self._trade(sid, flags & 0x03, (hi << 32) | lo, tex, ts_init, px, qty, out)
             elif ftype == _QUOTE:
-                _, _, _, _, sid, _, _, tex, _, bp, bq = _QUOTE_CELL.unpack_from(data, off)
+                _, _, _, _, sid, _, _, tex, trecv, bp, bq = _QUOTE_CELL.unpack_from(data, off)
                 ap, aq = _QUOTE_CELL.unpack_from(data, off + CELL_BYTES)[9:11]
                 off += 2 * CELL_BYTES
-                self._quote(sid, tex, ts_init, bp, bq, ap, aq, out)
+                self._quote(sid, tex or trecv, ts_init, bp, bq, ap, aq, out)
             elif ftype == _BOOK:
-                _, _, flags, _, sid, seq, _, tex, _, px, qty = _BOOK_CELL.unpack_from(data, off)
+                _, _, flags, _, sid, seq, _, tex, trecv, px, qty = _BOOK_CELL.unpack_from(data, off)
                 off += CELL_BYTES
                 side = flags & 0x03
                 if side not in _BOOK_SIDE_CODES:
                     self._reject("range", sid, f"book level with side code {side}")
                     continue
-                self._level(sid, seq, side, tex, ts_init, px, qty, bool(flags & _BOOK_LAST),
+                self._level(sid, seq, side, tex or trecv, ts_init, px, qty, bool(flags & _BOOK_LAST),
                             bool(flags & _BOOK_SNAPSHOT), out)  # fmt: skip
             else:
                 size = cells_of(ftype) * CELL_BYTES
@@ -239,12 +239,12 @@ class FrameTranslator:
                             frame.price, frame.qty, out)  # fmt: skip
         elif kind is Quote:
             assert isinstance(frame, Quote)
-            self._quote(frame.symbol_id, frame.ts_exchange_ns, ts_init, frame.bid_price, frame.bid_qty,
-                        frame.ask_price, frame.ask_qty, out)  # fmt: skip
+            self._quote(frame.symbol_id, frame.ts_exchange_ns or frame.ts_recv_ns, ts_init, frame.bid_price,
+                        frame.bid_qty, frame.ask_price, frame.ask_qty, out)  # fmt: skip
         elif kind is BookLevel:
             assert isinstance(frame, BookLevel)
-            self._level(frame.symbol_id, frame.seq, frame.side, frame.ts_exchange_ns, ts_init, frame.price,
-                        frame.qty, frame.last, frame.snapshot, out)  # fmt: skip
+            self._level(frame.symbol_id, frame.seq, frame.side, frame.ts_exchange_ns or frame.ts_recv_ns, ts_init,
+                        frame.price, frame.qty, frame.last, frame.snapshot, out)  # fmt: skip
         elif kind is SnapshotBegin:
             assert isinstance(frame, SnapshotBegin)
             m = self.markets.get(frame.symbol_id)

@@ -16,6 +16,7 @@ from alphapulse.protocol import (
     SnapshotBegin,
     SnapshotEnd,
     Trade,
+    encode,
     feed_id,
     symbol_id,
 )
@@ -55,6 +56,17 @@ def test_trade_and_quote_values_are_exact() -> None:
     assert (str(tick.price), str(tick.size), str(tick.trade_id)) == ("60000.5", "0.00001234", "123456")
     assert tick.aggressor_side == AggressorSide.SELLER and (tick.ts_event, tick.ts_init) == (1_000, 9)
     assert (str(q.bid_price), str(q.ask_price), str(q.ask_size)) == ("60000.0", "60001.0", "0.00000000")
+
+
+def test_a_quote_without_exchange_time_takes_its_receive_time() -> None:
+    # Binance's bookTicker carries no time (ts_exchange 0): NautilusTrader's matching engine skips a quote
+    # stamped 0 as stale, so paper orders on Binance would fill against trades only
+    t = _ready()
+    quote = Quote(SID, 8, 0, 2_000, 600_000, 5, 600_010, 7)
+    (q,) = t.translate([quote], 9)
+    (q_cells,) = t.translate_cells(encode(quote), 9)
+    assert isinstance(q, QuoteTick) and isinstance(q_cells, QuoteTick)
+    assert (q.ts_event, q_cells.ts_event) == (2_000, 2_000)
 
 
 def test_refusals_are_reported_not_passed_on() -> None:
