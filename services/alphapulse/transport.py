@@ -6,6 +6,7 @@ limit has data dropped *for that peer only* and is told with a Gap frame once it
 """
 
 import asyncio
+import collections
 import contextlib
 import errno
 import logging
@@ -17,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
+
+import numpy as np
 
 from alphapulse.clock import Clock, SystemClock
 from alphapulse.errors import ConfigError
@@ -31,12 +34,15 @@ from alphapulse.protocol import (
     GapReason,
     encode,
 )
+from alphapulse.protocol.wire import FLAG_REPLAY, SEQ_MOD
 
 __all__ = (
+    "DEFAULT_REPLAY_RING_BYTES",
     "Endpoint",
     "FeedServer",
     "PeerWriter",
     "RelayClient",
+    "ReplayRing",
     "bind_unix_socket",
     "parse_endpoint",
 )
@@ -44,6 +50,14 @@ __all__ = (
 log = logging.getLogger(__name__)
 
 DEFAULT_PEER_BUFFER_BYTES = 8 << 20
+DEFAULT_REPLAY_RING_BYTES = 64 << 20
+# A RESUME answer goes out in pieces of at most this many cells, each behind its own REPLAY header,
+# so live data interleaves between pieces and the relay routes each piece as one block.
+REPLAY_PIECE_CELLS = 16384
+# ... and the next piece waits while the reader's buffer holds more than this (live data first).
+REPLAY_PACE_BYTES = 1 << 20
+# per-chunk bookkeeping counted against the ring's bound (a deque slot, the bytes object's header)
+_RING_CHUNK_OVERHEAD = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +147,120 @@ class PeerWriter:
         return True
 
 
+class ReplayRing:
+    """The last ``max_bytes`` of a feed session's published cells, to answer RESUME requests.
+
+    ``append`` takes each flushed chunk as is (the bytes object the peers get: no copy) in O(1);
+    the oldest chunks go once the bound is passed. Cells are numbered by the session's
+    sequence; ``_head`` counts cells since the session started (never wraps, unlike the wire's
+    32-bit ``seq``), so positions are compared without modular ambiguity.
+    """
+
+    __slots__ = ("_bytes", "_chunks", "_head", "_tail", "max_bytes")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._chunks: collections.deque[tuple[int, bytes]] = collections.deque()  # (first cell index, cells)
+        self._bytes = 0
+        self._head = 0  # index of the next cell to be published
+        self._tail = 0  # index of the oldest cell still held
+
+    @property
+    def head_seq(self) -> int:
+        """The wire seq the next published cell will carry."""
+        return self._head % SEQ_MOD
+
+    @property
+    def held_cells(self) -> int:
+        return self._head - self._tail
+
+    @property
+    def held_bytes(self) -> int:
+        return self._bytes
+
+    def append(self, cells: bytes) -> None:
+        n = len(cells) // CELL_BYTES
+        if not n:
+            return
+        if self.max_bytes <= 0:
+            self._head += n
+            self._tail = self._head
+            return
+        self._chunks.append((self._head, cells))
+        self._head += n
+        self._bytes += len(cells) + _RING_CHUNK_OVERHEAD
+        while self._bytes > self.max_bytes and self._chunks:
+            _, old = self._chunks.popleft()
+            self._bytes -= len(old) + _RING_CHUNK_OVERHEAD
+            self._tail = self._chunks[0][0] if self._chunks else self._head
+
+    def since(self, seq: int) -> tuple[int, list[bytes]]:
+        """The cells from wire seq ``seq`` up to the head, as far as still held.
+
+        Returns (wire seq of the first cell returned, the cells as chunks). The first seq is
+        later than ``seq`` when the ring no longer holds the start; it equals ``head_seq`` with no
+        chunks when nothing is left to send. A ``seq`` at or "after" the head (more than 2**31
+        behind it, mod 2**32) returns nothing."""
+        behind = (self._head - seq) % SEQ_MOD
+        if behind == 0 or behind >= SEQ_MOD // 2:
+            return self.head_seq, []
+        start = max(self._head - behind, self._tail)
+        out: list[bytes] = []
+        for first, cells in reversed(self._chunks):  # resumes ask for recent history: walk from the newest
+            end = first + len(cells) // CELL_BYTES
+            if end <= start:
+                break
+            out.append(cells if first >= start else cells[(start - first) * CELL_BYTES :])
+        out.reverse()
+        return start % SEQ_MOD, out
+
+
+def replay_pieces(
+    feed_id: int, epoch_ns: int, request_id: int, first_seq: int, chunks: list[bytes], now_ns: int
+) -> list[bytes]:
+    """A RESUME answer: REPLAY header + cells (flagged REPLAY), per piece of at most REPLAY_PIECE_CELLS."""
+    data = b"".join(chunks)
+    if not data:
+        return []
+    marked = np.frombuffer(data, dtype=np.uint8).reshape(-1, CELL_BYTES).copy()
+    marked[:, 2] |= FLAG_REPLAY  # not live: the relay's loss detection must not count them
+    pieces: list[bytes] = []
+    seq = first_seq
+    for start in range(0, len(marked), REPLAY_PIECE_CELLS):
+        block = marked[start : start + REPLAY_PIECE_CELLS]
+        head = Control(
+            ControlOp.REPLAY,
+            feed_id,
+            request_id=request_id,
+            ts_ns=now_ns,
+            seq=seq,
+            from_seq=seq,
+            epoch_ns=epoch_ns,
+            count=len(block),
+        )
+        pieces.append(encode(head) + block.tobytes())
+        seq = (seq + len(block)) % SEQ_MOD
+    return pieces
+
+
 class _Reader(asyncio.Protocol):
     def __init__(self, server: "FeedServer") -> None:
         self._server = server
         self._decoder = FrameDecoder(max_pending_bytes=64 * CELL_BYTES)
         self.writer: PeerWriter | None = None
+        self.writable = asyncio.Event()  # cleared while the transport is over REPLAY_PACE_BYTES
+        self.writable.set()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
+        # the flow-control marks only pace RESUME answers; live data keeps PeerWriter's own bound
+        transport.set_write_buffer_limits(high=REPLAY_PACE_BYTES)
         self.writer = PeerWriter(transport, self._server.feed_id, self._server.peer_buffer_bytes)
         hello = self._server.hello()
         if hello:
@@ -149,6 +269,7 @@ class _Reader(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.peers.discard(self)
+        self.writable.set()  # an answer waiting for room sees the transport closing and stops
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -160,30 +281,45 @@ class _Reader(asyncio.Protocol):
             return
         for frame in frames:
             if isinstance(frame, Control):
-                self._server.on_control(frame)
+                if frame.op == ControlOp.RESUME:
+                    self._server.resume(self, frame)
+                else:
+                    self._server.on_control(frame)
 
 
 class FeedServer:
-    """Serves one feed socket to any number of readers (the relay, ``tap``, ...)."""
+    """Serves one feed socket to any number of readers (the relay, ``tap``, ...).
+
+    With ``replay_ring_bytes`` > 0 it keeps the last that many bytes of what it published and
+    answers ``Control(RESUME)`` from a reader with them (to that reader only; see docs/protocol.md).
+    """
 
     def __init__(
         self,
         path: Path,
         *,
         feed_id: int = 0,
+        epoch_ns: int = 0,
         hello: Callable[[], bytes] = lambda: b"",
         on_control: Callable[[Control], None] = lambda _c: None,
         peer_buffer_bytes: int = DEFAULT_PEER_BUFFER_BYTES,
+        replay_ring_bytes: int = 0,
+        clock: Clock | None = None,
     ) -> None:
         self.path = path
         self.feed_id = feed_id
+        self.epoch_ns = epoch_ns
         self.hello = hello
         self.on_control = on_control
         self.peer_buffer_bytes = peer_buffer_bytes
+        self.ring = ReplayRing(replay_ring_bytes)
+        self.clock = clock or SystemClock()
         self.peers: set[_Reader] = set()
+        self.resumes = 0  # RESUME requests answered (metrics, tests)
         self._pending: list[bytes] = []
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._answers: set[asyncio.Task[None]] = set()
 
     @property
     def readers(self) -> int:
@@ -205,11 +341,71 @@ class FeedServer:
         pending = self._pending
         self._pending = []
         data = pending[0] if len(pending) == 1 else b"".join(pending)
+        # Into the ring at the moment the peers get it, not at publish(): a RESUME answer then
+        # never holds a cell the asking reader is yet to receive live.
+        self.ring.append(data)
         for peer in self.peers:
             if peer.writer is not None:
                 peer.writer.write(data)
 
+    def resume(self, reader: _Reader, ctl: Control) -> None:
+        """Answer ``RESUME`` to ``reader`` alone: REPLAY pieces, then REPLAY_END.
+
+        Another session (``epoch_ns`` not ours: this collector restarted) gets only REPLAY_END
+        carrying our epoch: nothing of that session survives here. The range is fixed now (up to
+        what the peers were sent); pieces go out paced behind live data."""
+        self.resumes += 1
+        now = self.clock.now_ns()
+        head = self.ring.head_seq
+        pieces: list[bytes] = []
+        if ctl.epoch_ns == self.epoch_ns and self.ring.max_bytes > 0:
+            first, chunks = self.ring.since(ctl.from_seq)
+            pieces = replay_pieces(self.feed_id, self.epoch_ns, ctl.request_id, first, chunks, now)
+        end = encode(
+            Control(
+                ControlOp.REPLAY_END,
+                self.feed_id,
+                request_id=ctl.request_id,
+                ts_ns=now,
+                from_seq=head,
+                epoch_ns=self.epoch_ns,
+            )
+        )
+        log.info(
+            "resume requested",
+            extra={
+                "from_seq": ctl.from_seq,
+                "head_seq": head,
+                "pieces": len(pieces),
+                "same_session": ctl.epoch_ns == self.epoch_ns,
+            },
+        )
+        if reader.writer is None:
+            return
+        transport = reader.writer.transport
+        if len(pieces) <= 1:
+            for piece in pieces:
+                transport.write(piece)
+            transport.write(end)
+            return
+        task = asyncio.get_running_loop().create_task(self._answer(reader, [*pieces, end]), name="feed.replay")
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
+
+    async def _answer(self, reader: _Reader, parts: list[bytes]) -> None:
+        """Pieces go out one at a time, each once the reader's buffer is below its low mark:
+        live data published meanwhile goes first, and never waits behind the whole answer."""
+        assert reader.writer is not None
+        transport = reader.writer.transport
+        for part in parts:
+            await reader.writable.wait()
+            if transport.is_closing():
+                return
+            transport.write(part)
+
     async def close(self) -> None:
+        for task in list(self._answers):
+            task.cancel()
         if self._server is not None:
             self._server.close()
             for peer in list(self.peers):
@@ -221,10 +417,16 @@ class FeedServer:
 
 
 class _Input(asyncio.Protocol):
-    def __init__(self, on_cells: Callable[[bytes], None], lost: asyncio.Future[None]) -> None:
+    def __init__(
+        self,
+        on_cells: Callable[[bytes], None],
+        lost: asyncio.Future[None],
+        on_made: Callable[[asyncio.Transport], None] | None = None,
+    ) -> None:
         self._on_cells = on_cells
         self._aligner = FrameAligner()
         self._lost = lost
+        self._on_made = on_made
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -233,6 +435,8 @@ class _Input(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._on_made is not None:
+            self._on_made(transport)  # before any data_received of this connection
 
     def data_received(self, data: bytes) -> None:
         cells = self._aligner.feed(data)
@@ -258,7 +462,12 @@ class RelayClient:
         backoff_initial_s: float = 0.05,
         backoff_max_s: float = 2.0,
         connect_timeout_s: float = 5.0,
+        on_connect: Callable[[], Sequence[Control]] | None = None,
+        reconnect_gap: bool = True,
     ) -> None:
+        """``on_connect`` is called on every (re)connection; the controls it returns are sent on it
+        right after ``controls``. ``reconnect_gap=False`` leaves out the FEED_LOST gap a reconnection
+        delivers first: for a consumer that recovers what it missed itself (RESUME)."""
         if not endpoints:
             raise ConfigError("RelayClient needs at least one endpoint")
         self.endpoints = [e if isinstance(e, Endpoint) else parse_endpoint(e) for e in endpoints]
@@ -269,6 +478,8 @@ class RelayClient:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.connect_timeout_s = connect_timeout_s
+        self.on_connect = on_connect
+        self.reconnect_gap = reconnect_gap
         self._inputs: dict[Endpoint, _Input] = {}
         self.connects = 0
 
@@ -287,6 +498,13 @@ class RelayClient:
             if inp.transport is not None and not inp.transport.is_closing():
                 inp.transport.write(data)
 
+    def _on_made(self, transport: asyncio.Transport) -> None:
+        # Called from connection_made, so the consumer learns of the new connection before any of
+        # its cells; a connection whose connect then times out only costs a few ignored answers.
+        assert self.on_connect is not None
+        for control in self.on_connect():
+            transport.write(encode(control))
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             for ep in self.endpoints:
@@ -304,7 +522,7 @@ class RelayClient:
         first = True
         while True:
             lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            proto = _Input(self.on_cells, lost)
+            proto = _Input(self.on_cells, lost, self._on_made if self.on_connect is not None else None)
             try:
                 await self._connect(ep, proto)
             except (OSError, TimeoutError) as e:
@@ -314,7 +532,7 @@ class RelayClient:
                 continue
             delay = self.backoff_initial_s
             self.connects += 1
-            if not first:
+            if not first and self.reconnect_gap:
                 # whatever flowed while we were away is unknown to us: say so before anything else
                 self.on_cells(encode(Gap(0, 0, GapReason.FEED_LOST, self.clock.now_ns())))
             first = False

@@ -17,6 +17,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("-f", "--file", required=True, help="ExchangeFeed YAML (the same document kubectl applies)")
     p.add_argument("--feed", help="the feed's metadata.name, when the file holds several")
     p.add_argument("--agg-trades", action="store_true", help="Binance: subscribe aggTrade instead of trade")
+    p.add_argument(
+        "--replay-ring-mib",
+        type=int,
+        default=64,
+        help="MiB of recently published cells kept to answer RESUME (a consumer recovering what it missed); "
+        "0 disables it (default 64)",
+    )
     add_sock_dir_flag(p)
     add_listen_flags(p, default_port=9102)
     p.set_defaults(handler=run)
@@ -42,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         metrics_host=args.host,
         metrics_port=args.port,
         agg_trades=args.agg_trades,
+        replay_ring_bytes=max(0, args.replay_ring_mib) << 20,
     )
 
     async def main() -> None:

@@ -4,7 +4,8 @@ Order on the feed socket: a Feed frame (epoch = start time), the Instrument fram
 REST for Coinbase and Binance before connecting, the ``instrument`` channel for Kraken), Status frames
 on every state change, then market data. New readers get Feed + Instruments + the latest Status
 first (marked replay). A relay's Control(SNAPSHOT) is answered with SnapshotBegin, the book's levels
-and SnapshotEnd for every synced book asked for.
+and SnapshotEnd for every synced book asked for; a Control(RESUME) with the session's recent cells
+from the feed server's replay ring (``transport.FeedServer``).
 """
 
 import asyncio
@@ -33,7 +34,7 @@ from alphapulse.feeds import ExchangeFeed
 from alphapulse.observability import MetricsServer
 from alphapulse.protocol import Control, ControlOp, Exchange, FeedState, feed_id
 from alphapulse.settings import feed_socket_path
-from alphapulse.transport import FeedServer
+from alphapulse.transport import DEFAULT_REPLAY_RING_BYTES, FeedServer
 
 __all__ = ("Collector", "default_settings")
 
@@ -67,6 +68,7 @@ class Collector:
         metrics_host: str | None = None,
         metrics_port: int | None = None,
         agg_trades: bool = False,
+        replay_ring_bytes: int = DEFAULT_REPLAY_RING_BYTES,
     ) -> None:
         if feed.exchange not in _PARSERS:
             raise ConfigError(f"feed {feed.name}: unknown exchange {feed.exchange!r}")
@@ -87,8 +89,16 @@ class Collector:
         self.parser = _PARSERS[feed.exchange](self.writer, symbols, **kw)  # type: ignore[arg-type]
         self.parser.now_ns = self.clock.now_ns
         self.metrics.parser, self.metrics.writer = self.parser, self.writer
+        # The feed server keeps the session's recent cells (replay ring) and answers RESUME itself:
+        # a consumer that was away (a writer or relay restart) gets back what it missed.
         self.server = FeedServer(
-            self.path, feed_id=self.writer.feed_id, hello=self.writer.hello, on_control=self.on_control
+            self.path,
+            feed_id=self.writer.feed_id,
+            epoch_ns=self.writer.epoch_ns,
+            hello=self.writer.hello,
+            on_control=self.on_control,
+            replay_ring_bytes=replay_ring_bytes,
+            clock=self.clock,
         )
         self.connection: VenueConnection | None = None
         self.metrics_server: MetricsServer | None = None

@@ -203,16 +203,23 @@ class Heartbeat:
 
 @dataclass(slots=True)
 class Control:
-    """A consumer's request to the relay (and the relay's to a feed)."""
+    """A consumer's request to the relay (and the relay's to a feed), or a feed's answer to RESUME.
+
+    RESUME / REPLAY / REPLAY_END: ``symbol_id`` holds the *feed* id, ``epoch_ns`` names the feed's
+    session, ``from_seq`` the first seq asked for (RESUME), the first seq of the cells that follow
+    (REPLAY) or the feed's next live seq (REPLAY_END); ``count`` = cells that follow a REPLAY."""
 
     op: ControlOp
-    symbol_id: int = 0  # 0: every symbol
+    symbol_id: int = 0  # 0: every symbol; the feed id for RESUME, REPLAY and REPLAY_END
     type_mask: int = ALL_TYPES_MASK
     exchange_mask: int = 0  # bit (1 << Exchange); 0: every exchange
     request_id: int = 0
     ts_ns: int = 0
     seq: int = 0
     replay: bool = False
+    from_seq: int = 0
+    epoch_ns: int = 0
+    count: int = 0
 
 
 Frame = Trade | Quote | BookLevel | SnapshotBegin | SnapshotEnd | Instrument | Feed | Status | Gap | Heartbeat | Control
@@ -497,8 +504,10 @@ def _encode(frame: Frame) -> bytes:
                 frame.type_mask,
                 frame.exchange_mask,
                 frame.request_id,
-                0,
+                frame.from_seq % SEQ_MOD,
                 frame.ts_ns,
+                frame.epoch_ns,
+                frame.count,
             )
     raise FrameError(f"cannot encode {type(frame).__name__}")  # pragma: no cover - exhaustive above
 
@@ -616,5 +625,9 @@ def decode(data: bytes | memoryview, offset: int = 0) -> Frame:
     if ftype == FrameType.HEARTBEAT:
         _, _, _, _, fid, seq, _, ts, _, _, _ = CELL[ftype].unpack_from(data, offset)
         return Heartbeat(fid, seq, ts, replay)
-    _, _, _, _, sid, seq, tmask, emask, req, _, ts = CELL[FrameType.CONTROL].unpack_from(data, offset)
-    return Control(_enum(ControlOp, flags, "control op"), sid, tmask, emask, req, ts, seq, replay)
+    _, _, _, _, sid, seq, tmask, emask, req, from_seq, ts, epoch, count = CELL[FrameType.CONTROL].unpack_from(
+        data, offset
+    )
+    return Control(
+        _enum(ControlOp, flags, "control op"), sid, tmask, emask, req, ts, seq, replay, from_seq, epoch, count
+    )

@@ -105,6 +105,9 @@ class ControlOp(IntEnum):
     UNSUBSCRIBE = 2
     SNAPSHOT = 3  # ask the feed(s) for a fresh book snapshot of a symbol (0 = every symbol)
     RESET = 4  # clear the filter: receive nothing but feed-level frames until the next SUBSCRIBE
+    RESUME = 5  # upstream: send me feed ``symbol_id``'s cells of session ``epoch_ns`` from ``from_seq`` on
+    REPLAY = 6  # downstream answer: ``count`` replayed cells of that feed, from ``from_seq``, follow at once
+    REPLAY_END = 7  # downstream answer ends: the feed's next live seq is ``from_seq`` (its session: ``epoch_ns``)
 
 
 HEADER = struct.Struct("<BBBBII")
@@ -125,8 +128,8 @@ CELL: dict[int, struct.Struct] = {
     FrameType.GAP: struct.Struct("<BBBBIIIQQqq"),
     # heartbeat: reserved u32, ts_ns, reserved x3
     FrameType.HEARTBEAT: struct.Struct("<BBBBIIIqqqq"),
-    # control: type mask u32, exchange mask u32, request id u32, reserved u32, ts_ns, 12 reserved bytes
-    FrameType.CONTROL: struct.Struct("<BBBBIIIIIIq12x"),
+    # control: type mask u32, exchange mask u32, request id u32, from seq u32, ts_ns, epoch ns, count u32
+    FrameType.CONTROL: struct.Struct("<BBBBIIIIIIqqI"),
 }
 # instrument cell 0: exchange u8, price scale u8, qty scale u8, symbol length u8, symbol 32 bytes
 INSTRUMENT_0 = struct.Struct("<BBBBIIBBBB32s")

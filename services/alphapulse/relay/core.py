@@ -30,7 +30,7 @@ from alphapulse.protocol import (
 from alphapulse.protocol.bulk import CELL_DTYPE
 from alphapulse.protocol.wire import FLAG_REPLAY
 
-__all__ = ("ConsumerFilter", "FeedTrack", "as_replay", "ingest")
+__all__ = ("ConsumerFilter", "FeedTrack", "as_replay", "ingest", "ingest_fast")
 
 Cells = npt.NDArray[np.void]
 
@@ -106,7 +106,7 @@ _NO_REPLAY_FLAG_BYTES = bytes(f for f in range(256) if not f & FLAG_REPLAY)
 _SMALL_SELECT_CELLS = 16
 
 
-def _ingest_fast(track: FeedTrack, chunk: bytes) -> bool:
+def ingest_fast(track: FeedTrack, chunk: bytes) -> bool:
     """The common case at C speed, whatever the chunk's size: valid live market data whose sequence
     continues the feed's. Returns False when the chunk needs the full path.
 
@@ -132,7 +132,7 @@ def _ingest_fast(track: FeedTrack, chunk: bytes) -> bool:
 def ingest(track: FeedTrack, chunk: bytes, now_ns: int) -> tuple[list[bytes], list[Gap]]:
     """Check one aligned chunk from a feed; return the pieces to forward (gap frames spliced in
     where the feed's sequence skipped) and the gaps found. Raises FrameError on invalid cells."""
-    if _ingest_fast(track, chunk):
+    if ingest_fast(track, chunk):
         return [chunk], []
     arr = np.frombuffer(chunk, dtype=CELL_DTYPE)
     types = arr["type"]

@@ -6,6 +6,7 @@ consumer, a discovery loop over ``<sock_dir>/feeds/``.
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -24,13 +25,15 @@ from alphapulse.protocol import (
     FrameAligner,
     FrameDecoder,
     FrameError,
+    FrameType,
     Gap,
     GapReason,
+    decode,
     encode,
 )
 from alphapulse.protocol.bulk import CELL_DTYPE
 from alphapulse.relay import metrics
-from alphapulse.relay.core import ConsumerFilter, FeedTrack, ingest
+from alphapulse.relay.core import ConsumerFilter, FeedTrack, ingest, ingest_fast
 from alphapulse.relay.limits import SnapshotGate, SnapshotLimit
 from alphapulse.transport import bind_unix_socket
 
@@ -68,6 +71,7 @@ class _Consumer(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.relay.consumers.discard(self)
+        self.relay.forget_resumes(self)
         metrics.CONSUMERS.set(len(self.relay.consumers))
         with contextlib.suppress(KeyError):
             metrics.QUEUE_BYTES.remove(self.name)
@@ -121,6 +125,10 @@ class _FeedInput(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._label = track.name or track.source
         self._frames_in = metrics.FRAMES_IN.labels(self._label)
+        # a RESUME answer piece being read: its header (relay request id) and cells so far
+        self._replay_left = 0
+        self._replay_head: Control | None = None
+        self._replay_cells: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
@@ -131,23 +139,68 @@ class _FeedInput(asyncio.Protocol):
         chunk = self.aligner.feed(data)
         if not chunk:
             return
-        relay = self.relay
-        try:
-            pieces, gaps = ingest(self.track, chunk, time.time_ns())
-        except FrameError as e:
-            metrics.MALFORMED.labels(self.track.source, "frame").inc()
-            log.warning("feed sent invalid cells; closing it", extra={"feed": self.track.source, "error": str(e)})
-            assert self.transport is not None
-            self.transport.close()
-            return
+        if not self._replay_left and ingest_fast(self.track, chunk):
+            # the common case: live cells continuing the sequence (what ingest() tries first)
+            self._count_in(chunk)
+            self._forward([chunk])
+        else:
+            try:
+                self._slow(chunk, time.time_ns())
+            except FrameError as e:
+                metrics.MALFORMED.labels(self.track.source, "frame").inc()
+                log.warning("feed sent invalid cells; closing it", extra={"feed": self.track.source, "error": str(e)})
+                assert self.transport is not None
+                self.transport.close()
+                return
+        metrics.LATENCY.observe(time.perf_counter() - t0)
+
+    def _count_in(self, chunk: bytes) -> None:
         label = self.track.name or self.track.source
         if label != self._label:
             self._label, self._frames_in = label, metrics.FRAMES_IN.labels(label)
         self._frames_in.inc(len(chunk) // CELL_BYTES)
-        for g in gaps:
-            metrics.GAPS.labels(label, g.reason.name.lower()).inc()
+
+    def _slow(self, chunk: bytes, now_ns: int) -> None:
+        """Everything but the fast path: loss detection with gaps spliced in, state frames, and
+        RESUME answers (REPLAY pieces and REPLAY_END), which bypass loss detection and go to the
+        consumer that asked, and to no one else."""
+        relay = self.relay
+        while chunk:
+            if self._replay_left:
+                n = min(self._replay_left, len(chunk) // CELL_BYTES)
+                self._replay_cells.append(chunk[: n * CELL_BYTES])
+                self._replay_left -= n
+                chunk = chunk[n * CELL_BYTES :]
+                if not self._replay_left:
+                    assert self._replay_head is not None
+                    relay.route_answer(self.track, self._replay_head, b"".join(self._replay_cells))
+                    self._replay_head, self._replay_cells = None, []
+                continue
+            at = chunk[1::CELL_BYTES].find(FrameType.CONTROL)
+            live = chunk if at < 0 else chunk[: at * CELL_BYTES]
+            if live:
+                pieces, gaps = ingest(self.track, live, now_ns)
+                self._count_in(live)
+                label = self.track.name or self.track.source
+                for g in gaps:
+                    metrics.GAPS.labels(label, g.reason.name.lower()).inc()
+                self._forward(pieces)
+            if at < 0:
+                break
+            ctl = decode(chunk, at * CELL_BYTES)
+            chunk = chunk[(at + 1) * CELL_BYTES :]
+            if not isinstance(ctl, Control) or ctl.op not in (ControlOp.REPLAY, ControlOp.REPLAY_END):
+                raise FrameError("a feed may send no control frame but a RESUME answer")
+            if ctl.op == ControlOp.REPLAY and ctl.count:
+                self._replay_left, self._replay_head, self._replay_cells = ctl.count, ctl, []
+            elif ctl.op == ControlOp.REPLAY_END:
+                relay.route_answer(self.track, ctl, b"")
+        if relay.pending_resumes and self.track.feed_id in relay.pending_resumes:
+            relay.send_pending(self.track.feed_id, self)
+
+    def _forward(self, pieces: list[bytes]) -> None:
         exchange = self.track.exchange
-        consumers = relay.consumers
+        consumers = self.relay.consumers
         for piece in pieces:
             arr = None
             for consumer in consumers:
@@ -157,7 +210,6 @@ class _FeedInput(asyncio.Protocol):
                     if arr is None and len(piece) > SHARED_VIEW_MIN_BYTES:
                         arr = np.frombuffer(piece, dtype=CELL_DTYPE)  # one view shared by every filtering consumer
                     consumer.deliver(self.track, consumer.filter.select(piece, arr, exchange))
-        metrics.LATENCY.observe(time.perf_counter() - t0)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.aligner.pending_bytes:
@@ -200,6 +252,11 @@ class Relay:
         self.feeds: dict[str, FeedTrack] = {}  # by socket path
         self.inputs: dict[str, _FeedInput] = {}
         self.consumer_ids = iter(range(1, 1 << 62))
+        # RESUME requests in flight: the relay's own request id -> (consumer, its request id).
+        # The relay renumbers them so two consumers' ids never collide at a feed.
+        self.resumes: dict[int, tuple[_Consumer, int]] = {}
+        self.pending_resumes: dict[int, list[Control]] = {}  # feed id -> RESUMEs awaiting that feed
+        self._resume_ids = iter(range(1, 1 << 32))
         self.tcp_port: int | None = None
         self._servers: list[asyncio.Server] = []
         self._watching: set[str] = set()
@@ -216,6 +273,11 @@ class Relay:
         return True, f"ok: {sum(1 for i in self.inputs.values() if i.transport)} feeds, {len(self.consumers)} consumers"
 
     def on_consumer_control(self, consumer: _Consumer, control: Control) -> None:
+        if control.op == ControlOp.RESUME:
+            self._resume(consumer, control)
+            return
+        if control.op in (ControlOp.REPLAY, ControlOp.REPLAY_END):
+            return  # answers flow downstream only
         consumer.filter.apply(control)
         wants_snapshot = control.op == ControlOp.SNAPSHOT or (
             control.op == ControlOp.SUBSCRIBE and control.type_mask >> 3 & 1  # FrameType.BOOK
@@ -230,6 +292,47 @@ class Relay:
             if control.exchange_mask and track.exchange is not None and not control.exchange_mask >> track.exchange & 1:
                 continue
             feed_input.send(request)
+
+    def _resume(self, consumer: _Consumer, control: Control) -> None:
+        """Pass a consumer's RESUME to the feed it names (now, or once that feed connects)."""
+        rid = next(self._resume_ids, 0)
+        if rid == 0:  # 2**32 requests in one relay's life: start again (long answered by then)
+            self._resume_ids = iter(range(1, 1 << 32))
+            rid = next(self._resume_ids)
+        self.resumes[rid] = (consumer, control.request_id)
+        request = dataclasses.replace(control, request_id=rid, ts_ns=time.time_ns(), seq=0)
+        for path, feed_input in self.inputs.items():
+            if self.feeds[path].feed_id == control.symbol_id:
+                feed_input.send(request)
+                return
+        # not connected yet (a relay just started, a collector restarting): ask when it is
+        self.pending_resumes.setdefault(control.symbol_id, []).append(request)
+
+    def send_pending(self, feed_id: int, feed_input: _FeedInput) -> None:
+        for request in self.pending_resumes.pop(feed_id, []):
+            if request.request_id in self.resumes:
+                feed_input.send(request)
+
+    def route_answer(self, track: FeedTrack, head: Control, cells: bytes) -> None:
+        """A REPLAY piece (header + cells) or REPLAY_END, to the consumer that asked, with its own request id."""
+        if head.op == ControlOp.REPLAY_END:
+            asked = self.resumes.pop(head.request_id, None)
+        else:
+            asked = self.resumes.get(head.request_id)
+        if asked is None:
+            return  # that consumer left (or the answer is to another relay's request): drop it
+        consumer, request_id = asked
+        data = encode(dataclasses.replace(head, request_id=request_id)) + cells
+        if head.op == ControlOp.REPLAY_END:
+            # one cell, never dropped: the consumer waits for it to close the answer
+            if consumer.transport is not None and not consumer.transport.is_closing():
+                consumer.transport.write(data)
+        else:
+            consumer.deliver(track, data)  # a slow consumer drops it whole and gets a SLOW_CONSUMER gap
+
+    def forget_resumes(self, consumer: _Consumer) -> None:
+        for rid in [rid for rid, (c, _) in self.resumes.items() if c is consumer]:
+            del self.resumes[rid]
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

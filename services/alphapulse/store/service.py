@@ -17,6 +17,7 @@ from alphapulse.observability import MetricsServer
 from alphapulse.protocol import FrameError
 from alphapulse.store.frames_to_rows import FrameConverter
 from alphapulse.store.metrics import WriterMetrics
+from alphapulse.store.resume import PROGRESS_FILE, ResumeTracker
 from alphapulse.store.rows import Kind
 from alphapulse.store.writer import Writer, WriterConfig
 from alphapulse.transport import RelayClient
@@ -27,12 +28,18 @@ log = logging.getLogger(__name__)
 
 
 class RelayWriter:
-    """Feeds a :class:`Writer` from relay cells; ``on_cells`` is the relay client's callback."""
+    """Feeds a :class:`Writer` from relay cells; ``on_cells`` is the relay client's callback.
+
+    It also follows each feed session's sequence (``ResumeTracker``): on every relay connection
+    it asks the collectors for what it missed (RESUME), so a writer or relay restart loses nothing
+    a collector's replay ring still holds."""
 
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
         self.converter = FrameConverter()
         self.malformed = 0
+        self.resume = ResumeTracker(Path(writer.config.spool_dir) / PROGRESS_FILE, now_ns=writer.clock.now_ns)
+        writer.after_flush = self.resume.save
 
     def on_cells(self, data: bytes) -> None:
         try:
@@ -47,6 +54,15 @@ class RelayWriter:
         w.submit(Kind.TRADES, out.trades)
         w.submit(Kind.QUOTES, out.quotes)
         w.submit(Kind.BOOK, out.book)
+        # after the rows: the marks it advances are saved only once a flush has spooled them
+        try:
+            docs = self.resume.observe(data)
+        except FrameError as e:
+            self.malformed += 1
+            log.error("malformed control frame from the relay", extra={"error": str(e)})
+            return
+        for doc in docs:
+            w.submit_document(doc)
         if out.unknown_instrument_rows:
             w.submit_document(
                 {
@@ -72,13 +88,19 @@ async def run_writer(
         metrics=WriterMetrics.create(registry),
     )
     source = RelayWriter(writer)
-    # Whatever the relay sent while no writer was running (a crash, a restart, a first start) never
-    # reached us, and a fresh process cannot know what it missed: record that explicitly, as the
-    # relay client does for a reconnect, so a hole in the trades is never silent.
-    writer.submit_document(
-        {"table": "gaps", "source": "writer", "reason": "writer_start", "detected_ns": writer.clock.now_ns()}
+    if not source.resume.loaded:
+        # No marks next to the spool (a first start, or a lost spool volume): sessions that ended
+        # before this start are beyond anything we can ask for. Live sessions are resumed from
+        # their start, and what their rings no longer hold is recorded precisely.
+        writer.submit_document(
+            {"table": "gaps", "source": "writer", "reason": "writer_start", "detected_ns": writer.clock.now_ns()}
+        )
+    # No FEED_LOST gap on a reconnection: the writer asks for what it missed instead (RESUME),
+    # and records a gap only for what the collectors no longer hold.
+    client = RelayClient(
+        list(relays), source.on_cells, name="writer", on_connect=source.resume.on_connect, reconnect_gap=False
     )
-    client = RelayClient(list(relays), source.on_cells, name="writer")
+    source.resume.send = client.send
 
     def health() -> tuple[bool, str]:
         # Spooling through a database outage is the writer doing its job, not a failure: a

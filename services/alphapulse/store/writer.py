@@ -22,7 +22,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -121,6 +121,8 @@ class Writer:
         self._drained = asyncio.Event()
         self.connected = False
         self.last_error: str | None = None
+        # called after every flush, once the spool holds what was pending (the RESUME marks are saved there)
+        self.after_flush: Callable[[], None] | None = None
         self._update_gauges()
 
     # -- hot path --------------------------------------------------------------------------
@@ -179,6 +181,8 @@ class Writer:
         if appended:
             self._appended.set()
             self._drained.clear()
+        if self.after_flush is not None:
+            self.after_flush()
         self._update_gauges()
 
     def _record_loss(self, kind: Kind, rows: Rows, now_ns: int) -> None:

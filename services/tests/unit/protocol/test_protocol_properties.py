@@ -98,7 +98,7 @@ feeds = st.builds(Feed, u32, u32, st.sampled_from(Exchange), ascii_text(60), i64
 statuses = st.builds(Status, u32, u32, st.sampled_from(FeedState), i64, u32, i64, st.booleans())
 gaps = st.builds(Gap, u32, u32, st.sampled_from(GapReason), i64, u32, u64, u64, st.booleans())
 heartbeats = st.builds(Heartbeat, u32, u32, i64, st.booleans())
-controls = st.builds(Control, st.sampled_from(ControlOp), u32, u32, u32, u32, i64, u32, st.booleans())
+controls = st.builds(Control, st.sampled_from(ControlOp), u32, u32, u32, u32, i64, u32, st.booleans(), u32, i64, u32)
 
 FRAME_STRATEGIES: dict[FrameType, st.SearchStrategy[Any]] = {
     FrameType.TRADE: trades,
