@@ -182,6 +182,10 @@ class ReplayRing:
         n = len(cells) // CELL_BYTES
         if not n:
             return
+        if not self._head:
+            # the first publish fixes the numbering (a collector's session starts at 0; a test
+            # feed may start elsewhere): afterwards every cell takes the next number
+            self._head = self._tail = int.from_bytes(cells[8:12], "little")
         if self.max_bytes <= 0:
             self._head += n
             self._tail = self._head

@@ -100,6 +100,7 @@ class ResumeTracker:
         self._piece_left = 0  # cells of the REPLAY piece being read
         self._dirty = False
         self._load()
+        self._dirty = not self.loaded  # the first flush writes the file: this spool has a history now
 
     # -- persistence --------------------------------------------------------------------------
 

@@ -13,7 +13,15 @@ from alphapulse.transport import FeedServer, RelayClient
 class Producer:
     """Publishes trades for ``symbols`` on a feed socket with contiguous sequence numbers."""
 
-    def __init__(self, sock_dir: Path, name: str, exchange: Exchange, symbols: list[str], epoch_ns: int = 0) -> None:
+    def __init__(
+        self,
+        sock_dir: Path,
+        name: str,
+        exchange: Exchange,
+        symbols: list[str],
+        epoch_ns: int = 0,
+        replay_ring_bytes: int = 0,
+    ) -> None:
         self.name = name
         self.exchange = exchange
         self.fid = feed_id(name)
@@ -24,7 +32,12 @@ class Producer:
         self.state = b""
         self.controls: list[object] = []
         self.server = FeedServer(
-            sock_dir / "feeds" / f"{name}.sock", feed_id=self.fid, hello=self.hello, on_control=self.controls.append
+            sock_dir / "feeds" / f"{name}.sock",
+            feed_id=self.fid,
+            epoch_ns=self.epoch_ns,
+            hello=self.hello,
+            on_control=self.controls.append,
+            replay_ring_bytes=replay_ring_bytes,
         )
         self._state_frames()
 
