@@ -34,12 +34,14 @@ class RelayWriter:
     it asks the collectors for what it missed (RESUME), so a writer or relay restart loses nothing
     a collector's replay ring still holds."""
 
-    def __init__(self, writer: Writer) -> None:
+    def __init__(self, writer: Writer, *, resume: bool = True) -> None:
         self.writer = writer
         self.converter = FrameConverter()
         self.malformed = 0
         self.resume = ResumeTracker(Path(writer.config.spool_dir) / PROGRESS_FILE, now_ns=writer.clock.now_ns)
-        writer.after_flush = self.resume.save
+        self.resuming = resume
+        if resume:
+            writer.after_flush = self.resume.save
 
     def on_cells(self, data: bytes) -> None:
         try:
@@ -54,6 +56,8 @@ class RelayWriter:
         w.submit(Kind.TRADES, out.trades)
         w.submit(Kind.QUOTES, out.quotes)
         w.submit(Kind.BOOK, out.book)
+        if not self.resuming:
+            return
         # after the rows: the marks it advances are saved only once a flush has spooled them
         try:
             docs = self.resume.observe(data)
@@ -87,8 +91,11 @@ async def run_writer(
         WriterConfig(dsn=dsn, spool_dir=spool_dir, spool_max_bytes=spool_max_bytes, batch_rows=batch_rows),
         metrics=WriterMetrics.create(registry),
     )
-    source = RelayWriter(writer)
-    if not source.resume.loaded:
+    # The marks follow one ordered stream per feed: with several relays (their streams interleave
+    # in one callback) the writer falls back to recording every reconnection as a gap.
+    resume = len(relays) == 1
+    source = RelayWriter(writer, resume=resume)
+    if not (resume and source.resume.loaded):
         # No marks next to the spool (a first start, or a lost spool volume): sessions that ended
         # before this start are beyond anything we can ask for. Live sessions are resumed from
         # their start, and what their rings no longer hold is recorded precisely.
@@ -98,7 +105,11 @@ async def run_writer(
     # No FEED_LOST gap on a reconnection: the writer asks for what it missed instead (RESUME),
     # and records a gap only for what the collectors no longer hold.
     client = RelayClient(
-        list(relays), source.on_cells, name="writer", on_connect=source.resume.on_connect, reconnect_gap=False
+        list(relays),
+        source.on_cells,
+        name="writer",
+        on_connect=source.resume.on_connect if resume else None,
+        reconnect_gap=not resume,
     )
     source.resume.send = client.send
 
