@@ -56,6 +56,7 @@ class StackOptions:
     trading: bool = False  # the paper trading node (a NautilusTrader start-up: only the scenarios that need it)
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
+    replay_ring_mib: int = 64  # each collector's replay ring (RESUME), as in production
 
 
 def free_port() -> int:
@@ -137,7 +138,11 @@ class ChaosStack:
         for venue, sim in self.sims.items():
             path = self.dir / f"{venue}.yaml"
             path.write_text(_feed_yaml(venue, sim))
-            self._add(f"collector-{venue}", ["collector", "-f", str(path), "--port", "0"], env)
+            self._add(
+                f"collector-{venue}",
+                ["collector", "-f", str(path), "--port", "0", "--replay-ring-mib", str(self.options.replay_ring_mib)],
+                env,
+            )
         await self.procs["relay"].start()
         await self._until((self.sock_dir / "relay.sock").exists, 30, "relay socket")
         for name, proc in self.procs.items():

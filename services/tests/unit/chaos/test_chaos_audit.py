@@ -53,3 +53,10 @@ def test_growth_ignores_warmup_and_judges_against_the_bound() -> None:
     g = growth("writer", leak, warmup_s=10, bound=GrowthBound(16, 0.05))
     assert not g.within and g.growth_mib > 60
     assert 3500 < g.slope_mib_per_h < 3700  # 1 MiB/s
+
+
+def test_a_bounded_cache_the_process_fills_is_allowed_on_top_of_the_bound() -> None:
+    filling = [(float(t), 100 * MIB + min(t, 60) * MIB) for t in range(100)]  # a 60 MiB ring filling up
+    assert not growth("collector-x", filling, warmup_s=0, bound=GrowthBound(16, 0.05)).within
+    g = growth("collector-x", filling, warmup_s=0, bound=GrowthBound(16, 0.05), allowance_bytes=64 * MIB * 1.25)
+    assert g.within and g.limit_mib > 80
