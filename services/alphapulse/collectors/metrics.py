@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from alphapulse.collectors.output import FrameWriter
     from alphapulse.collectors.parsing import VenueParser
+    from alphapulse.transport import FeedServer
 
 __all__ = ("CollectorMetrics",)
 
@@ -45,6 +46,7 @@ class CollectorMetrics(Collector):
         self.exchange = exchange
         self.parser: VenueParser | None = None
         self.writer: FrameWriter | None = None
+        self.server: FeedServer | None = None
         self.reconnects = 0
         self.connected = False
         self.flushes = 0
@@ -108,3 +110,18 @@ class CollectorMetrics(Collector):
         reconnects.add_metric([feed], self.reconnects)
         connected.add_metric([feed], 1.0 if self.connected else 0.0)
         yield from (messages, errors, frames, gaps, checksum, reconnects, connected)
+        if self.server is not None:
+            ring = self.server.ring
+            held = GaugeMetricFamily(
+                "alphapulse_collector_replay_ring_bytes", "Bytes of recent cells held to answer RESUME", labels=["feed"]
+            )
+            held.add_metric([feed], ring.held_bytes)
+            cells = GaugeMetricFamily(
+                "alphapulse_collector_replay_ring_cells", "Cells held in the replay ring", labels=["feed"]
+            )
+            cells.add_metric([feed], ring.held_cells)
+            resumes = CounterMetricFamily(
+                "alphapulse_collector_resumes", "RESUME requests answered (a consumer recovering)", labels=["feed"]
+            )
+            resumes.add_metric([feed], self.server.resumes)
+            yield from (held, cells, resumes)

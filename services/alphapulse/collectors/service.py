@@ -100,6 +100,7 @@ class Collector:
             replay_ring_bytes=replay_ring_bytes,
             clock=self.clock,
         )
+        self.metrics.server = self.server
         self.connection: VenueConnection | None = None
         self.metrics_server: MetricsServer | None = None
         self._client: httpx.AsyncClient | None = None

@@ -351,6 +351,9 @@ async def test_late_reader_gets_state_first_and_metrics_are_served(fixtures_dir:
                 "alphapulse_collector_connected",
                 "alphapulse_collector_socket_latency_seconds_bucket",
                 "alphapulse_collector_exchange_latency_seconds_bucket",
+                "alphapulse_collector_replay_ring_bytes",
+                "alphapulse_collector_replay_ring_cells",
+                "alphapulse_collector_resumes_total",
             ):
                 assert name in text, name
             assert 'alphapulse_collector_frames_total{feed="it-binance",type="trade"} 151.0' in text
