@@ -331,8 +331,18 @@ class Relay:
             consumer.deliver(track, data)  # a slow consumer drops it whole and gets a SLOW_CONSUMER gap
 
     def forget_resumes(self, consumer: _Consumer) -> None:
-        for rid in [rid for rid, (c, _) in self.resumes.items() if c is consumer]:
+        gone = {rid for rid, (c, _) in self.resumes.items() if c is consumer}
+        if not gone:
+            return
+        for rid in gone:
             del self.resumes[rid]
+        # requests still waiting for a feed that never came back must not pile up across reconnects
+        for fid, waiting in list(self.pending_resumes.items()):
+            kept = [r for r in waiting if r.request_id not in gone]
+            if kept:
+                self.pending_resumes[fid] = kept
+            else:
+                del self.pending_resumes[fid]
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -142,3 +142,16 @@ async def test_a_resume_sent_before_the_feed_connects_waits_for_it(sock_dir: Pat
         assert not relay.pending_resumes and not relay.resumes
         await rec.stop()
     await producer.server.close()
+
+
+async def test_a_consumer_that_leaves_takes_its_waiting_requests_with_it(sock_dir: Path) -> None:
+    producer = Producer(sock_dir, "binance-v", Exchange.BINANCE, ["BTC-USDT"], replay_ring_bytes=1 << 20)
+    async with running_relay(sock_dir) as relay:
+        rec = Recorder(endpoint(sock_dir))
+        rec.start()
+        await eventually(lambda: len(relay.consumers) == 1, what="the consumer")
+        rec.client.send(resume(producer, 0))  # a feed that is not there
+        await eventually(lambda: bool(relay.pending_resumes), what="the request held")
+        await rec.stop()
+        await eventually(lambda: not relay.consumers, what="the consumer gone")
+        assert not relay.pending_resumes and not relay.resumes
