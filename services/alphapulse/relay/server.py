@@ -35,7 +35,7 @@ from alphapulse.protocol.bulk import CELL_DTYPE
 from alphapulse.relay import metrics
 from alphapulse.relay.core import ConsumerFilter, FeedTrack, ingest, ingest_fast
 from alphapulse.relay.limits import SnapshotGate, SnapshotLimit
-from alphapulse.transport import bind_unix_socket
+from alphapulse.transport import REPLAY_PIECE_CELLS, bind_unix_socket
 
 __all__ = ("Relay",)
 
@@ -191,6 +191,8 @@ class _FeedInput(asyncio.Protocol):
             chunk = chunk[(at + 1) * CELL_BYTES :]
             if not isinstance(ctl, Control) or ctl.op not in (ControlOp.REPLAY, ControlOp.REPLAY_END):
                 raise FrameError("a feed may send no control frame but a RESUME answer")
+            if ctl.op == ControlOp.REPLAY and ctl.count > REPLAY_PIECE_CELLS:
+                raise FrameError(f"a REPLAY piece of {ctl.count} cells (at most {REPLAY_PIECE_CELLS})")
             if ctl.op == ControlOp.REPLAY and ctl.count:
                 self._replay_left, self._replay_head, self._replay_cells = ctl.count, ctl, []
             elif ctl.op == ControlOp.REPLAY_END:
@@ -320,7 +322,7 @@ class Relay:
         else:
             asked = self.resumes.get(head.request_id)
         if asked is None:
-            return  # that consumer left (or the answer is to another relay's request): drop it
+            return  # that consumer left, or the request is unknown: drop it
         consumer, request_id = asked
         data = encode(dataclasses.replace(head, request_id=request_id)) + cells
         if head.op == ControlOp.REPLAY_END:
