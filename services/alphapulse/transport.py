@@ -469,9 +469,10 @@ class RelayClient:
         on_connect: Callable[[], Sequence[Control]] | None = None,
         reconnect_gap: bool = True,
     ) -> None:
-        """``on_connect`` is called on every (re)connection; the controls it returns are sent on it
-        right after ``controls``. ``reconnect_gap=False`` leaves out the FEED_LOST gap a reconnection
-        delivers first: for a consumer that recovers what it missed itself (RESUME)."""
+        """``on_connect`` is called on every (re)connection from ``connection_made``, before any of
+        its cells are delivered; the controls it returns are sent on it first. ``reconnect_gap=False``
+        leaves out the FEED_LOST gap a reconnection delivers first: for a consumer that recovers what
+        it missed itself (RESUME)."""
         if not endpoints:
             raise ConfigError("RelayClient needs at least one endpoint")
         self.endpoints = [e if isinstance(e, Endpoint) else parse_endpoint(e) for e in endpoints]
