@@ -256,7 +256,7 @@ class Relay:
         self.consumer_ids = iter(range(1, 1 << 62))
         # RESUME requests in flight: the relay's own request id -> (consumer, its request id).
         # The relay renumbers them so two consumers' ids never collide at a feed.
-        self.resumes: dict[int, tuple[_Consumer, int]] = {}
+        self.resumes: dict[int, tuple[_Consumer, int, tuple[int, int]]] = {}  # ... and (feed id, epoch)
         self.pending_resumes: dict[int, list[Control]] = {}  # feed id -> RESUMEs awaiting that feed
         self._resume_ids = iter(range(1, 1 << 32))
         self.tcp_port: int | None = None
@@ -297,11 +297,17 @@ class Relay:
 
     def _resume(self, consumer: _Consumer, control: Control) -> None:
         """Pass a consumer's RESUME to the feed it names (now, or once that feed connects)."""
+        key = (control.symbol_id, control.epoch_ns)
+        if any(c is consumer and k == key for c, _, k in self.resumes.values()):
+            # one open answer per consumer and feed session: an answer copies up to a whole ring,
+            # and a peer repeating RESUME must not make a collector serialize it many times over
+            log.warning("RESUME repeated while its answer is open; ignored", extra={"consumer": consumer.name})
+            return
         rid = next(self._resume_ids, 0)
         if rid == 0:  # 2**32 requests in one relay's life: start again (long answered by then)
             self._resume_ids = iter(range(1, 1 << 32))
             rid = next(self._resume_ids)
-        self.resumes[rid] = (consumer, control.request_id)
+        self.resumes[rid] = (consumer, control.request_id, key)
         request = dataclasses.replace(control, request_id=rid, ts_ns=time.time_ns(), seq=0)
         for path, feed_input in self.inputs.items():
             if self.feeds[path].feed_id == control.symbol_id:
@@ -323,7 +329,7 @@ class Relay:
             asked = self.resumes.get(head.request_id)
         if asked is None:
             return  # that consumer left, or the request is unknown: drop it
-        consumer, request_id = asked
+        consumer, request_id, _ = asked
         data = encode(dataclasses.replace(head, request_id=request_id)) + cells
         if head.op == ControlOp.REPLAY_END:
             # one cell, never dropped: the consumer waits for it to close the answer
@@ -333,7 +339,7 @@ class Relay:
             consumer.deliver(track, data)  # a slow consumer drops it whole and gets a SLOW_CONSUMER gap
 
     def forget_resumes(self, consumer: _Consumer) -> None:
-        gone = {rid for rid, (c, _) in self.resumes.items() if c is consumer}
+        gone = {rid for rid, (c, _, _) in self.resumes.items() if c is consumer}
         if not gone:
             return
         for rid in gone:

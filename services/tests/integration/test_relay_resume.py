@@ -155,3 +155,24 @@ async def test_a_consumer_that_leaves_takes_its_waiting_requests_with_it(sock_di
         await rec.stop()
         await eventually(lambda: not relay.consumers, what="the consumer gone")
         assert not relay.pending_resumes and not relay.resumes
+
+
+async def test_a_repeated_resume_for_an_open_session_is_answered_once(sock_dir: Path) -> None:
+    producer = Producer(sock_dir, "binance-w", Exchange.BINANCE, ["BTC-USDT"], replay_ring_bytes=1 << 20)
+    async with running_relay(sock_dir) as relay:
+        rec = Recorder(endpoint(sock_dir))
+        rec.start()
+        await eventually(lambda: len(relay.consumers) == 1, what="the consumer")
+        for rid in (1, 2, 3):  # the feed is not there yet: all three would wait
+            rec.client.send(resume(producer, producer.seq, request_id=rid))
+        await eventually(lambda: bool(relay.pending_resumes), what="the request held")
+        await asyncio.sleep(0.05)
+        assert len(relay.resumes) == 1  # the repeats are ignored while the first is open
+        await producer.start()
+        producer.publish_trades(5)
+        await eventually(lambda: bool(controls(rec, ControlOp.REPLAY_END)), what="the answer")
+        await asyncio.sleep(0.05)
+        assert [e.request_id for e in controls(rec, ControlOp.REPLAY_END)] == [1]
+        assert producer.server.resumes == 1
+        await rec.stop()
+    await producer.server.close()
