@@ -445,25 +445,35 @@ def _others(
     """Did what should not notice the fault notice it? Latency p99 before vs during, and gaps seen."""
     if not scenario.others:
         return
-    base: list[float] = []
-    during: list[float] = []
+    live_base: list[float] = []
+    live_during: list[float] = []
     venues = [o for o in scenario.others if o not in ("db", "client")]
     if "client" in scenario.others or venues:
         wanted = set(venues) or {s.exchange for s in observer.samples}
         for s in observer.samples:
             if s.exchange in wanted:
-                (base if s.arrived_ns < t_fault else during if s.arrived_ns <= t_recovered else []).append(
+                (live_base if s.arrived_ns < t_fault else live_during if s.arrived_ns <= t_recovered else []).append(
                     s.latency_ns / 1e6
                 )
         result.others_gaps = sum(
             1 for g in observer.gaps if (g.get("exchange") or "") in wanted and t_fault <= g["ts_ns"] <= t_recovered
         )
+    db_base: list[float] = []
+    db_during: list[float] = []
     if "db" in scenario.others:
         for when, lag in db_lag:
-            (base if when < t_fault else during if when <= t_recovered else []).append(lag * 1e3)
-    result.others_p99_base_ms = round(percentile(base, 99), 2)
-    result.others_p99_fault_ms = round(percentile(during, 99), 2)
-    # the machine is shared: "slowed" means clearly worse, not noise
-    result.others_slowed = bool(during) and result.others_p99_fault_ms > max(
-        3 * result.others_p99_base_ms, result.others_p99_base_ms + 250
-    )
+            (db_base if when < t_fault else db_during if when <= t_recovered else []).append(lag * 1e3)
+    result.others_p99_base_ms = round(percentile(live_base + db_base, 99), 2)
+    result.others_p99_fault_ms = round(percentile(live_during + db_during, 99), 2)
+    # The machine is shared: "slowed" means clearly worse, not noise. The live path (per-trade latency to
+    # the client) may not lose more than 250 ms at p99; the database path's lag is batched by design (a
+    # commit every ~100 ms) and a restarting process holds one of the two vCPUs for a second or two, so
+    # there "slowed" starts at a second more.
+    result.others_slowed = _slowed(live_base, live_during, 250) or _slowed(db_base, db_during, 1000)
+
+
+def _slowed(base: list[float], during: list[float], margin_ms: float) -> bool:
+    if not during:
+        return False
+    before = percentile(base, 99)
+    return percentile(during, 99) > max(3 * before, before + margin_ms)
