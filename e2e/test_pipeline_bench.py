@@ -7,23 +7,84 @@ checks that the benchmark measures what it says, end to end, on the real process
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from alphapulse.bench import e2e
 
 
 def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
     args = argparse.Namespace(
-        rates=[300.0], clients=2, duration_s=2.0, warmup_s=1.0, writer=True, peer=False, plot_dir=tmp_path
+        rates=[300.0],
+        clients=[2],
+        duration_s=2.0,
+        warmup_s=1.0,
+        writer=True,
+        peer=False,
+        feed_tap=True,
+        plot_dir=tmp_path,
     )
     report = e2e.run(args)
     (ours,) = report["results"]
     assert ours["system"] == "alphapulse"
     hops = ours["hops"]
-    for hop in ("exchange_to_collector", "exchange_to_browser", "collector_to_browser", "exchange_to_strategy"):
+    for hop in (
+        "exchange_to_collector",
+        "exchange_to_browser",
+        "exchange_to_browser_socket",
+        "collector_to_browser",
+        "exchange_to_strategy",
+        "collector_to_strategy",
+        "strategy_to_browser",
+        "collector_to_feed_tap",
+        "feed_tap_to_strategy",
+    ):
         assert hops[hop]["count"] > 0, hop
-        assert 0 < hops[hop]["p50"] <= hops[hop]["p99"] <= hops[hop]["p999"], (hop, hops[hop])
-    assert ours["relay_frames_per_s"] > 0
+        assert hops[hop]["p50"] <= hops[hop]["p99"] <= hops[hop]["p999"], (hop, hops[hop])
+    # the kernel's receive time of the bytes comes before the client process reads them
+    assert 0 < hops["exchange_to_browser_socket"]["p50"] <= hops["exchange_to_browser"]["p50"]
+    # the trades browsers got are matched to the strategy probe's copies (both subscribe to all nine symbols;
+    # only those at the edges of the two windows, which open and close a moment apart, can be missing)
+    assert hops["strategy_to_browser"]["count"] >= 0.8 * hops["collector_to_browser"]["count"]
+    assert ours["relay_frames_per_s"] > 0 and ours["relay_dropped_frames"] == 0
     procs = ours["processes"]
-    expected = {"sim", "relay", "writer", "bridge", "clients", "strategy-probe"}
+    expected = {"sim", "relay", "writer", "bridge", "clients", "strategy-probe", "feed-tap"}
     assert expected | {f"collector:{v}" for v in ("kraken", "coinbase", "binance")} <= procs.keys()
     assert all(p["rss_mib"] > 0 for p in procs.values())
-    assert (tmp_path / "e2e-latency-300.png").stat().st_size > 0
+    (verdict,) = report["verdicts"]
+    assert (
+        set(verdict["targets"])
+        == {
+            "exchange_to_strategy p50",
+            "exchange_to_strategy p99",
+            "exchange_to_browser p50",
+            "exchange_to_browser p99",
+        }
+        or verdict["targets"] == {}
+    )  # targets are defined for 10 and 100 clients only
+    assert (tmp_path / e2e.plot_name(300.0, 2)).stat().st_size > 0
+
+
+def test_hops_match_the_same_trade_across_readers() -> None:
+    """Reader-to-reader hops pair each trade by (symbol, trade id), whatever order the readers saw them in."""
+    k = np.array([e2e.trade_key(7, 1), e2e.trade_key(7, 2), e2e.trade_key(9, 1)], dtype=np.uint64)
+    probe = {
+        "key": k,
+        "t_user": np.array([1_100, 2_100, 3_100]),
+        "ts_exchange": np.array([900, 1_900, 2_900]),
+        "ts_recv": np.array([1_000, 2_000, 3_000]),
+        "fine": np.array([True, True, False]),
+    }
+    order = [2, 0, 1]
+    browsers = {
+        "key": np.concatenate([k[order], np.array([e2e.trade_key(5, 5)], dtype=np.uint64)]),  # one the probe missed
+        "t_user": np.array([3_500, 1_400, 2_300, 9_000]),
+        "t_kernel": np.array([3_400, 1_300, 2_200, 8_900]),
+        "ts_exchange": np.array([2_900, 900, 1_900, 8_000]),
+        "ts_recv": np.array([3_000, 1_000, 2_000, 8_500]),
+        "fine": np.array([False, True, True, True]),
+    }
+    hops = e2e.hop_samples(browsers, probe)
+    assert sorted(hops["strategy_to_browser"].tolist()) == [200, 300, 400]
+    assert sorted(hops["exchange_to_strategy"].tolist()) == [200, 200]
+    assert sorted(hops["exchange_to_browser_socket"].tolist()) == [300, 400, 900]
+    assert e2e.trade_key(7, 1) != e2e.trade_key(9, 1) != e2e.trade_key(7, 2)

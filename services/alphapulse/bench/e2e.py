@@ -33,10 +33,14 @@ import contextlib
 import importlib
 import multiprocessing as mp
 import os
+import select
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -46,12 +50,13 @@ import orjson
 import psutil
 import uvloop
 
-from alphapulse.bench.bridge import _Client
 from alphapulse.bench.stats import latency_summary
-from alphapulse.protocol import FrameDecoder, Instrument, Trade
+from alphapulse.protocol import Control, ControlOp, FrameType, Instrument, cells_of, decode, symbol_id, type_mask
+from alphapulse.protocol.wire import CELL, CELL_BYTES, TradeFlag
 from alphapulse.tokens import issue_token
+from alphapulse.transport import RelayClient
 
-__all__ = ("add_arguments", "run")
+__all__ = ("SATURATION", "add_arguments", "hop_samples", "plot_name", "run", "trade_key")
 
 REPO = Path(__file__).resolve().parents[3]
 CRYPTOFEED_PYTHON = Path(os.environ.get("ALPHAPULSE_CRYPTOFEED_PYTHON", "/work/venv-cryptofeed/bin/python"))
@@ -63,6 +68,28 @@ SYMBOLS = {
 }
 # venues whose exchange timestamps have microsecond resolution (Binance's are milliseconds)
 FINE_CLOCK = frozenset({"kraken", "coinbase"})
+# ``--rate max``: more than the simulator can generate, so it runs flat out (its batch cap per tick)
+SATURATION = 10_000_000.0
+# issue 9's targets (ns) per number of clients; exchange → strategy does not depend on the clients
+TARGETS_NS: dict[int, dict[tuple[str, str], int]] = {
+    10: {
+        ("exchange_to_strategy", "p50"): 150_000,
+        ("exchange_to_strategy", "p99"): 300_000,
+        ("exchange_to_browser", "p50"): 300_000,
+        ("exchange_to_browser", "p99"): 500_000,
+    },
+    100: {
+        ("exchange_to_strategy", "p50"): 150_000,
+        ("exchange_to_strategy", "p99"): 300_000,
+        ("exchange_to_browser", "p50"): 500_000,
+        ("exchange_to_browser", "p99"): 1_300_000,
+    },
+}
+_TRADE_MASK = type_mask(FrameType.TRADE)
+_TRADE_CELL = CELL[FrameType.TRADE]
+_T_TRADE, _T_INSTRUMENT = int(FrameType.TRADE), int(FrameType.INSTRUMENT)
+_F_SNAPSHOT = int(TradeFlag.SNAPSHOT)
+_STATE_TYPES = frozenset(int(t) for t in (FrameType.FEED, FrameType.INSTRUMENT, FrameType.STATUS))
 
 
 def _stack_module() -> Any:
@@ -74,117 +101,263 @@ def _stack_module() -> Any:
 
 
 # ---- browsers ---------------------------------------------------------------------------------
+#
+# The clients are one process running a plain epoll loop over blocking-free sockets (no asyncio:
+# nothing in the harness defers a read). Every read is stamped twice: the user-space time right
+# after recvmsg returns (what a browser's JavaScript would see, including this process's wake-up
+# and its turn among the other clients), and the kernel's receive time of the bytes
+# (SO_TIMESTAMPNS; on loopback that is when the server's write reached the socket), which leaves
+# the harness's own scheduling out. Frames are split as they arrive (pings are answered); JSON is
+# parsed after the window.
+
+SO_TIMESTAMPNS = 35  # Linux's SO_TIMESTAMPNS(_OLD) = SCM_TIMESTAMPNS; the socket module does not export it
+_ANC_SPACE = socket.CMSG_SPACE(16)
+_TIMESPEC = struct.Struct("qq")
+_TRADE_ID_BITS = 40
 
 
-class _Record:
-    """What the clients read in the measured window: (receive ns, payload), parsed afterwards."""
-
-    def __init__(self) -> None:
-        self.on = False
-        self.payloads: list[tuple[int, bytes]] = []
-        self.disconnects = 0
-
-    def add(self, payload: bytes, now_ns: int) -> None:
-        if self.on:
-            self.payloads.append((now_ns, payload))
-
-    def latencies(self) -> dict[str, Any]:
-        ex, recv, hop, events = [], [], [], 0
-        for now, payload in self.payloads:
-            for e in orjson.loads(payload):
-                if e.get("type") != "trade" or e.get("snapshot"):
-                    continue
-                events += 1
-                recv.append(now - e["ts_recv_ns"])
-                if e["exchange"] in FINE_CLOCK:
-                    ex.append(now - e["ts_exchange_ns"])
-                    hop.append(e["ts_recv_ns"] - e["ts_exchange_ns"])
-        return {
-            "events": events,
-            "exchange_to_browser": np.asarray(ex, dtype=np.int64),
-            "collector_to_browser": np.asarray(recv, dtype=np.int64),
-            "exchange_to_collector": np.asarray(hop, dtype=np.int64),
-        }
+def trade_key(symbol_id: int, trade_id: int) -> int:
+    """One uint64 per trade for matching the same trade across processes (24 bits of the id hash)."""
+    return (symbol_id & 0xFFFFFF) << _TRADE_ID_BITS | (trade_id & ((1 << _TRADE_ID_BITS) - 1))
 
 
-def _clients_main(port: int, n: int, secret: bytes, pipe: Connection) -> None:
-    uvloop.run(_clients(port, n, secret, pipe))
+def _masked_text(payload: bytes) -> bytes:
+    # client frames must be masked; a zero mask key is valid and leaves the payload as is
+    n = len(payload)
+    head = struct.pack("!BB", 0x81, 0x80 | n) if n < 126 else struct.pack("!BBH", 0x81, 0x80 | 126, n)
+    return head + b"\0\0\0\0" + payload
 
 
-async def _clients(port: int, n: int, secret: bytes, pipe: Connection) -> None:
-    loop = asyncio.get_running_loop()
-    record = _Record()
-    conns: list[_Client] = []
-    for i in range(n):
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (
+class _WsConn:
+    __slots__ = ("buf", "closed", "sock", "subscribed", "welcomed")
+
+    def __init__(self, sock: socket.socket, rest: bytes) -> None:
+        self.sock = sock
+        self.buf = bytearray(rest)
+        self.welcomed = False
+        self.subscribed = 0
+        self.closed = False
+
+    @property
+    def ready(self) -> bool:
+        return self.welcomed and self.subscribed >= len(SYMBOLS)
+
+
+def _open_ws(port: int, i: int, secret: bytes) -> _WsConn:
+    """Connect, upgrade, authenticate and subscribe (blocking; then the socket is made non-blocking)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
             f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
-        _, proto = await loop.create_connection(lambda r=request: _Client(record, r), "127.0.0.1", port)  # type: ignore[arg-type, misc]
-        await asyncio.wait_for(proto.upgrade, 30)
-        token = issue_token(secret, f"e2e{i}", "viewer", now_s=int(time.time()), ttl_s=3600)
-        proto.send_text(orjson.dumps({"op": "auth", "token": token}))
-        for exchange, symbols in SYMBOLS.items():
-            sub = {"op": "subscribe", "exchange": exchange, "symbols": symbols, "channels": ["trades"]}
-            proto.send_text(orjson.dumps(sub))
-        conns.append(proto)
-    await asyncio.wait_for(asyncio.gather(*(c.ready for c in conns)), 30)
-    pipe.send("ready")
-    duration_s = await loop.run_in_executor(None, pipe.recv)
-    record.on = True
-    await asyncio.sleep(duration_s)
-    record.on = False
-    pipe.send(record.latencies())
-    for c in conns:
-        if c.transport is not None:
-            c.transport.close()
-
-
-# ---- the strategy probe: a relay consumer as the trading node's data client --------------------
-
-
-def _probe_main(relay_path: str, pipe: Connection) -> None:
-    uvloop.run(_probe(relay_path, pipe))
-
-
-async def _probe(relay_path: str, pipe: Connection) -> None:
-    loop = asyncio.get_running_loop()
-    reader, writer = await asyncio.open_unix_connection(relay_path)
-    decoder = FrameDecoder()
-    venues: dict[int, str] = {}
-    state = {"on": False, "frames": 0}
-    ex: list[int] = []
-    recv: list[int] = []
-
-    async def read() -> None:
-        while data := await reader.read(1 << 16):
-            now = time.time_ns()
-            for f in decoder.feed(data):
-                if isinstance(f, Instrument):
-                    venues[f.symbol_id] = f.exchange.name.lower()
-                elif state["on"]:
-                    state["frames"] += 1
-                    if isinstance(f, Trade) and not f.snapshot:
-                        recv.append(now - f.ts_recv_ns)
-                        if venues.get(f.symbol_id) in FINE_CLOCK:
-                            ex.append(now - f.ts_exchange_ns)
-
-    task = asyncio.create_task(read())
-    pipe.send("ready")
-    duration_s = await loop.run_in_executor(None, pipe.recv)
-    state["on"] = True
-    await asyncio.sleep(duration_s)
-    state["on"] = False
-    pipe.send(
-        {
-            "frames": state["frames"],
-            "exchange_to_strategy": np.asarray(ex, dtype=np.int64),
-            "collector_to_strategy": np.asarray(recv, dtype=np.int64),
-        }
     )
+    buf = b""
+    while (end := buf.find(b"\r\n\r\n")) < 0:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError(f"client {i}: the server closed during the WebSocket handshake")
+        buf += chunk
+    if b" 101 " not in buf[: buf.find(b"\r\n")]:
+        raise RuntimeError(f"client {i}: upgrade refused: {buf[:200]!r}")
+    token = issue_token(secret, f"e2e{i}", "viewer", now_s=int(time.time()), ttl_s=3600)
+    messages = [orjson.dumps({"op": "auth", "token": token})]
+    for exchange, symbols in SYMBOLS.items():
+        messages.append(
+            orjson.dumps({"op": "subscribe", "exchange": exchange, "symbols": symbols, "channels": ["trades"]})
+        )
+    sock.sendall(b"".join(_masked_text(m) for m in messages))
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    return _WsConn(sock, buf[end + 4 :])
+
+
+def _frames(conn: _WsConn, stamps: tuple[int, int], recording: bool, out: list[tuple[int, int, bytes]]) -> None:
+    """Split the complete frames out of ``conn.buf``; data frames are kept with the read's stamps."""
+    buf = conn.buf
+    off, n = 0, len(buf)
+    while n - off >= 2:
+        b0, b1 = buf[off], buf[off + 1]
+        length, hdr = b1 & 0x7F, 2
+        if length == 126:
+            if n - off < 4:
+                break
+            length, hdr = int.from_bytes(buf[off + 2 : off + 4], "big"), 4
+        elif length == 127:
+            if n - off < 10:
+                break
+            length, hdr = int.from_bytes(buf[off + 2 : off + 10], "big"), 10
+        if n - off < hdr + length:
+            break
+        payload = bytes(buf[off + hdr : off + hdr + length])
+        off += hdr + length
+        opcode = b0 & 0x0F
+        if opcode == 0x1:
+            if not conn.ready:
+                conn.welcomed = conn.welcomed or b'"welcome"' in payload
+                conn.subscribed += payload.count(b'"subscribed"')
+            elif recording:
+                out.append((stamps[0], stamps[1], payload))
+        elif opcode == 0x8:
+            conn.closed = True
+        elif opcode == 0x9:
+            with contextlib.suppress(OSError):
+                conn.sock.send(struct.pack("!BB", 0x8A, 0x80 | len(payload)) + b"\0\0\0\0" + payload)
+    del buf[:off]
+
+
+def _clients_main(port: int, n: int, secret: bytes, keyed: bool, pipe: Connection) -> None:
+    conns = [_open_ws(port, i, secret) for i in range(n)]
+    by_fd = {c.sock.fileno(): c for c in conns}
+    poller = select.epoll()
+    for fd in by_fd:
+        poller.register(fd, select.EPOLLIN)
+    poller.register(pipe.fileno(), select.EPOLLIN)
+    got: list[tuple[int, int, bytes]] = []
+    recording, ready_sent, stop_at = False, False, 0.0
+    ready_by = time.monotonic() + 30
+    disconnects = 0
+    while True:
+        for fd, _ in poller.poll(0.05):
+            if fd == pipe.fileno():
+                stop_at = time.monotonic() + float(pipe.recv())
+                recording = True
+                continue
+            c = by_fd[fd]
+            try:
+                data, anc, _, _ = c.sock.recvmsg(1 << 16, _ANC_SPACE)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data, anc = b"", []
+            user_ns = time.time_ns()
+            if not data:
+                poller.unregister(fd)
+                disconnects += 1
+                continue
+            kernel_ns = user_ns
+            for level, kind, raw in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = _TIMESPEC.unpack(raw[: _TIMESPEC.size])
+                    kernel_ns = sec * 1_000_000_000 + nsec
+            c.buf += data
+            _frames(c, (kernel_ns, user_ns), recording, got)
+        if not ready_sent:
+            if all(c.ready for c in conns):
+                pipe.send("ready")
+                ready_sent = True
+            elif time.monotonic() > ready_by:
+                raise RuntimeError(f"{sum(not c.ready for c in conns)} of {n} clients not subscribed after 30 s")
+        if recording and time.monotonic() >= stop_at:
+            break
+    disconnects += sum(c.closed for c in conns)
+    pipe.send({**_browser_samples(got, keyed), "disconnects": disconnects})
+    for c in conns:
+        c.sock.close()
+
+
+def _browser_samples(got: list[tuple[int, int, bytes]], keyed: bool) -> dict[str, Any]:
+    """Per trade event: the collector and exchange stamps it carries, both arrival stamps, its key."""
+    ts_ex, ts_recv, kernel, user, fine, keys = [], [], [], [], [], []
+    sids: dict[tuple[str, str], int] = {}
+    for kernel_ns, user_ns, payload in got:
+        for e in orjson.loads(payload):
+            if e.get("type") != "trade" or e.get("snapshot"):
+                continue
+            ts_ex.append(e["ts_exchange_ns"])
+            ts_recv.append(e["ts_recv_ns"])
+            kernel.append(kernel_ns)
+            user.append(user_ns)
+            fine.append(e["exchange"] in FINE_CLOCK)
+            if keyed:
+                name = (e["exchange"], e["symbol"])
+                sid = sids.get(name)
+                if sid is None:
+                    sid = sids[name] = symbol_id(*name)
+                keys.append(trade_key(sid, int(e["trade_id"])))
+    return {
+        "events": len(ts_recv),
+        "ts_exchange": np.asarray(ts_ex, dtype=np.int64),
+        "ts_recv": np.asarray(ts_recv, dtype=np.int64),
+        "t_kernel": np.asarray(kernel, dtype=np.int64),
+        "t_user": np.asarray(user, dtype=np.int64),
+        "fine": np.asarray(fine, dtype=bool),
+        "key": np.asarray(keys, dtype=np.uint64),
+    }
+
+
+# ---- relay consumers: the strategy probe and the optional feed tap ----------------------------
+
+
+class _TradeRecorder:
+    """Trade arrival times from aligned cells (``RelayClient``'s callback: called in data_received)."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.frames = 0
+        self.exchanges: dict[int, str] = {}
+        self.rows: list[tuple[int, int, int, int, int]] = []  # (arrival, ts_exchange, ts_recv, sid, trade id)
+
+    def on_cells(self, data: bytes) -> None:
+        now = time.time_ns()
+        off, end = 0, len(data)
+        while end - off >= CELL_BYTES:
+            ftype = data[off + 1]
+            size = cells_of(ftype) * CELL_BYTES
+            if ftype == _T_TRADE:
+                if self.on:
+                    _, _, flags, hi, sid, _, lo, tex, trc, _, _ = _TRADE_CELL.unpack_from(data, off)
+                    if not flags & _F_SNAPSHOT:
+                        self.rows.append((now, tex, trc, sid, hi << 32 | lo))
+            elif ftype == _T_INSTRUMENT:
+                frame = decode(data, off)
+                assert isinstance(frame, Instrument)
+                self.exchanges[frame.symbol_id] = frame.exchange.name.lower()
+            if self.on and ftype not in _STATE_TYPES:
+                self.frames += 1
+            off += size
+
+    def samples(self) -> dict[str, Any]:
+        rows = np.asarray(self.rows, dtype=np.int64).reshape(-1, 5)
+        fine_ids = [sid for sid, ex in self.exchanges.items() if ex in FINE_CLOCK]
+        return {
+            "frames": self.frames,
+            "t_user": rows[:, 0].copy(),
+            "ts_exchange": rows[:, 1].copy(),
+            "ts_recv": rows[:, 2].copy(),
+            "fine": np.isin(rows[:, 3], fine_ids),
+            "key": ((rows[:, 3].astype(np.uint64) & np.uint64(0xFFFFFF)) << np.uint64(_TRADE_ID_BITS))
+            | (rows[:, 4].astype(np.uint64) & np.uint64((1 << _TRADE_ID_BITS) - 1)),
+        }
+
+
+def _consumer_main(endpoints: list[str], controls: list[Control], name: str, pipe: Connection) -> None:
+    uvloop.run(_consumer(endpoints, controls, name, pipe))
+
+
+async def _consumer(endpoints: list[str], controls: list[Control], name: str, pipe: Connection) -> None:
+    loop = asyncio.get_running_loop()
+    recorder = _TradeRecorder()
+    client = RelayClient(endpoints, recorder.on_cells, controls=controls, name=name)
+    task = asyncio.create_task(client.run())
+    while not client.connected:
+        await asyncio.sleep(0.01)
+    pipe.send("ready")
+    duration_s = await loop.run_in_executor(None, pipe.recv)
+    recorder.on = True
+    await asyncio.sleep(duration_s)
+    recorder.on = False
+    pipe.send(recorder.samples())
     task.cancel()
-    writer.close()
+
+
+def _probe_controls() -> list[Control]:
+    """What a strategy trading these symbols subscribes to, as the trading node's data client does it:
+    RESET (state frames only), then trades per symbol id. The relay filters per consumer."""
+    subs = [Control(ControlOp.SUBSCRIBE, symbol_id(ex, s), _TRADE_MASK) for ex, syms in SYMBOLS.items() for s in syms]
+    return [Control(ControlOp.RESET), *subs]
 
 
 # ---- the peer's consumer: ZeroMQ SUB -> JSON -> websockets broadcast() -------------------------
@@ -280,10 +453,6 @@ class _Usage:
         return out
 
 
-def _summaries(samples: dict[str, Any]) -> dict[str, Any]:
-    return {k: latency_summary(v) for k, v in samples.items() if isinstance(v, np.ndarray)}
-
-
 def _start(ctx: Any, target: Any, *args: Any) -> tuple[Any, Connection]:
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=target, args=(*args, child), daemon=True)
@@ -297,45 +466,123 @@ def _recv(pipe: Connection, timeout_s: float, what: str) -> Any:
     return pipe.recv()
 
 
+def _relay_counters(url: str) -> dict[str, float]:
+    """Cells the relay took in from every feed, and cells it dropped for slow consumers (its /metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {"frames_in": 0.0, "dropped": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "alphapulse_relay_frames_in_total":
+                out["frames_in"] += sample.value
+            elif sample.name == "alphapulse_relay_dropped_frames_total":
+                out["dropped"] += sample.value
+    return out
+
+
+def _matched(ref_keys: np.ndarray, ref_t: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``keys``: the reference's time for the same trade, and whether it was found."""
+    if ref_keys.size == 0 or keys.size == 0:
+        return np.zeros(keys.size, dtype=np.int64), np.zeros(keys.size, dtype=bool)
+    order = np.argsort(ref_keys, kind="stable")
+    sorted_keys, sorted_t = ref_keys[order], ref_t[order]
+    idx = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return sorted_t[idx], sorted_keys[idx] == keys
+
+
+def hop_samples(
+    browsers: dict[str, Any], probe: dict[str, Any] | None = None, tap: dict[str, Any] | None = None
+) -> dict[str, np.ndarray]:
+    """Every hop's latencies (ns) from the stamps the trades carry and where each process read them.
+
+    Exchange-origin hops use the venues with microsecond exchange clocks only. Hops between two
+    readers (feed tap → probe, probe → browser) match the same trade in both by (symbol, trade id).
+    """
+    b = browsers
+    fine = b["fine"]
+    hops = {
+        "exchange_to_collector": (b["ts_recv"] - b["ts_exchange"])[fine],
+        "exchange_to_browser": (b["t_user"] - b["ts_exchange"])[fine],
+        "exchange_to_browser_socket": (b["t_kernel"] - b["ts_exchange"])[fine],
+        "collector_to_browser": b["t_user"] - b["ts_recv"],
+    }
+    if probe is not None:
+        hops["exchange_to_strategy"] = (probe["t_user"] - probe["ts_exchange"])[probe["fine"]]
+        hops["collector_to_strategy"] = probe["t_user"] - probe["ts_recv"]
+        t_probe, found = _matched(probe["key"], probe["t_user"], b["key"])
+        hops["strategy_to_browser"] = (b["t_user"] - t_probe)[found]  # the bridge's hop beside a direct consumer
+    if tap is not None:
+        hops["collector_to_feed_tap"] = tap["t_user"] - tap["ts_recv"]
+        if probe is not None:
+            t_tap, found = _matched(tap["key"], tap["t_user"], probe["key"])
+            hops["feed_tap_to_strategy"] = (probe["t_user"] - t_tap)[found]  # the relay's hop
+    return hops
+
+
+def _summaries(samples: dict[str, np.ndarray]) -> dict[str, Any]:
+    return {k: latency_summary(v) for k, v in samples.items()}
+
+
+def _label(rate: float) -> str:
+    return "saturation" if rate >= SATURATION else f"{rate:g} events/s"
+
+
 def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     stack_mod = _stack_module()
     ctx = mp.get_context("spawn")
     stack = stack_mod.Stack(stack_mod.StackOptions(rate=rate, writer=opts.writer, bridge=True), root=root).start()
     helpers: list[Any] = []
     try:
-        clients, cl = _start(ctx, _clients_main, stack.procs["bridge"].port, n, stack_mod.BRIDGE_SECRET.encode())
-        probe, pr = _start(ctx, _probe_main, str(stack.sock_dir / "relay.sock"))
+        secret = stack_mod.BRIDGE_SECRET.encode()
+        clients, cl = _start(ctx, _clients_main, stack.procs["bridge"].port, n, secret, True)
+        relay = [str(stack.sock_dir / "relay.sock")]
+        probe, pr = _start(ctx, _consumer_main, relay, _probe_controls(), "strategy-probe")
         helpers += [clients, probe]
-        _recv(cl, 60, "clients")
-        _recv(pr, 60, "probe")
+        pipes = {"clients": cl, "probe": pr}
+        pids = {"clients": clients.pid, "strategy-probe": probe.pid}
+        if opts.feed_tap:
+            feeds = [str(p) for p in sorted((stack.sock_dir / "feeds").glob("*.sock"))]
+            tap, tp = _start(ctx, _consumer_main, feeds, [], "feed-tap")
+            helpers.append(tap)
+            pipes["tap"] = tp
+            pids["feed-tap"] = tap.pid
+        for name, pipe in pipes.items():
+            _recv(pipe, 60, name)
         time.sleep(opts.warmup_s)
-        pids = {name: p.pid for name, p in stack.procs.items()}
-        pids |= {"clients": clients.pid, "strategy-probe": probe.pid}
+        pids |= {name: p.pid for name, p in stack.procs.items()}
+        relay_url = stack.http("relay")
+        before = _relay_counters(relay_url)
         usage = _Usage(pids)
-        cl.send(opts.duration_s)
-        pr.send(opts.duration_s)
+        for pipe in pipes.values():
+            pipe.send(opts.duration_s)
         time.sleep(opts.duration_s)
         usage.stop()
-        browsers = _recv(cl, opts.duration_s + 120, "clients")
-        strategy = _recv(pr, opts.duration_s + 120, "probe")
-        processes = usage.finish(strategy["frames"])
+        after = _relay_counters(relay_url)
+        got = {name: _recv(pipe, opts.duration_s + 300, name) for name, pipe in pipes.items()}
     finally:
         for p in helpers:
             p.kill()
             p.join(5)
         stack.stop()
-    samples = {**browsers, **strategy}
+    frames = after["frames_in"] - before["frames_in"]
+    browsers, strategy = got["clients"], got["probe"]
+    samples = hop_samples(browsers, strategy, got.get("tap"))
     return {
         "system": "alphapulse",
-        "scenario": f"{rate:g} events/s, {n} clients",
+        "scenario": f"{_label(rate)}, {n} clients",
         "rate_events_per_s": rate,
         "clients": n,
-        "relay_frames_per_s": round(strategy["frames"] / opts.duration_s),
+        "relay_frames_per_s": round(frames / opts.duration_s),
+        "relay_dropped_frames": int(after["dropped"] - before["dropped"]),
+        "trades_to_strategy_per_s": round(len(strategy["t_user"]) / opts.duration_s),
         "trades_to_browsers_per_s": round(browsers["events"] / opts.duration_s),
-        "throughput_per_s": round(strategy["frames"] / opts.duration_s),
-        "latency_ns": latency_summary(browsers["exchange_to_browser"]),
+        "browser_disconnects": browsers["disconnects"],
+        "throughput_per_s": round(frames / opts.duration_s),
+        "latency_ns": latency_summary(samples["exchange_to_browser"]),
         "hops": _summaries(samples),
-        "processes": processes,
+        "processes": usage.finish(int(frames)),
     }, samples
 
 
@@ -360,7 +607,7 @@ def _cryptofeed(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        clients, cl = _start(ctx, _clients_main, ws_port, n, b"unused-by-the-peer-0123456789abcdef")
+        clients, cl = _start(ctx, _clients_main, ws_port, n, b"unused-by-the-peer-0123456789abcdef", False)
         helpers.append(clients)
         _recv(cl, 60, "clients")
         time.sleep(opts.warmup_s + 2)  # cryptofeed connects and subscribes after its own start-up
@@ -369,7 +616,7 @@ def _cryptofeed(
         cl.send(opts.duration_s)
         time.sleep(opts.duration_s)
         usage.stop()
-        browsers = _recv(cl, opts.duration_s + 120, "clients")
+        browsers = _recv(cl, opts.duration_s + 300, "clients")
         per_client = browsers["events"] / max(1, n)
         processes = usage.finish(int(per_client))
     finally:
@@ -380,17 +627,19 @@ def _cryptofeed(
             p.kill()
             p.join(5)
         stack.stop()
+    samples = hop_samples(browsers)
     return {
         "system": "cryptofeed" if batch_max is None else f"cryptofeed batch_max={batch_max}",
-        "scenario": f"{rate:g} events/s, {n} clients",
+        "scenario": f"{_label(rate)}, {n} clients",
         "rate_events_per_s": rate,
         "clients": n,
         "trades_to_browsers_per_s": round(browsers["events"] / opts.duration_s),
+        "browser_disconnects": browsers["disconnects"],
         "throughput_per_s": round(per_client / opts.duration_s),
-        "latency_ns": latency_summary(browsers["exchange_to_browser"]),
-        "hops": _summaries(browsers),
+        "latency_ns": latency_summary(samples["exchange_to_browser"]),
+        "hops": _summaries(samples),
         "processes": processes,
-    }, browsers
+    }, samples
 
 
 def _plot(path: Path, title: str, series: dict[str, np.ndarray]) -> None:
@@ -417,51 +666,107 @@ def _plot(path: Path, title: str, series: dict[str, np.ndarray]) -> None:
     plt.close(fig)
 
 
+def plot_name(rate: float, clients: int) -> str:
+    return f"e2e-latency-{'saturation' if rate >= SATURATION else int(rate)}-{clients}c.png"
+
+
+def _verdict(ours: dict[str, Any], peers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Issue 9's targets and "better than the peer on every percentile", for one scenario."""
+    out: dict[str, Any] = {"scenario": ours["scenario"]}
+    hops = ours["hops"]
+    targets = TARGETS_NS.get(ours["clients"], {})
+    if ours["rate_events_per_s"] < SATURATION:
+        out["targets"] = {
+            f"{hop} {q}": {"measured_ns": hops[hop][q], "target_ns": limit, "met": bool(hops[hop][q] <= limit)}
+            for (hop, q), limit in targets.items()
+            if hop in hops
+        }
+    if peers:
+        mine = hops["exchange_to_browser"]
+        out["vs_peers"] = {
+            q: {
+                "alphapulse_ns": mine[q],
+                **{f"{p['system']}_ns": p["hops"]["exchange_to_browser"][q] for p in peers},
+                "better": bool(all(mine[q] < p["hops"]["exchange_to_browser"][q] for p in peers)),
+            }
+            for q in ("p50", "p99", "p999")
+        }
+    return out
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rate", type=float, action="append", dest="rates", help="market events/s, repeatable")
-    parser.add_argument("--clients", type=int, default=10, help="WebSocket clients (default 10)")
+    parser.add_argument(
+        "--rate",
+        type=_rate,
+        action="append",
+        dest="rates",
+        help="market events/s, repeatable; 'max' = saturation (the simulator flat out). "
+        "Default: 1000, 10000, 100000 and max",
+    )
+    parser.add_argument(
+        "--clients", type=int, action="append", help="WebSocket clients, repeatable (default: 10 and 100)"
+    )
     parser.add_argument("--duration-s", type=float, default=8.0, help="measured seconds per run (default 8)")
     parser.add_argument("--warmup-s", type=float, default=2.0, help="seconds before measuring (default 2)")
     parser.add_argument("--no-writer", dest="writer", action="store_false", help="leave the database writer out")
     parser.add_argument("--no-peer", dest="peer", action="store_false", help="leave the cryptofeed pipeline out")
+    parser.add_argument(
+        "--feed-tap",
+        action="store_true",
+        help="also read the collectors' feed sockets directly, splitting collector → relay consumer into "
+        "collector → feed socket and the relay's hop (one more process and reader: it perturbs a little)",
+    )
     parser.add_argument("--plot-dir", type=Path, default=None, help="write a latency CDF PNG per scenario here")
 
 
+def _rate(text: str) -> float:
+    if text.strip().lower() in {"max", "saturation"}:
+        return SATURATION
+    return float(text)
+
+
 def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
+    clients = getattr(args, "clients", None) or [10, 100]
     opts = argparse.Namespace(
-        rates=list(getattr(args, "rates", None) or [1000.0, 10000.0]),
-        clients=int(getattr(args, "clients", None) or 10),
+        rates=list(getattr(args, "rates", None) or [1000.0, 10000.0, 100000.0, SATURATION]),
+        clients=[clients] if isinstance(clients, int) else list(clients),
         duration_s=float(getattr(args, "duration_s", None) or 8.0),
         warmup_s=float(getattr(args, "warmup_s", None) or 2.0),
         writer=bool(getattr(args, "writer", True)),
         peer=bool(getattr(args, "peer", True)) and CRYPTOFEED_PYTHON.exists(),
+        feed_tap=bool(getattr(args, "feed_tap", False)),
         plot_dir=getattr(args, "plot_dir", None),
     )
-    results = []
+    results, verdicts = [], []
     with tempfile.TemporaryDirectory(prefix="ap-bench-e2e-") as tmp:
-        for k, rate in enumerate(opts.rates):
-            ours, ours_samples = _alphapulse(rate, opts.clients, opts, Path(tmp) / f"ours{k}")
+        for k, (rate, n) in enumerate((r, c) for r in opts.rates for c in opts.clients):
+            load = os.getloadavg()[0]
+            ours, ours_samples = _alphapulse(rate, n, opts, Path(tmp) / f"ours{k}")
+            ours["load_average"] = round(load, 2)
             results.append(ours)
             series = {
                 "alphapulse exchange → strategy": ours_samples["exchange_to_strategy"],
-                f"alphapulse exchange → browser ({opts.clients})": ours_samples["exchange_to_browser"],
+                f"alphapulse exchange → browser ({n})": ours_samples["exchange_to_browser"],
             }
+            peers = []
             # the peer as installed (its backend batches: 500 updates or 0.5 s) and tuned to send at once
             for batch_max in (None, 1) if opts.peer else ():
-                peer, peer_samples = _cryptofeed(
-                    rate, opts.clients, opts, Path(tmp) / f"peer{k}-{batch_max}", batch_max
-                )
+                load = os.getloadavg()[0]
+                peer, peer_samples = _cryptofeed(rate, n, opts, Path(tmp) / f"peer{k}-{batch_max}", batch_max)
+                peer["load_average"] = round(load, 2)
                 results.append(peer)
-                series[f"{peer['system']} exchange → browser ({opts.clients})"] = peer_samples["exchange_to_browser"]
+                peers.append(peer)
+                series[f"{peer['system']} exchange → browser ({n})"] = peer_samples["exchange_to_browser"]
+            verdicts.append(_verdict(ours, peers))
             if opts.plot_dir is not None:
                 opts.plot_dir.mkdir(parents=True, exist_ok=True)
-                name = f"e2e-latency-{int(rate)}.png"
-                _plot(opts.plot_dir / name, f"end to end, {rate:g} market events/s, {opts.clients} clients", series)
+                _plot(opts.plot_dir / plot_name(rate, n), f"end to end, {_label(rate)}, {n} clients", series)
     return {
         "bench": "e2e",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "duration_s": opts.duration_s,
         "results": results,
+        "verdicts": verdicts,
     }
 
 
