@@ -334,8 +334,14 @@ class FeedServer:
         sock = bind_unix_socket(self.path)
         self._server = await self._loop.create_unix_server(lambda: _Reader(self), sock=sock)
 
-    def publish(self, data: bytes) -> None:
-        """Send whole frames to every reader, coalesced into one write per loop iteration."""
+    def publish(self, data: bytes, *, now: bool = False) -> None:
+        """Send whole frames to every reader, coalesced into one write per loop iteration.
+
+        ``now``: write at once, for a caller that coalesces already (the collector: one call per
+        socket read) and would otherwise wait a loop iteration for nothing."""
+        if now and not self._pending:
+            self._write(data)
+            return
         if not self._pending:
             assert self._loop is not None, "start() the server before publishing"
             self._loop.call_soon(self._flush)
@@ -344,7 +350,10 @@ class FeedServer:
     def _flush(self) -> None:
         pending = self._pending
         self._pending = []
-        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        if pending:
+            self._write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def _write(self, data: bytes) -> None:
         # Into the ring at the moment the peers get it, not at publish(): a RESUME answer then
         # never holds a cell the asking reader is yet to receive live.
         self.ring.append(data)

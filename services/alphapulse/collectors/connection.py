@@ -13,7 +13,8 @@
   collector buffer without bound;
 * the WebSocket client is a seam (:mod:`alphapulse.collectors.transport`): picows (default) or
   websockets, chosen by ``ALPHAPULSE_WS_CLIENT``; every message that arrived in one socket read is
-  parsed, then the frames are flushed to the feed socket once;
+  parsed, then the frames are flushed to the feed socket once — with picows inside the read itself
+  (push mode: no task wake-up, no loop iteration between the bytes arriving and the frames leaving);
 * rotation (Binance closes connections after 24 h): open a new connection before the old one
   expires, read both until the new one repeats a message the old one delivered (they overlap), then
   close the old one; the parser drops what it sees twice by id, so nothing is lost or duplicated.
@@ -225,17 +226,24 @@ class VenueConnection:
                     await self._ws.close()
 
     async def _read(self, ws: WsClient) -> str:
+        def on_batch(batch: list[bytes]) -> None:
+            self._last_recv_s = mono()
+            recent = self._recent
+            if recent is not None:
+                for data in batch:
+                    self._remember(recent, data)
+            # one receive time per socket read: the messages arrived together
+            self._process(ws, batch, now_ns())
+
         now_ns, mono = self.clock.now_ns, self.clock.monotonic_s
+        push: Callable[[Callable[[list[bytes]], None]], None] | None = getattr(ws, "push", None)
+        if push is not None:
+            # picows: each read is parsed and flushed inside the read itself (no task wake-up per
+            # read); recv_batch then only reports the end of the connection
+            push(on_batch)
         try:
             while True:
-                batch = await ws.recv_batch()
-                self._last_recv_s = mono()
-                recent = self._recent
-                if recent is not None:
-                    for data in batch:
-                        self._remember(recent, data)
-                # one receive time per socket read: the messages arrived together
-                self._process(ws, batch, now_ns())
+                on_batch(await ws.recv_batch())
         except WsClosed as e:
             return f"connection closed ({'no close frame' if e.code is None else e.code})"
 

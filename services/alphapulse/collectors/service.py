@@ -10,6 +10,7 @@ from the feed server's replay ring (``transport.FeedServer``).
 
 import asyncio
 import contextlib
+import functools
 import logging
 from pathlib import Path
 
@@ -116,7 +117,8 @@ class Collector:
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await self.server.start()
-        self.writer.publish = self.server.publish
+        # the connection flushes once per socket read already: write at once, not on the next loop iteration
+        self.writer.publish = functools.partial(self.server.publish, now=True)
         self.writer.feed()
         self.writer.flush()
         metrics_server = None

@@ -128,3 +128,56 @@ async def test_a_refused_handshake_is_a_connect_error(client: str) -> None:
     async with server(handler, refuse=True) as url:
         with pytest.raises(WsConnectError):
             await opener_for(client)(url, OPTIONS)
+
+
+def _server_frame(opcode: int, payload: bytes) -> bytes:
+    assert len(payload) < 126
+    return bytes((0x80 | opcode, len(payload))) + payload
+
+
+async def test_picows_push_hands_each_read_over_even_when_a_ping_ends_it() -> None:
+    """Push mode: the messages of one socket read reach the handler within that read, also when the
+    read ends with a PING (which the listener answers itself: picows would swallow it unseen)."""
+    acked = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        assert await asyncio.wait_for(ws.recv(), 5) == "pushing"
+        # one write: two messages and a PING, so one read on the client ends with the PING
+        ws.transport.write(_server_frame(0x1, b"m1") + _server_frame(0x1, b"m2") + _server_frame(0x9, b"hi"))
+        # the client answers from inside its handler; nothing else arrives to end the read for it
+        assert await asyncio.wait_for(ws.recv(), 5) == "got 2"
+        acked.set()
+        await ws.close(1000)
+
+    batches: list[list[bytes]] = []
+    sends: list[asyncio.Future[None]] = []
+    async with server(handler) as url:
+        ws = await opener_for("picows")(url, OPTIONS)
+
+        def on_batch(batch: list[bytes]) -> None:
+            batches.append(batch)
+            if sum(map(len, batches)) == 2:
+                sends.append(asyncio.ensure_future(ws.send("got 2")))
+
+        ws.push(on_batch)  # type: ignore[attr-defined]  # picows only
+        await ws.send("pushing")
+        with pytest.raises(WsClosed):
+            await asyncio.wait_for(ws.recv_batch(), 5)  # push mode: returns only at the end
+    assert acked.is_set()
+    assert [m for b in batches for m in b] == [b"m1", b"m2"]
+
+
+async def test_picows_push_handler_failure_ends_the_connection() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send("boom")
+        await ws.wait_closed()
+
+    def on_batch(_batch: list[bytes]) -> None:
+        raise ValueError("parser bug")
+
+    async with server(handler) as url:
+        ws = await opener_for("picows")(url, OPTIONS)
+        ws.push(on_batch)  # type: ignore[attr-defined]  # picows only
+        with pytest.raises(ValueError, match="parser bug"):
+            await asyncio.wait_for(ws.recv_batch(), 5)
+        await ws.close()
