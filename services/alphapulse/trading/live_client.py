@@ -16,6 +16,7 @@ import contextlib
 import logging
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 from nautilus_trader.cache.cache import Cache
@@ -131,9 +132,33 @@ class RelayDataClient(LiveMarketDataClient):
         self._frame_counters = {k: metrics.FRAMES.labels(k) for k in ("trade", "quote", "book", "book_snapshot")}
         self._nt_ts = clock.timestamp_ns
         self._latency = metrics.LATENCY
+        self._deliver: Callable[[Any], None] = self._handle_data  # see hand_directly_to
         self.gaps_seen = 0
         self.rejected = 0
         self.reads = 0
+
+    def hand_directly_to(self, engine: Any) -> None:
+        """Give market data to ``engine`` (the node's LiveDataEngine) synchronously, inside the relay
+        read, instead of through its queue.
+
+        ``_handle_data`` ends in ``LiveDataEngine.process``, which puts every object on an asyncio
+        queue with ``call_soon_threadsafe`` (an eventfd write, a syscall, per object) and a task
+        takes it off one loop iteration later, then another for the queue's own wake-up: two loop
+        iterations and a syscall per object between the relay read and the strategy. This client
+        runs on the loop's thread, which the queue exists to protect, so it only adds latency.
+        Everything this client produces (instruments too) goes the same way, so the order holds; an
+        exception from a handler gets the engine's own treatment (``_handle_queue_exception``).
+        """
+        handle = engine._handle_data
+        on_error = engine._handle_queue_exception
+
+        def deliver(obj: Any) -> None:
+            try:
+                handle(obj)
+            except Exception as e:
+                on_error(e, "Data")
+
+        self._deliver = deliver
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -223,7 +248,7 @@ class RelayDataClient(LiveMarketDataClient):
             metrics.REJECTED.labels("internal").inc()
             log.exception("translating a relay read failed; dropped it")
             return
-        handle = self._handle_data
+        handle = self._deliver
         for obj in out:
             if isinstance(obj, NtInstrument):
                 self._publish_instrument(obj)
@@ -243,7 +268,7 @@ class RelayDataClient(LiveMarketDataClient):
 
     def _publish_instrument(self, inst: NtInstrument) -> None:
         self._provider.add(inst)
-        self._handle_data(inst)  # caches it (the sandbox reads venue instruments from the cache)
+        self._deliver(inst)  # caches it (the sandbox reads venue instruments from the cache)
         self._last_instrument_s = time.monotonic()
 
     def _drain_events(self) -> None:

@@ -20,6 +20,7 @@ from nautilus_trader.config import (
 )
 from nautilus_trader.live.config import LiveExecClientConfig
 from nautilus_trader.live.node import TradingNode
+from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.trading.config import StrategyFactory
 from nautilus_trader.trading.strategy import Strategy
 
@@ -119,6 +120,9 @@ def build_node(
     for name, (_, factory) in exec_configs.items():
         node.add_exec_client_factory(name, factory)
     node.build()
+    engine = node.kernel.data_engine
+    client = engine._clients[ClientId(DATA_CLIENT)]  # a readonly Cython attribute
+    client.hand_directly_to(engine)  # market data skips the engine's queue (see the method)
     return node
 
 

@@ -1,6 +1,7 @@
 """The relay data client inside a real TradingNode, fed by a real relay over a real Unix socket."""
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,39 @@ async def test_example_spread_strategy_trades_the_cheaper_venue_on_paper(sock_di
             assert float(node.portfolio.net_position(InstrumentId.from_str("BTC-USDT.BINANCE"))) == 0.0
     await binance.server.close()
     await kraken.server.close()
+
+
+class _CallChainStrategy(RecordingStrategy):
+    """Records, per trade, the Python functions it was called from."""
+
+    def __init__(self, config: RecordingConfig) -> None:
+        super().__init__(config)
+        self.callers: list[set[str]] = []
+
+    def on_trade_tick(self, tick) -> None:  # type: ignore[no-untyped-def]
+        super().on_trade_tick(tick)
+        names, frame = set(), sys._getframe(1)
+        while frame is not None:
+            names.add(frame.f_code.co_name)
+            frame = frame.f_back
+        self.callers.append(names)
+
+
+async def test_market_data_reaches_the_strategy_inside_the_relay_read_not_through_the_engine_queue(
+    sock_dir: Path,
+) -> None:
+    """The data client hands ticks to the DataEngine synchronously (hand_directly_to): the strategy runs
+    within the client's relay callback, not one queue hop (two loop iterations) later."""
+    producer = BookProducer(sock_dir, "binance-t", Exchange.BINANCE, ["BTC-USDT"])
+    await producer.start()
+    async with running_relay(sock_dir) as relay:
+        await eventually(lambda: bool(relay.inputs), what="relay to find the feed")
+        strategy = _CallChainStrategy(RecordingConfig(instrument_ids=(BTC,)))
+        async with running_node(_node(sock_dir, strategy)):
+            await eventually(lambda: producer.snapshots_sent >= 1, what="subscribe to ask for a snapshot")
+            for _ in range(5):
+                producer.server.publish(producer.trades(1, 0))
+            await eventually(lambda: len(strategy.trades) == 5, what="all trades")
+    await producer.server.close()
+    assert all("_on_cells" in names for names in strategy.callers), strategy.callers
+    assert not any("_run_data_queue" in names for names in strategy.callers)
