@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 _HIGH_WATER_BYTES = 4 * 1024 * 1024
 _MAX_MESSAGE_BYTES = 1 << 20
 _REPLAY_BATCH = 256
-_IDLE_TICK_MAX_S = 0.01  # the generator's longest sleep when no event is due sooner
 _BUILTIN_MALFORMED = ("{", "", "[]", '"text"', "null", "\x00\x01binary-ish", '{"unterminated":"')
 _conn_ids = itertools.count(1)
 
@@ -491,11 +490,7 @@ class VenueSimulator[C: Conn]:
         last = loop.time()
         carry = 0.0
         while True:
-            # wake when the next event is due, not every tick for nothing: at 1,000 events/s over three
-            # venues most 1 ms ticks had no event, yet each was a wake-up taking CPU from the pipeline
-            # under test on a 2-core box (capped, so on_tick's timers keep their resolution)
-            due_in_s = (1.0 - carry) / self.rate if self.rate > 0 else _IDLE_TICK_MAX_S
-            await asyncio.sleep(min(max(self.tick_s, due_in_s), _IDLE_TICK_MAX_S))
+            await asyncio.sleep(self.tick_s)
             now = loop.time()
             due = (now - last) * self.rate + carry
             last = now
