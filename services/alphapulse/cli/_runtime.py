@@ -12,9 +12,10 @@ __all__ = ("FREEZE_AGAIN_AFTER_S", "run_service")
 # service, more with NautilusTrader) that every full collection would walk again: 30-290 ms per
 # gen-2 collection measured on the 2-vCPU VMs, a stall of the whole hot path each time it runs.
 # gc.freeze() moves them out of the collector's reach (permanently: they live as long as the
-# process anyway). Once before the service starts (after a collection, so no garbage is frozen),
-# and once more when what the service built while starting (connections, instrument tables, the
-# trading node, imported lazily) has settled.
+# process anyway). Once before the service starts and once more when what it built while starting
+# (connections, instrument tables, the trading node, imported lazily) has settled. No collection
+# first: on a restart that would walk the whole heap once (100-300 ms of CPU on a loaded VM, taken
+# from the processes that kept running); the little cyclic garbage of start-up stays, frozen.
 FREEZE_AGAIN_AFTER_S = 10.0
 
 
@@ -37,7 +38,6 @@ def run_service(make: Callable[[], Awaitable[int | None]], *, use_uvloop: bool =
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
 
-    gc.collect()
     gc.freeze()
     if use_uvloop:
         import uvloop
