@@ -150,13 +150,9 @@ def _proxy_entry(entry: str, source: str) -> str:
         except ValueError:
             # 10.244.1.5/16: a valid network only without the host bits; say which one was meant
             network = ipaddress.ip_network(entry, strict=False)
-            raise ConfigError(
-                f"{source}: {entry!r} has host bits set; the network is {network}"
-            ) from None
+            raise ConfigError(f"{source}: {entry!r} has host bits set; the network is {network}") from None
     except ValueError as e:
-        raise ConfigError(
-            f"{source}: {entry!r} is not an IP address or a CIDR network (e.g. 10.244.0.0/16)"
-        ) from e
+        raise ConfigError(f"{source}: {entry!r} is not an IP address or a CIDR network (e.g. 10.244.0.0/16)") from e
 
 
 def _required_secret(name: str) -> bytes:

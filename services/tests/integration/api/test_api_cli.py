@@ -117,10 +117,9 @@ async def test_api_migrates_an_empty_database_at_start_up(prefix: str) -> None:
 
 
 async def _serve_and_probe(database: str, prefix: str, *flags: str) -> None:
-    async with _serving(database, prefix, *flags) as (url, _):
-        async with httpx.AsyncClient(base_url=url) as client:
-            assert (await client.get("/readyz")).json()["checks"] == {"database": "ok", "redis": "ok"}
-            assert (await client.get("/api/auth/me")).status_code == 401
+    async with _serving(database, prefix, *flags) as (url, _), httpx.AsyncClient(base_url=url) as client:
+        assert (await client.get("/readyz")).json()["checks"] == {"database": "ok", "redis": "ok"}
+        assert (await client.get("/api/auth/me")).status_code == 401
 
 
 @asynccontextmanager
@@ -170,9 +169,8 @@ async def _serving(
 async def test_api_believes_x_forwarded_for_only_from_trusted_proxies(database: str, prefix: str) -> None:
     """The flag reaches uvicorn: logins are counted, and logged, under the forwarded address.
     The environment variable (127.0.0.2) is overridden by the flag (127.0.0.1)."""
-    async with _serving(
-        database, prefix, "--trusted-proxies", "127.0.0.1", ALPHAPULSE_TRUSTED_PROXIES="127.0.0.2"
-    ) as (url, stderr):
+    flag = ("--trusted-proxies", "127.0.0.1")
+    async with _serving(database, prefix, *flag, ALPHAPULSE_TRUSTED_PROXIES="127.0.0.2") as (url, stderr):
         async with httpx.AsyncClient(base_url=url) as client:
             for xff in ("203.0.113.7", "198.51.100.9"):
                 resp = await client.post(
