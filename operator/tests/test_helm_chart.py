@@ -163,6 +163,24 @@ def test_api_and_migrations(rendered: dict[str, list[Obj]]) -> None:
     assert container(job)["args"] == ["db", "migrate"]
 
 
+def test_api_trusts_x_forwarded_for_only_from_the_configured_proxies(
+    rendered: dict[str, list[Obj]], helm: Path
+) -> None:
+    from alphapulse.api.settings import parse_trusted_proxies
+
+    # default: trust nobody (the variable is absent, and the API's own default is empty)
+    assert "ALPHAPULSE_TRUSTED_PROXIES" not in env(container(by(rendered["default"], "Deployment", "-api")))
+    production = env(container(by(rendered["production"], "Deployment", "-api")))
+    assert production["ALPHAPULSE_TRUSTED_PROXIES"] == "10.244.0.0/16"
+    objs = render(helm, "default", "--set", "api.trustedProxies={10.244.0.0/16,192.168.10.5,fd00::/8}")
+    value = env(container(by(objs, "Deployment", "-api")))["ALPHAPULSE_TRUSTED_PROXIES"]
+    for obj in objs:
+        if obj["kind"] not in {"PodMonitor", "PrometheusRule"}:
+            kube_validate(obj)
+    # what the chart renders, the API accepts as it is
+    assert parse_trusted_proxies(value) == ("10.244.0.0/16", "192.168.10.5", "fd00::/8")
+
+
 def test_operator_is_a_single_standalone_replica(rendered: dict[str, list[Obj]]) -> None:
     dep = by(rendered["default"], "Deployment", "-operator")
     assert dep["spec"]["replicas"] == 1
@@ -272,6 +290,8 @@ def test_minimal_renders_only_operator_and_relay(rendered: dict[str, list[Obj]])
         ("relay.tcpPort=70000", "tcpPort"),
         ("socketDir=relative/path", "socketDir"),
         ("operator.logLevel=trace", "logLevel"),
+        ("api.trustedProxies={ingress-nginx}", "trustedProxies"),
+        ("api.trustedProxies={*,10.0.0.1}", "trustedProxies"),
     ],
 )
 def test_values_schema_rejects_mistakes(helm: Path, setting: str, needle: str) -> None:

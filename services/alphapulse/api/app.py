@@ -154,6 +154,10 @@ def create_app(settings: ApiSettings, *, clock: Clock | None = None, hasher: Pas
         # the largest legitimate body (an account with 50 balances) is ~5 KB; Litestar's default is 10 MB
         request_max_body_size=MAX_REQUEST_BODY_BYTES,
         debug=False,
+        # Litestar's default LoggingConfig replaces the root logger's handler with its own text format,
+        # so the API's log lines (the access log's fields among them) lost alphapulse.logs' JSON.
+        # Errors are logged by our exception handlers (problems.py), not by Litestar.
+        logging_config=None,
     )
     secured = {
         (route.path_format, method.lower())

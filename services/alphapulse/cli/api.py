@@ -17,6 +17,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=8000, help="listen port (default 8000; 0 picks one)")
     parser.add_argument("--frontend-dir", default=None, help="built dashboard folder (default frontend/dist)")
     parser.add_argument(
+        "--trusted-proxies",
+        default=None,
+        metavar="ADDRS",
+        help="comma-separated addresses or CIDR networks (e.g. the Ingress controller pods' 10.244.0.0/16) "
+        "whose X-Forwarded-For names the client, for the login limit and the access log; '*' trusts every "
+        "peer (only when nothing else can reach the API). Default: $ALPHAPULSE_TRUSTED_PROXIES, else "
+        "nobody (the TCP peer is the client)",
+    )
+    parser.add_argument(
         "--no-order-events",
         action="store_true",
         help="do not consume alphapulse:order-events in this process",
@@ -46,12 +55,14 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     from alphapulse.api.server import serve
-    from alphapulse.api.settings import ApiSettings
+    from alphapulse.api.settings import ApiSettings, parse_trusted_proxies
     from alphapulse.cli._runtime import run_service
 
     overrides: dict[str, Any] = {}
     if args.frontend_dir:
         overrides["frontend_dir"] = Path(args.frontend_dir)
+    if args.trusted_proxies is not None:  # "" on the command line trusts nobody, whatever the environment says
+        overrides["trusted_proxies"] = parse_trusted_proxies(args.trusted_proxies, source="--trusted-proxies")
     if args.no_order_events:
         overrides["consume_order_events"] = False
     settings = ApiSettings.from_env(**overrides)  # fails fast on missing secrets, before any I/O

@@ -22,6 +22,7 @@ import uvicorn
 
 from alphapulse.api.app import create_asgi
 from alphapulse.api.passwords import PasswordHasher
+from alphapulse.api.server import uvicorn_config
 from alphapulse.api.settings import ApiSettings, RiskLimits
 from alphapulse.clock import SystemClock
 
@@ -120,7 +121,8 @@ async def serve_api(settings: ApiSettings, clock: OffsetClock) -> AsyncIterator[
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(asgi, lifespan="on", log_config=None, access_log=False, loop="none")
+    # the production config (proxy headers as the settings say), on the harness's socket
+    config = uvicorn_config(asgi, settings)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve(sockets=[sock]), name="test.uvicorn")

@@ -4,9 +4,13 @@ import asyncio
 import os
 import re
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
+import orjson
+import redis.asyncio as aioredis
 from api_harness import REPO, TEST_PASSWORD, dsn
 
 from alphapulse.api.passwords import PasswordHasher
@@ -113,12 +117,24 @@ async def test_api_migrates_an_empty_database_at_start_up(prefix: str) -> None:
 
 
 async def _serve_and_probe(database: str, prefix: str, *flags: str) -> None:
+    async with _serving(database, prefix, *flags) as (url, _), httpx.AsyncClient(base_url=url) as client:
+        assert (await client.get("/readyz")).json()["checks"] == {"database": "ok", "redis": "ok"}
+        assert (await client.get("/api/auth/me")).status_code == 401
+
+
+@asynccontextmanager
+async def _serving(
+    database: str, prefix: str, *flags: str, **extra_env: str
+) -> AsyncIterator[tuple[str, asyncio.StreamReader]]:
+    """``alphapulse api`` on a free port; yields its URL and its stderr (JSON log lines) past start-up.
+    The process must exit 0 when terminated."""
     env = _env(
         database,
         ALPHAPULSE_SESSION_SECRET="s" * 40,
         ALPHAPULSE_BRIDGE_SECRET="b" * 40,
         ALPHAPULSE_KEY_PREFIX=prefix,
         REDIS_URL="redis://127.0.0.1:6379/0",
+        **extra_env,
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -143,13 +159,44 @@ async def _serve_and_probe(database: str, prefix: str, *flags: str) -> None:
                 assert line, "the API exited before it listened"
                 if m := re.search(r"http://127\.0\.0\.1:(\d+)", line):
                     url = f"http://127.0.0.1:{m.group(1)}"
-        async with httpx.AsyncClient(base_url=url) as client:
-            assert (await client.get("/readyz")).json()["checks"] == {"database": "ok", "redis": "ok"}
-            assert (await client.get("/api/auth/me")).status_code == 401
+        yield url, proc.stderr
     finally:
         proc.terminate()
         code = await asyncio.wait_for(proc.wait(), timeout=20)
     assert code == 0
+
+
+async def test_api_believes_x_forwarded_for_only_from_trusted_proxies(database: str, prefix: str) -> None:
+    """The flag reaches uvicorn: logins are counted, and logged, under the forwarded address.
+    The environment variable (127.0.0.2) is overridden by the flag (127.0.0.1)."""
+    flag = ("--trusted-proxies", "127.0.0.1")
+    async with _serving(database, prefix, *flag, ALPHAPULSE_TRUSTED_PROXIES="127.0.0.2") as (url, stderr):
+        async with httpx.AsyncClient(base_url=url) as client:
+            for xff in ("203.0.113.7", "198.51.100.9"):
+                resp = await client.post(
+                    "/api/auth/login",
+                    json={"username": "nobody", "password": "wrong-password-x"},
+                    headers={"X-Forwarded-For": xff},
+                )
+                assert resp.status_code == 401, resp.text
+        logged: list[str] = []
+        async with asyncio.timeout(10):
+            while len(logged) < 2:
+                line = await stderr.readline()
+                assert line, "the API exited"
+                doc = orjson.loads(line)
+                if doc.get("logger") == "alphapulse.api.access" and doc.get("path") == "/api/auth/login":
+                    logged.append(doc["client"])
+        assert logged == ["203.0.113.7", "198.51.100.9"]
+    r = aioredis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        keys = {k.decode() async for k in r.scan_iter(match=f"{prefix}login-attempts:*")}
+    finally:
+        await r.aclose()
+    assert {k.removeprefix(f"{prefix}login-attempts:").rsplit(":", 1)[0] for k in keys} == {
+        "203.0.113.7",
+        "198.51.100.9",
+    }
 
 
 async def test_users_create_can_open_a_paper_account(database: str) -> None:
