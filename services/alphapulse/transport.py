@@ -527,9 +527,12 @@ class RelayClient:
     def connected(self) -> bool:
         return any(i.transport is not None and not i.transport.is_closing() for i in self._inputs.values())
 
-    def send(self, control: Control) -> None:
-        """Send a control frame now to every connected endpoint, and after every reconnect."""
-        if control.op == ControlOp.RESET:
+    def send(self, control: Control, *, remember: bool = True) -> None:
+        """Send a control frame now to every connected endpoint, and (subscriptions, with ``remember``)
+        after every reconnect. ``remember=False``: the caller's ``on_connect`` re-sends its current state."""
+        if not remember:
+            pass
+        elif control.op == ControlOp.RESET:
             self.controls = [control]
         elif control.op in (ControlOp.SUBSCRIBE, ControlOp.UNSUBSCRIBE):
             self.controls.append(control)

@@ -44,7 +44,7 @@ from alphapulse.bridge.core import BridgeCore, BridgeLimits
 from alphapulse.bridge.metrics import BridgeMetrics
 from alphapulse.bridge.render import InstrumentInfo, render_trade
 from alphapulse.bridge.server import BridgeServer
-from alphapulse.bridge.service import BRIDGE_TYPES
+from alphapulse.bridge.service import BRIDGE_TYPES, relay_client
 from alphapulse.protocol import (
     Control,
     ControlOp,
@@ -138,6 +138,7 @@ async def _bridge(system: str, relay_path: str, pipe: Connection) -> None:
         server = BridgeServer(core, SECRET)
         await server.start()
         port, on_cells, close = server.port, core.feed_cells, server.close
+        relay = relay_client(core, [f"unix:{relay_path}"])  # the service's own subscriptions
 
         def events_written() -> int:
             return int(core.metrics.messages_out._value.get())
@@ -147,9 +148,10 @@ async def _bridge(system: str, relay_path: str, pipe: Connection) -> None:
         def events_written() -> int:
             return written[0]
 
-    relay = RelayClient(
-        [f"unix:{relay_path}"], on_cells, controls=[Control(ControlOp.SUBSCRIBE, 0, BRIDGE_TYPES)], name="bench"
-    )
+        # the peer forwards the trades it gets: the same frames the bridge asks for (its clients watch trades)
+        relay = RelayClient(
+            [f"unix:{relay_path}"], on_cells, controls=[Control(ControlOp.SUBSCRIBE, 0, BRIDGE_TYPES)], name="bench"
+        )
     task = asyncio.create_task(relay.run(), name="bench.bridge.relay")
     pipe.send(port)
     while (await loop.run_in_executor(None, pipe.recv))[0] == "written":

@@ -15,7 +15,7 @@ from typing import Final
 from prometheus_client import CollectorRegistry
 
 from alphapulse.bridge.clients import Client, ClientSink
-from alphapulse.bridge.market import SymbolState
+from alphapulse.bridge.market import Book, SymbolState
 from alphapulse.bridge.messages import CHANNELS, CloseCode
 from alphapulse.bridge.metrics import BridgeMetrics
 from alphapulse.bridge.render import (
@@ -98,12 +98,16 @@ class BridgeCore:
         *,
         metrics: BridgeMetrics | None = None,
         request_snapshot: Callable[[int], None] | None = None,
+        on_interest: Callable[[int, int, bool], None] | None = None,
         monotonic_s: Callable[[], float] = time.monotonic,
         now_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.limits = limits or BridgeLimits()
         self.metrics = metrics or BridgeMetrics(CollectorRegistry())
-        self._request_snapshot = request_snapshot
+        self.request_snapshot = request_snapshot
+        # (symbol id, QUOTES or BOOK, watched): called when the first client starts or the last one stops
+        # watching a symbol's quotes or book, so the relay sends the bridge only those (trades always come)
+        self.on_interest = on_interest
         self._monotonic_s = monotonic_s
         self._now_ns = now_ns
         self._symbols: dict[int, SymbolState] = {}
@@ -310,12 +314,12 @@ class BridgeCore:
                 self._ask_snapshot(sid)
 
     def _ask_snapshot(self, sid: int) -> None:
-        if self._request_snapshot is None:
+        if self.request_snapshot is None:
             return
         now = self._monotonic_s()
         if now - self._snapshot_asked_s.get(sid, -_SNAPSHOT_RETRY_S) >= _SNAPSHOT_RETRY_S:
             self._snapshot_asked_s[sid] = now
-            self._request_snapshot(sid)
+            self.request_snapshot(sid)
 
     # ---- fan-out and outboxes ----------------------------------------------------------------
 
@@ -504,7 +508,7 @@ class BridgeCore:
         for sid, channel in c.subs:
             st = self._symbols.get(sid)
             if st is not None:
-                st.routes[channel].discard(c)
+                self._leave(st, sid, channel, c)
         c.subs.clear()
         c.exchanges.clear()
         c.queue.clear()
@@ -570,7 +574,10 @@ class BridgeCore:
                     continue
                 c.subs.add((sid, ch))
                 c.exchanges[exchange] = c.exchanges.get(exchange, 0) + 1
+                first = not st.routes[ch]
                 st.routes[ch].add(c)
+                if first:
+                    self._interest(st, sid, ch, True)
                 self._initial_state(c, st, sid, ch)
         self._regroup(c)
         self._flush_dirty()
@@ -616,12 +623,39 @@ class BridgeCore:
                 else:
                     del c.exchanges[exchange]
                 if st is not None:
-                    st.routes[ch].discard(c)
+                    self._leave(st, sid, ch, c)
         self._regroup(c)
         self.reply(
             c,
             render_reply("unsubscribed", request_id, exchange=exchange, symbols=list(symbols), channels=list(channels)),
         )
+
+    def _leave(self, st: SymbolState, sid: int, ch: int, c: Client) -> None:
+        routes = st.routes[ch]
+        if c in routes:
+            routes.discard(c)
+            if not routes:
+                self._interest(st, sid, ch, False)
+
+    def _interest(self, st: SymbolState, sid: int, ch: int, watched: bool) -> None:
+        if ch == TRADES or self.on_interest is None:
+            return
+        if not watched:
+            # the relay stops sending them: what is held would only grow stale
+            if ch == BOOK:
+                st.book = Book()
+                st.book_event = None
+                self._books_dirty.discard(st)
+            else:
+                st.quote = None
+        elif ch == BOOK:
+            # subscribing to a symbol's book makes the relay ask its feed for a snapshot: no second request
+            self._snapshot_asked_s[sid] = self._monotonic_s()
+        self.on_interest(sid, ch, watched)
+
+    def watched(self) -> list[tuple[int, int]]:
+        """(symbol id, QUOTES or BOOK) that some client watches: what the relay must send besides trades."""
+        return [(sid, ch) for sid, st in self._symbols.items() for ch in (QUOTES, BOOK) if st.routes[ch]]
 
     def _state(self, sid: int, exchange: str, symbol: str) -> SymbolState:
         st = self._symbols.get(sid)

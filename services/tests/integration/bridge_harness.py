@@ -15,8 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from alphapulse.bridge.core import BridgeCore, BridgeLimits
 from alphapulse.bridge.metrics import BridgeMetrics
 from alphapulse.bridge.server import BridgeServer
-from alphapulse.bridge.service import BRIDGE_TYPES
-from alphapulse.protocol import Control, ControlOp
+from alphapulse.bridge.service import relay_client
 from alphapulse.tokens import issue_token
 from alphapulse.transport import RelayClient
 
@@ -56,17 +55,10 @@ async def running_bridge(
 ) -> AsyncIterator[RunningBridge]:
     registry = CollectorRegistry()
     relay: RelayClient | None = None
-
-    def request_snapshot(sid: int) -> None:
-        if relay is not None:
-            relay.send(Control(ControlOp.SNAPSHOT, sid))
-
-    core = BridgeCore(BridgeLimits(**limits), metrics=BridgeMetrics(registry), request_snapshot=request_snapshot)
+    core = BridgeCore(BridgeLimits(**limits), metrics=BridgeMetrics(registry))
     task: asyncio.Task[None] | None = None
     if relays:
-        relay = RelayClient(
-            list(relays), core.feed_cells, controls=[Control(ControlOp.SUBSCRIBE, 0, BRIDGE_TYPES)], name="bridge"
-        )
+        relay = relay_client(core, list(relays))  # the service's own wiring
         task = asyncio.create_task(relay.run(), name="test.bridge.relay")
     server = BridgeServer(core, KEY, allowed_origins=origins, registry=registry)
     await server.start()

@@ -244,12 +244,15 @@ async def test_book_through_the_relay_starts_from_a_snapshot_and_survives_a_rela
     relay_ep = f"unix:{sock_dir / 'relay.sock'}"
     async with closing(feed), running_bridge([relay_ep]) as bridge:
         async with running_relay(sock_dir):
-            # the bridge's subscription (with the BOOK bit) makes the relay ask the feed for a snapshot
-            await eventually_true(lambda: feed.snapshots >= 1 and bridge.core.instruments == 1, what="snapshot")
+            await eventually_true(lambda: bridge.core.instruments == 1, what="the instrument")
+            assert feed.snapshots == 0  # nobody watches the book yet: the relay sends the bridge none of it
             client = Listener(bridge.url)
             await client.open()
             await client.send(op="subscribe", exchange="binance", symbols=["BTC-USDT"], channels=["book"])
+            # the first watcher makes the bridge subscribe the symbol's book (BOOK bit): the relay asks
+            # the feed for a snapshot, once
             await eventually_true(lambda: bool(client.of("book")), what="the current book on subscribe")
+            assert feed.snapshots == 1
             first = client.of("book")[0]
             assert first["bids"] == [["90000.00", "1.00000000"], ["89990.00", "2.00000000"]]
             assert first["asks"] == [["90001.00", "0.50000000"]]

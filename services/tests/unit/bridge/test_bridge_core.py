@@ -399,3 +399,40 @@ def test_a_watched_book_without_snapshot_is_asked_for_again_once_per_second(
     clock.s += 5.0
     core.retry_snapshots()
     assert snapshots == [BTC, BTC]  # nor a book nobody watches
+
+
+def test_the_relay_is_asked_for_quotes_and_books_only_while_someone_watches(
+    core: BridgeCore, snapshots: list[int]
+) -> None:
+    interest: list[tuple[int, int, bool]] = []
+    core.on_interest = lambda sid, ch, watched: interest.append((sid, ch, watched))
+    a, _ = connect(core, "a")
+    b, sink_b = connect(core, "b")
+    core.subscribe(a, "binance", ("BTC-USDT",), ("trades", "quotes", "book"))
+    core.subscribe(b, "binance", ("BTC-USDT",), ("quotes",))
+    # trades always come (each symbol keeps recent ones); quotes and book once, for the first watcher;
+    # the book's snapshot comes with the relay subscription, so the bridge asks for none itself
+    assert interest == [(BTC, 1, True), (BTC, 2, True)]
+    assert snapshots == []
+    core.feed_cells(quote(BTC, 20))
+    assert core.watched() == [(BTC, 1), (BTC, 2)]
+    core.unsubscribe(a, "binance", ("BTC-USDT",), ("quotes", "book"))
+    assert interest[2:] == [(BTC, 2, False)]  # b still watches the quotes
+    core.remove_client(b)
+    assert interest[3:] == [(BTC, 1, False)]
+    assert core.watched() == []
+    # held state that would go stale is dropped: a new watcher gets the next quote, not an old one
+    c, sink_c = connect(core, "c")
+    core.subscribe(c, "binance", ("BTC-USDT",), ("quotes",))
+    assert sink_c.of("quote") == []
+    assert sink_b.of("quote")  # b had it while it watched
+
+
+def test_without_an_interest_callback_everything_is_kept(core: BridgeCore) -> None:
+    a, _ = connect(core, "a")
+    core.subscribe(a, "binance", ("BTC-USDT",), ("quotes",))
+    core.feed_cells(quote(BTC, 20))
+    core.remove_client(a)
+    c, sink_c = connect(core, "c")
+    core.subscribe(c, "binance", ("BTC-USDT",), ("quotes",))
+    assert len(sink_c.of("quote")) == 1  # a bridge fed everything keeps the latest quote for newcomers
