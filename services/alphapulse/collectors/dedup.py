@@ -24,10 +24,6 @@ class TradeDedup:
         self._max_holes = max_holes
         self._max_hole_span = max_hole_span  # a jump wider than this is a venue reset, not holes to wait for
 
-    def high(self, symbol_id: int) -> int | None:
-        state = self._by_symbol.get(symbol_id)
-        return None if state is None else state.high
-
     def admit(self, symbol_id: int, trade_id: int) -> int:
         """:meth:`accept` and the jump in one call (the hot path): -1 if the trade was seen already, else how
         many ids it skips above the previous high (0: the next one, the first, or a late one filling a hole)."""
