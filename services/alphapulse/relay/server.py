@@ -64,6 +64,7 @@ class _Consumer(asyncio.Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.relay.consumers.add(self)
+        self.relay.reorder()
         metrics.CONSUMERS.set(len(self.relay.consumers))
         hello = b"".join(track.hello() for track in self.relay.feeds.values() if track.feed_cells)
         if hello:
@@ -71,6 +72,7 @@ class _Consumer(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.relay.consumers.discard(self)
+        self.relay.reorder()
         self.relay.forget_resumes(self)
         metrics.CONSUMERS.set(len(self.relay.consumers))
         with contextlib.suppress(KeyError):
@@ -202,7 +204,7 @@ class _FeedInput(asyncio.Protocol):
 
     def _forward(self, pieces: list[bytes]) -> None:
         exchange = self.track.exchange
-        consumers = self.relay.consumers
+        consumers = self.relay.delivery_order
         for piece in pieces:
             arr = None
             for consumer in consumers:
@@ -251,6 +253,7 @@ class Relay:
         self.snapshot_limit = snapshot_limit or SnapshotLimit()
         self.clock = clock or SystemClock()
         self.consumers: set[_Consumer] = set()
+        self.delivery_order: list[_Consumer] = []  # see reorder()
         self.feeds: dict[str, FeedTrack] = {}  # by socket path
         self.inputs: dict[str, _FeedInput] = {}
         self.consumer_ids = iter(range(1, 1 << 62))
@@ -274,13 +277,22 @@ class Relay:
             return False, "not serving yet"
         return True, f"ok: {sum(1 for i in self.inputs.values() if i.transport)} feeds, {len(self.consumers)} consumers"
 
+    def reorder(self) -> None:
+        """Consumers that subscribed to what they need (trading nodes, bridges) are written to before
+        those that take everything (the writer, taps): on two vCPUs the first write's reader is the first
+        to be woken, and bulk consumers are not waiting for each frame."""
+        self.delivery_order = sorted(self.consumers, key=lambda c: c.filter.everything)
+
     def on_consumer_control(self, consumer: _Consumer, control: Control) -> None:
         if control.op == ControlOp.RESUME:
             self._resume(consumer, control)
             return
         if control.op in (ControlOp.REPLAY, ControlOp.REPLAY_END):
             return  # answers flow downstream only
+        was_everything = consumer.filter.everything
         consumer.filter.apply(control)
+        if consumer.filter.everything != was_everything:
+            self.reorder()
         wants_snapshot = control.op == ControlOp.SNAPSHOT or (
             control.op == ControlOp.SUBSCRIBE and control.type_mask >> 3 & 1  # FrameType.BOOK
         )

@@ -244,3 +244,27 @@ async def test_a_quote_split_across_writes_reaches_consumers_whole(sock_dir: Pat
         await eventually(lambda: len(rec.of(Quote)) == 1, what="the whole quote")
         await rec.stop()
     await producer.server.close()
+
+
+async def test_subscribed_consumers_are_written_to_before_those_taking_everything(sock_dir: Path) -> None:
+    from alphapulse.transport import RelayClient
+
+    async with running_relay(sock_dir) as relay:
+        bulk = RelayClient([relay_endpoint(sock_dir)], lambda data: None, name="bulk")
+        bulk_task = asyncio.create_task(bulk.run(), name="test.bulk")
+        await eventually(lambda: len(relay.consumers) == 1, what="the bulk consumer")
+        picky = RelayClient(
+            [relay_endpoint(sock_dir)],
+            lambda data: None,
+            controls=[Control(ControlOp.SUBSCRIBE, 0, type_mask(FrameType.TRADE))],
+            name="picky",
+        )
+        picky_task = asyncio.create_task(picky.run(), name="test.picky")
+        await eventually(
+            lambda: [c.filter.everything for c in relay.delivery_order] == [False, True], what="picky first"
+        )
+        picky_task.cancel()
+        await asyncio.gather(picky_task, return_exceptions=True)
+        await eventually(lambda: len(relay.delivery_order) == 1, what="the picky consumer gone from the order")
+        bulk_task.cancel()
+        await asyncio.gather(bulk_task, return_exceptions=True)
