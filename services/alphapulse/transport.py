@@ -530,11 +530,9 @@ class RelayClient:
     def send(self, control: Control, *, remember: bool = True) -> None:
         """Send a control frame now to every connected endpoint, and (subscriptions, with ``remember``)
         after every reconnect. ``remember=False``: the caller's ``on_connect`` re-sends its current state."""
-        if not remember:
-            pass
-        elif control.op == ControlOp.RESET:
+        if remember and control.op == ControlOp.RESET:
             self.controls = [control]
-        elif control.op in (ControlOp.SUBSCRIBE, ControlOp.UNSUBSCRIBE):
+        elif remember and control.op in (ControlOp.SUBSCRIBE, ControlOp.UNSUBSCRIBE):
             self.controls.append(control)
         data = encode(control)
         for inp in self._inputs.values():

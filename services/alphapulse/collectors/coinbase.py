@@ -156,8 +156,8 @@ class CoinbaseParser(VenueParser):
         if kind is _Trades:
             assert type(msg) is _Trades  # narrows for mypy; no call
             trades = self._parse_trades(msg)
-            seq = msg.sequence_num
-            if seq == (self.last_seq if self.last_seq is not None else -2) + 1:
+            seq, last = msg.sequence_num, self.last_seq
+            if last is not None and seq == last + 1:
                 self.last_seq = seq  # the common case of _sequence, inline
             elif not self._sequence(seq, recv_ns):
                 return

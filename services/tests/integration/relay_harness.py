@@ -1,13 +1,29 @@
 """A test producer (a fake collector speaking the real protocol) and a recording consumer."""
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from alphapulse.protocol import Exchange, Feed, FrameDecoder, Instrument, encode, feed_id, pack_trade, symbol_id
 from alphapulse.protocol.frames import Frame
+from alphapulse.relay import Relay
 from alphapulse.transport import FeedServer, RelayClient
+
+
+@contextlib.asynccontextmanager
+async def running_relay(sock_dir: Path, **kwargs: Any) -> AsyncIterator[Relay]:
+    """A relay on ``sock_dir`` (feed sockets found within 20 ms), running until the block ends."""
+    relay = Relay(sock_dir, scan_interval_s=0.02, **kwargs)
+    await relay.start()
+    task = asyncio.create_task(relay.run(), name="test.relay")
+    try:
+        yield relay
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 class Producer:

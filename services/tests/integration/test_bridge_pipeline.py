@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bridge_harness import Listener, eventually_true, running_bridge
-from relay_harness import Producer
+from relay_harness import Producer, running_relay
 
 from alphapulse.protocol import (
     BookLevel,
@@ -27,19 +27,6 @@ from alphapulse.protocol import (
     pack_quote,
     pack_trade,
 )
-from alphapulse.relay import Relay
-
-
-@contextlib.asynccontextmanager
-async def running_relay(sock_dir: Path) -> AsyncIterator[Relay]:
-    relay = Relay(sock_dir, scan_interval_s=0.02)
-    await relay.start()
-    task = asyncio.create_task(relay.run(), name="test.relay")
-    try:
-        yield relay
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 @contextlib.asynccontextmanager

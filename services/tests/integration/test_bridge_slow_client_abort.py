@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from bridge_harness import Listener, eventually_true, running_bridge
-from relay_harness import Producer
-from test_bridge_pipeline import closing, publish_round, running_relay
+from relay_harness import Producer, running_relay
+from test_bridge_pipeline import closing, publish_round
 
 from alphapulse.protocol import Exchange
 

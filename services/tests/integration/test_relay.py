@@ -3,11 +3,10 @@
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from relay_harness import Producer, Recorder, eventually
+from relay_harness import Producer, Recorder, eventually, running_relay
 
 from alphapulse.protocol import (
     Control,
@@ -20,19 +19,6 @@ from alphapulse.protocol import (
     Trade,
     type_mask,
 )
-from alphapulse.relay import Relay
-
-
-@contextlib.asynccontextmanager
-async def running_relay(sock_dir: Path, **kwargs: object) -> AsyncIterator[Relay]:
-    relay = Relay(sock_dir, scan_interval_s=0.02, **kwargs)  # type: ignore[arg-type]
-    await relay.start()
-    task = asyncio.create_task(relay.run(), name="test.relay")
-    try:
-        yield relay
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def relay_endpoint(sock_dir: Path) -> str:

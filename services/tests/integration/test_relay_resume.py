@@ -1,27 +1,12 @@
 """RESUME over real Unix sockets: a feed's replay ring, the relay routing the answer to the asker only."""
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from relay_harness import Producer, Recorder, eventually
+from relay_harness import Producer, Recorder, eventually, running_relay
 
 from alphapulse.protocol import Control, ControlOp, Exchange, Gap, Trade
-from alphapulse.relay import Relay
 from alphapulse.transport import REPLAY_PIECE_CELLS
-
-
-@contextlib.asynccontextmanager
-async def running_relay(sock_dir: Path) -> AsyncIterator[Relay]:
-    relay = Relay(sock_dir, scan_interval_s=0.02)
-    await relay.start()
-    task = asyncio.create_task(relay.run(), name="test.relay")
-    try:
-        yield relay
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def endpoint(sock_dir: Path) -> str:

@@ -5,32 +5,17 @@ controls it receives). The flooder writes raw control frames as fast as the sock
 """
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from prometheus_client import REGISTRY
-from relay_harness import Producer, eventually
+from relay_harness import Producer, eventually, running_relay
 
 from alphapulse.protocol import Control, ControlOp, Exchange, FrameType, encode, type_mask
-from alphapulse.relay import Relay
 from alphapulse.relay.limits import SnapshotLimit
 
 BURST, RATE_PER_S = 5, 2.0
 FLOODER, POLITE = 1, 2  # request ids: the relay passes them on to the feed
-
-
-@contextlib.asynccontextmanager
-async def running_relay(sock_dir: Path, snapshot_limit: SnapshotLimit | None = None) -> AsyncIterator[Relay]:
-    relay = Relay(sock_dir, scan_interval_s=0.02, snapshot_limit=snapshot_limit)
-    await relay.start()
-    task = asyncio.create_task(relay.run(), name="test.relay")
-    try:
-        yield relay
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 def dropped_total() -> float:

@@ -10,8 +10,8 @@ import urllib.request
 from pathlib import Path
 
 import yaml
-from relay_harness import eventually
-from trading_harness import BookProducer, running_relay
+from relay_harness import eventually, running_relay
+from trading_harness import BookProducer
 
 from alphapulse.protocol import Exchange
 

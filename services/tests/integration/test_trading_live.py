@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from nautilus_trader.model.identifiers import InstrumentId
-from relay_harness import Recorder, eventually
-from trading_harness import BookProducer, RecordingConfig, RecordingStrategy, running_relay
+from relay_harness import Recorder, eventually, running_relay
+from trading_harness import BookProducer, RecordingConfig, RecordingStrategy
 
 from alphapulse.protocol import Exchange, Quote, Side, Trade, from_fixed
 from alphapulse.trading.config import parse_trade_spec

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import orjson
 import redis.asyncio as aioredis
-from relay_harness import eventually
-from trading_harness import BookProducer, running_relay
+from relay_harness import eventually, running_relay
+from trading_harness import BookProducer
 
 from alphapulse.protocol import Exchange
 from alphapulse.trading.config import parse_trade_spec

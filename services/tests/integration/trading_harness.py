@@ -1,10 +1,7 @@
 """A fake collector that also answers snapshot requests and publishes quotes and book levels, a running
 relay, and a TradingNode around the relay data client with a recording strategy."""
 
-import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from nautilus_trader.model.book import OrderBook
@@ -27,7 +24,6 @@ from alphapulse.protocol import (
     pack_book,
     pack_quote,
 )
-from alphapulse.relay import Relay
 
 
 class BookProducer(Producer):
@@ -78,18 +74,6 @@ class BookProducer(Producer):
         data = pack_book(sid, self.seq, side, now, now, px, qty, 0x08 if last else 0)
         self.seq += 1
         return data
-
-
-@contextlib.asynccontextmanager
-async def running_relay(sock_dir: Path) -> AsyncIterator[Relay]:
-    relay = Relay(sock_dir, scan_interval_s=0.02)
-    await relay.start()
-    task = asyncio.create_task(relay.run(), name="test.relay")
-    try:
-        yield relay
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 class RecordingConfig(StrategyConfig, frozen=True):
