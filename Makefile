@@ -4,8 +4,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 NPM_STAMP := frontend/node_modules/.installed
+# the peer of `alphapulse bench e2e` (docs/performance.md): cryptofeed in its own Python 3.13
+PEER_VENV ?= .venv-cryptofeed
+PEER_STAMP := $(PEER_VENV)/.installed
 
-.PHONY: up test install lint bench clean dashboard dashboard-test audit
+.PHONY: up test install peer lint bench clean dashboard dashboard-test audit
 
 $(STAMP): pyproject.toml constraints.txt setup.py services/alphapulse/collectors/_speedups.pyx
 	@test -x $(PY) || "$$(bash .ci/find-python)" -m venv $(VENV)
@@ -14,6 +17,14 @@ $(STAMP): pyproject.toml constraints.txt setup.py services/alphapulse/collectors
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+$(PEER_STAMP): constraints-peer.txt
+	@test -x $(PEER_VENV)/bin/python || "$$(bash .ci/find-python 3.13)" -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PEER_VENV)/bin/python -m pip install -q -c constraints-peer.txt cryptofeed pyzmq
+	@touch $(PEER_STAMP)
+
+peer: $(PEER_STAMP)
 
 $(NPM_STAMP): frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
@@ -31,7 +42,7 @@ up: $(STAMP)
 	  else echo "npm not found: the API will serve a page explaining how to build the dashboard"; fi
 	$(VENV)/bin/alphapulse up $(ARGS)
 
-test: $(STAMP) dashboard-test dashboard
+test: $(STAMP) $(PEER_STAMP) dashboard-test dashboard
 	@bash .ci/ensure-services
 	$(PY) -m pytest -m "not slow" $(ARGS)
 
@@ -47,4 +58,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .alphapulse
+	rm -rf $(VENV) $(PEER_VENV) .alphapulse

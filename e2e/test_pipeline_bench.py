@@ -8,8 +8,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from alphapulse.bench import e2e
+
+VENUES = {"kraken", "coinbase", "binance"}
 
 
 def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
@@ -26,6 +29,9 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
     report = e2e.run(args)
     (ours,) = report["results"]
     assert ours["system"] == "alphapulse"
+    assert set(ours["trades_to_browsers_by_venue"]) == VENUES
+    floor = report["machine"]["hop_floor_ns"]
+    assert 0 < floor["same_cpu"]["p50"] <= floor["same_cpu"]["p99"]
     hops = ours["hops"]
     for hop in (
         "exchange_to_collector",
@@ -88,3 +94,27 @@ def test_hops_match_the_same_trade_across_readers() -> None:
     assert sorted(hops["exchange_to_strategy"].tolist()) == [200, 200]
     assert sorted(hops["exchange_to_browser_socket"].tolist()) == [300, 400, 900]
     assert e2e.trade_key(7, 1) != e2e.trade_key(9, 1) != e2e.trade_key(7, 2)
+
+
+def test_the_peer_takes_every_venue_and_runs_pinned(tmp_path: Path) -> None:
+    """The cryptofeed pipeline gets the same venues and channels as ours: trades of all three reach its browsers
+    (its Binance connection once went to a wrong path and the comparison ran on two venues unnoticed)."""
+    where = e2e.CRYPTOFEED_PYTHON
+    assert where.exists(), f"the peer's environment is missing: run `make peer` ({where})"
+    opts = argparse.Namespace(duration_s=2.0, warmup_s=1.0, pin=True)
+    peer, samples = e2e._cryptofeed(300.0, 2, opts, tmp_path, batch_max=1)
+    assert set(peer["trades_to_browsers_by_venue"]) == VENUES, peer["trades_to_browsers_by_venue"]
+    assert peer["hops"]["exchange_to_browser"]["count"] > 0
+    assert samples["exchange_to_browser"].size == peer["latency_ns"]["count"]
+    outside, pipeline = peer["cpus"]["sim"], peer["cpus"]["cryptofeed"]
+    assert peer["cpus"]["clients"] == outside and peer["cpus"]["consumer"] == pipeline
+    assert not set(outside) & set(pipeline)
+
+
+def test_pinning_puts_the_outside_world_on_one_cpu_and_the_pipeline_on_the_rest() -> None:
+    names = ["sim", "clients", "writer", "relay", "bridge", "collector:kraken", "strategy-probe"]
+    layout = e2e.pin_layout(names, [0, 1, 2, 3])
+    assert all(layout[n] == [0] for n in ("sim", "clients", "writer"))
+    assert all(layout[n] == [1, 2, 3] for n in names if n not in e2e.OUTSIDE_PROCESSES)
+    with pytest.raises(SystemExit, match="at least two CPUs"):
+        e2e.pin_layout(names, [3])

@@ -1,20 +1,24 @@
 """The cryptofeed 3.0.1 collectors of ``bench e2e``'s peer pipeline; runs in cryptofeed's own Python 3.13.
 
 Not part of the alphapulse runtime (cryptofeed is AGPL, never our dependency). ``e2e.py`` starts
-it as ``<cryptofeed python> _cryptofeed_e2e_peer.py ZMQ_PORT KRAKEN_URL COINBASE_URL BINANCE_URL [BATCH_MAX]``:
-one FeedHandler with the three venues pointed at our simulator, trades of three symbols each,
-published with cryptofeed's own ZeroMQ backend (``TradeZMQ``: a PUB socket) as a user would.
-Symbol tables are seeded in-process so nothing is fetched from the network. cryptofeed's backends
-batch by default (up to 500 updates or 0.5 s); ``BATCH_MAX`` = 1 sends each trade at once.
+it as ``<cryptofeed python> _cryptofeed_e2e_peer.py ZMQ_PORT KRAKEN_URL COINBASE_URL BINANCE_URL
+BINANCE_REST_URL [BATCH_MAX]``: one FeedHandler with the three venues pointed at our simulator and the
+channels our collectors take (trades, tickers, L2 books of depth 10; the Binance book's REST snapshot
+from the simulator too), each published with cryptofeed's own ZeroMQ backend (``TradeZMQ``,
+``TickerZMQ``, ``BookZMQ``: PUB sockets, topics ``<EXCHANGE>-<trades|ticker|book>-<symbol>``) as a
+user would. cryptofeed takes Binance trades from ``@aggTrade`` (ours from ``@trade``: the same
+rate here) and Kraken tickers on trades (ours on best bid/offer changes). Symbol tables are seeded
+in-process so nothing is fetched from the network. cryptofeed's backends batch by default (up to
+500 updates or 0.5 s); ``BATCH_MAX`` = 1 sends each update at once.
 """
 
 import sys
 from decimal import Decimal
 
 from cryptofeed import FeedHandler  # type: ignore[import-not-found]
-from cryptofeed.backends.zmq import TradeZMQ  # type: ignore[import-not-found]
-from cryptofeed.connection import WebsocketEndpoint  # type: ignore[import-not-found]
-from cryptofeed.defines import TRADES  # type: ignore[import-not-found]
+from cryptofeed.backends.zmq import BookZMQ, TickerZMQ, TradeZMQ  # type: ignore[import-not-found]
+from cryptofeed.connection import RestEndpoint, Routes, WebsocketEndpoint  # type: ignore[import-not-found]
+from cryptofeed.defines import L2_BOOK, TICKER, TRADES  # type: ignore[import-not-found]
 from cryptofeed.exchanges import Binance, Coinbase, Kraken  # type: ignore[import-not-found]
 from cryptofeed.symbols import Symbols  # type: ignore[import-not-found]
 
@@ -23,6 +27,7 @@ SYMBOLS = {
     "coinbase": {"BTC-USD": "BTC-USD", "ETH-USD": "ETH-USD", "SOL-USD": "SOL-USD"},
     "binance": {"BTC-USDT": "BTCUSDT", "ETH-USDT": "ETHUSDT", "SOL-USDT": "SOLUSDT"},
 }
+BOOK_DEPTH = 10  # what an ExchangeFeed asks for by default
 
 
 def _allow_plain_ws() -> None:
@@ -42,7 +47,11 @@ def main() -> None:
     _allow_plain_ws()
     zmq_port = int(sys.argv[1])
     urls = dict(zip(("kraken", "coinbase", "binance"), sys.argv[2:5], strict=True))
-    batching = {"batch_max": int(sys.argv[5]), "batch_interval": 0.0} if len(sys.argv) > 5 else {}
+    Binance.rest_endpoints = [
+        RestEndpoint(sys.argv[5], routes=Routes("/api/v3/exchangeInfo", l2book="/api/v3/depth?symbol={}&limit={}"))
+    ]
+    batching = {"batch_max": int(sys.argv[6]), "batch_interval": 0.0} if len(sys.argv) > 6 else {}
+    zmq = {"host": "127.0.0.1", "port": zmq_port, **batching}
     fh = FeedHandler(config={"log": {"disabled": True}})
     for venue, cls in (("kraken", Kraken), ("coinbase", Coinbase), ("binance", Binance)):
         table = SYMBOLS[venue]
@@ -51,13 +60,18 @@ def main() -> None:
             "tick_size": dict.fromkeys(table, Decimal("0.01")),
         }
         Symbols.set(cls.id, table, info)
-        url = urls[venue].removesuffix("/") if venue == "coinbase" else urls[venue]
+        # cryptofeed appends Binance's ``/stream?streams=`` itself
+        url = urls[venue].removesuffix("/").removesuffix("/stream")
         cls.websocket_endpoints = [WebsocketEndpoint(url, options={"compression": None})]
         fh.add_feed(
             cls(
                 symbols=list(table),
-                channels=[TRADES],
-                callbacks={TRADES: TradeZMQ(host="127.0.0.1", port=zmq_port, **batching)},
+                channels=[TRADES, TICKER, L2_BOOK],
+                max_depth=BOOK_DEPTH,
+                # cryptofeed's Kraken checksum rejects the simulator's books, which our collectors' check
+                # (the one that passes on the venue's recorded session) accepts: a user would turn it off
+                checksum_validation=False,
+                callbacks={TRADES: TradeZMQ(**zmq), TICKER: TickerZMQ(**zmq), L2_BOOK: BookZMQ(**zmq)},
             )
         )
     fh.run()

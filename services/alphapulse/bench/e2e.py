@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ import orjson
 import psutil
 import uvloop
 
+from alphapulse.bench import floor
 from alphapulse.bench.stats import latency_summary
 from alphapulse.protocol import Control, ControlOp, FrameType, Instrument, cells_of, decode, symbol_id, type_mask
 from alphapulse.protocol.wire import CELL, CELL_BYTES, TradeFlag
@@ -59,7 +61,8 @@ from alphapulse.transport import RelayClient
 __all__ = ("SATURATION", "add_arguments", "hop_samples", "plot_name", "run", "trade_key")
 
 REPO = Path(__file__).resolve().parents[3]
-CRYPTOFEED_PYTHON = Path(os.environ.get("ALPHAPULSE_CRYPTOFEED_PYTHON", "/work/venv-cryptofeed/bin/python"))
+# the peer's own environment: `make peer` builds it (cryptofeed is AGPL: never our dependency)
+CRYPTOFEED_PYTHON = Path(os.environ.get("ALPHAPULSE_CRYPTOFEED_PYTHON", REPO / ".venv-cryptofeed" / "bin" / "python"))
 PEER_SCRIPT = Path(__file__).with_name("_cryptofeed_e2e_peer.py")
 SYMBOLS = {
     "kraken": ["BTC-USD", "ETH-USD", "SOL-USD"],
@@ -90,6 +93,7 @@ _TRADE_CELL = CELL[FrameType.TRADE]
 _T_TRADE, _T_INSTRUMENT = int(FrameType.TRADE), int(FrameType.INSTRUMENT)
 _F_SNAPSHOT = int(TradeFlag.SNAPSHOT)
 _STATE_TYPES = frozenset(int(t) for t in (FrameType.FEED, FrameType.INSTRUMENT, FrameType.STATUS))
+OUTSIDE_PROCESSES = frozenset({"sim", "clients", "writer"})
 
 
 def _stack_module() -> Any:
@@ -262,6 +266,7 @@ def _browser_samples(got: list[tuple[int, int, bytes]], keyed: bool) -> dict[str
     """Per trade event: the collector and exchange stamps it carries, both arrival stamps, its key."""
     ts_ex, ts_recv, kernel, user, fine, keys = [], [], [], [], [], []
     sids: dict[tuple[str, str], int] = {}
+    venues: Counter[str] = Counter()
     for kernel_ns, user_ns, payload in got:
         for e in orjson.loads(payload):
             if e.get("type") != "trade" or e.get("snapshot"):
@@ -271,6 +276,7 @@ def _browser_samples(got: list[tuple[int, int, bytes]], keyed: bool) -> dict[str
             kernel.append(kernel_ns)
             user.append(user_ns)
             fine.append(e["exchange"] in FINE_CLOCK)
+            venues[e["exchange"]] += 1
             if keyed:
                 name = (e["exchange"], e["symbol"])
                 sid = sids.get(name)
@@ -279,6 +285,7 @@ def _browser_samples(got: list[tuple[int, int, bytes]], keyed: bool) -> dict[str
                 keys.append(trade_key(sid, int(e["trade_id"])))
     return {
         "events": len(ts_recv),
+        "venues": dict(venues),
         "ts_exchange": np.asarray(ts_ex, dtype=np.int64),
         "ts_recv": np.asarray(ts_recv, dtype=np.int64),
         "t_kernel": np.asarray(kernel, dtype=np.int64),
@@ -391,7 +398,10 @@ async def _peer_consumer(zmq_port: int, pipe: Connection) -> None:
     ctx = zmq.asyncio.Context()
     sub = ctx.socket(zmq.SUB)
     sub.bind(f"tcp://127.0.0.1:{zmq_port}")
-    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    for exchange in ("KRAKEN", "COINBASE", "BINANCE"):
+        # the trades, as our bridge and probe take them from the relay (PUB filters by topic: books
+        # and tickers never reach this process)
+        sub.setsockopt(zmq.SUBSCRIBE, f"{exchange}-trades-".encode())
     server = await serve(handler, "127.0.0.1", 0, compression=None)
     pipe.send(next(iter(server.sockets)).getsockname()[1])
     received = 0
@@ -457,6 +467,28 @@ class _Usage:
                 "rss_mib": round(rss, 1),
             }
         return out
+
+
+def pin_layout(names: list[str], cpus: list[int]) -> dict[str, list[int]]:
+    """``--pin``: the simulator and the browsers stand for the outside world (other machines), the
+    writer for a process that belongs on another node: they share the first CPU; the pipeline (ours or
+    the peer's) gets the others to itself, as on a node whose cores are reserved for it."""
+    if len(cpus) < 2:
+        raise SystemExit(f"--pin needs at least two CPUs; this process may use {cpus}")
+    outside, pipeline = cpus[:1], cpus[1:]
+    return {name: outside if name in OUTSIDE_PROCESSES else pipeline for name in names}
+
+
+def _pin(pids: dict[str, int], enabled: bool) -> dict[str, list[int]]:
+    if not enabled:
+        return {}
+    layout = pin_layout(list(pids), sorted(os.sched_getaffinity(0)))
+    for name, pid in pids.items():
+        # every thread: affinity is per thread, and services start theirs (metrics, NautilusTrader) early
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(int(task.name), layout[name])
+    return layout
 
 
 def _start(ctx: Any, target: Any, *args: Any) -> tuple[Any, Connection]:
@@ -556,8 +588,9 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
             pids["feed-tap"] = tap.pid
         for name, pipe in pipes.items():
             _recv(pipe, 60, name)
-        time.sleep(opts.warmup_s)
         pids |= {name: p.pid for name, p in stack.procs.items()}
+        layout = _pin(pids, opts.pin)
+        time.sleep(opts.warmup_s)
         relay_url = stack.http("relay")
         before = _relay_counters(relay_url)
         usage = _Usage(pids)
@@ -584,11 +617,13 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         "relay_dropped_frames": int(after["dropped"] - before["dropped"]),
         "trades_to_strategy_per_s": round(len(strategy["t_user"]) / opts.duration_s),
         "trades_to_browsers_per_s": round(browsers["events"] / opts.duration_s),
+        "trades_to_browsers_by_venue": browsers["venues"],
         "browser_disconnects": browsers["disconnects"],
         "throughput_per_s": round(frames / opts.duration_s),
         "latency_ns": latency_summary(samples["exchange_to_browser"]),
         "hops": _summaries(samples),
         "processes": usage.finish(int(frames)),
+        "cpus": layout,
     }, samples
 
 
@@ -611,14 +646,18 @@ def _cryptofeed(
         helpers.append(clients)
         _recv(cl, 60, "clients")
         urls = [stack.sim_endpoints[v]["url"] for v in ("kraken", "coinbase", "binance")]
-        log = (root / "cryptofeed.log").open("wb")
-        feed = subprocess.Popen(
-            [str(CRYPTOFEED_PYTHON), str(PEER_SCRIPT), str(zmq_port), *urls, *([str(batch_max)] if batch_max else [])],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        time.sleep(opts.warmup_s + 2)  # cryptofeed connects and subscribes after its own start-up
+        urls.append(stack.sim_endpoints["binance"]["rest_url"])
+        argv = [str(CRYPTOFEED_PYTHON), str(PEER_SCRIPT), str(zmq_port), *urls]
+        argv += [str(batch_max)] if batch_max else []
+        with (root / "cryptofeed.log").open("wb") as log:  # the child keeps its own descriptor
+            feed = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         pids = {"sim": stack.procs["sim"].pid, "cryptofeed": feed.pid, "consumer": consumer.pid, "clients": clients.pid}
+        layout = _pin(pids, opts.pin)
+        time.sleep(opts.warmup_s + 2)  # cryptofeed connects and subscribes after its own start-up
         usage = _Usage(pids)
         cl.send(opts.duration_s)
         time.sleep(opts.duration_s)
@@ -641,11 +680,13 @@ def _cryptofeed(
         "rate_events_per_s": rate,
         "clients": n,
         "trades_to_browsers_per_s": round(browsers["events"] / opts.duration_s),
+        "trades_to_browsers_by_venue": browsers["venues"],
         "browser_disconnects": browsers["disconnects"],
         "throughput_per_s": round(per_client / opts.duration_s),
         "latency_ns": latency_summary(samples["exchange_to_browser"]),
         "hops": _summaries(samples),
         "processes": processes,
+        "cpus": layout,
     }, samples
 
 
@@ -733,6 +774,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also read the collectors' feed sockets directly, splitting collector → relay consumer into "
         "collector → feed socket and the relay's hop (one more process and reader: it perturbs a little)",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin processes, ours and the peer's alike: the simulator, the browsers and the writer on the first "
+        "CPU (the outside world), the pipeline on the others (a node with cores reserved for it)",
+    )
     parser.add_argument("--plot-dir", type=Path, default=None, help="write a latency CDF PNG per scenario here")
 
 
@@ -752,9 +799,11 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         writer=bool(getattr(args, "writer", True)),
         peer=bool(getattr(args, "peer", True)) and CRYPTOFEED_PYTHON.exists(),
         feed_tap=bool(getattr(args, "feed_tap", False)),
+        pin=bool(getattr(args, "pin", False)),
         plot_dir=getattr(args, "plot_dir", None),
     )
     results, verdicts = [], []
+    hop_floor = floor.measure()  # first, on the machine as it is before any stack starts
     with tempfile.TemporaryDirectory(prefix="ap-bench-e2e-") as tmp:
         for k, (rate, n) in enumerate((r, c) for r in opts.rates for c in opts.clients):
             load = os.getloadavg()[0]
@@ -780,7 +829,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
                 _plot(opts.plot_dir / plot_name(rate, n), f"end to end, {_label(rate)}, {n} clients", series)
     return {
         "bench": "e2e",
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "hop_floor_ns": hop_floor},
         "duration_s": opts.duration_s,
         "results": results,
         "verdicts": verdicts,
