@@ -30,13 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from alphapulse.bench._peer_env import CRYPTOFEED_PYTHON as PEER_PYTHON
 from alphapulse.bench.stats import latency_summary, result
 
 __all__ = ("add_arguments", "run")
 
 VENUES = ("kraken", "coinbase", "binance")
 SYMBOLS = {"kraken": "BTC-USD", "coinbase": "BTC-USD", "binance": "BTC-USDT"}
-PEER_PYTHON = Path(os.environ.get("ALPHAPULSE_CRYPTOFEED_PYTHON", "/work/venv-cryptofeed/bin/python"))
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 

@@ -8,9 +8,10 @@ Every part is a real process (``e2e/stack.py`` starts them as a user would):
   ``alphapulse writer`` → PostgreSQL (``--writer``); a *strategy probe*: a relay consumer that
   decodes frames as the trading node's data client does, in its own process}.
 * **cryptofeed** (the peer, same run, same seeded simulator and rate): cryptofeed 3.0.1 in its own
-  Python 3.13 environment collecting the three venues' trades with its ZeroMQ backend
-  (``TradeZMQ``) → a consumer (pyzmq SUB) that renders each trade to the same JSON event and sends
-  it with websockets' ``broadcast()`` → the same N clients.
+  Python 3.13 environment (``make peer``) taking the channels our collectors take from the three
+  venues (trades, tickers, L2 books) with its ZeroMQ backends → a consumer (pyzmq SUB to the trade
+  topics) that renders each trade to the same JSON event and sends it with websockets'
+  ``broadcast()`` → the same N clients.
 
 Latency comes from the timestamps the events carry, read against the same wall clock (one
 machine): *exchange* = the simulator's event time (its generator stamps each event with
@@ -20,10 +21,11 @@ only); *collector* = ``ts_recv_ns`` (cryptofeed: ``receipt_timestamp``); *browse
 when the client / probe process read it. CPU and resident memory of every process come from psutil
 over the measured window.
 
-``run(args)`` reads optional attributes of ``args``: ``rates`` (market events/s, default 1,000 and
-10,000), ``clients`` (default 10), ``duration_s`` (measured window per run, default 8),
+``run(args)`` reads optional attributes of ``args``: ``rates`` (market events/s, default 1,000,
+10,000, 100,000 and saturation), ``clients`` (default 10 and 100), ``duration_s`` (measured window per run, default 8),
 ``warmup_s`` (2), ``writer`` (True), ``peer`` (True when the cryptofeed environment exists),
-``plot_dir`` (write one PNG per scenario there).
+``feed_tap`` (False), ``pin`` (False), ``plot_dir`` (write one PNG per scenario there). The
+machine's one-hop floor (:mod:`alphapulse.bench.floor`) is measured first and reported with it.
 """
 
 import argparse
@@ -52,6 +54,7 @@ import psutil
 import uvloop
 
 from alphapulse.bench import floor
+from alphapulse.bench._peer_env import CRYPTOFEED_PYTHON
 from alphapulse.bench.stats import latency_summary
 from alphapulse.protocol import Control, ControlOp, FrameType, Instrument, cells_of, decode, symbol_id, type_mask
 from alphapulse.protocol.wire import CELL, CELL_BYTES, TradeFlag
@@ -61,8 +64,6 @@ from alphapulse.transport import RelayClient
 __all__ = ("SATURATION", "add_arguments", "hop_samples", "plot_name", "run", "trade_key")
 
 REPO = Path(__file__).resolve().parents[3]
-# the peer's own environment: `make peer` builds it (cryptofeed is AGPL: never our dependency)
-CRYPTOFEED_PYTHON = Path(os.environ.get("ALPHAPULSE_CRYPTOFEED_PYTHON", REPO / ".venv-cryptofeed" / "bin" / "python"))
 PEER_SCRIPT = Path(__file__).with_name("_cryptofeed_e2e_peer.py")
 SYMBOLS = {
     "kraken": ["BTC-USD", "ETH-USD", "SOL-USD"],
