@@ -128,6 +128,14 @@ class Stack:
             raise StackError("this stack has no database (writer/api disabled)")
         return f"postgresql://postgres@127.0.0.1:5432/{self.database}"
 
+    def database_backends(self) -> list[int]:
+        """PIDs of the PostgreSQL server processes serving this stack's database right now."""
+        sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        out = subprocess.run(
+            ["psql", self.dsn, "-Atc", sql], check=True, capture_output=True, text=True, timeout=30
+        ).stdout
+        return [int(line) for line in out.split()]
+
     def http(self, name: str) -> str:
         port = self.procs[name].port
         return f"http://127.0.0.1:{port}"

@@ -53,7 +53,7 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
     assert hops["strategy_to_browser"]["count"] >= 0.8 * hops["collector_to_browser"]["count"]
     assert ours["relay_frames_per_s"] > 0 and ours["relay_dropped_frames"] == 0
     procs = ours["processes"]
-    expected = {"sim", "relay", "writer", "bridge", "clients", "strategy-probe", "feed-tap"}
+    expected = {"sim", "relay", "writer", "postgres", "bridge", "clients", "strategy-probe", "feed-tap"}
     assert expected | {f"collector:{v}" for v in ("kraken", "coinbase", "binance")} <= procs.keys()
     assert all(p["rss_mib"] > 0 for p in procs.values())
     (verdict,) = report["verdicts"]

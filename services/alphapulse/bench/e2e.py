@@ -44,6 +44,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -433,28 +434,34 @@ async def _peer_consumer(zmq_port: int, pipe: Connection) -> None:
 
 
 class _Usage:
-    """CPU seconds and resident memory of named processes over a window."""
+    """CPU seconds and resident memory of named processes over a window; a name may stand for several
+    processes (PostgreSQL's backends serving the writer), whose CPU and resident memory are summed."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+    def __init__(self, pids: Mapping[str, int | list[int]]) -> None:
+        self.procs = {
+            name: [psutil.Process(p) for p in (pid if isinstance(pid, list) else [pid])] for name, pid in pids.items()
+        }
         self.t0 = time.perf_counter()
-        self.cpu0 = {name: self._cpu(p) for name, p in self.procs.items()}
+        self.cpu0 = {name: self._cpu(ps) for name, ps in self.procs.items()}
 
     @staticmethod
-    def _cpu(p: psutil.Process) -> float:
-        with contextlib.suppress(psutil.Error):
-            t = p.cpu_times()
-            return float(t.user + t.system)
-        return 0.0
+    def _cpu(procs: list[psutil.Process]) -> float:
+        total = 0.0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
 
     def stop(self) -> None:
         """The end of the window (the clients parse what they read afterwards: not counted)."""
         self.wall = time.perf_counter() - self.t0
-        self.cpu = {name: self._cpu(p) - self.cpu0[name] for name, p in self.procs.items()}
-        self.rss = {}
-        for name, p in self.procs.items():
-            with contextlib.suppress(psutil.Error):
-                self.rss[name] = p.memory_info().rss / 2**20
+        self.cpu = {name: self._cpu(ps) - self.cpu0[name] for name, ps in self.procs.items()}
+        self.rss: dict[str, float] = {}
+        for name, ps in self.procs.items():
+            for p in ps:
+                with contextlib.suppress(psutil.Error):
+                    self.rss[name] = self.rss.get(name, 0.0) + p.memory_info().rss / 2**20
 
     def finish(self, messages: int) -> dict[str, dict[str, float]]:
         wall = self.wall
@@ -592,9 +599,13 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         pids |= {name: p.pid for name, p in stack.procs.items()}
         layout = _pin(pids, opts.pin)
         time.sleep(opts.warmup_s)
+        usage_pids: dict[str, int | list[int]] = {**pids}
+        if opts.writer:
+            # the database's share of the work: the server processes serving the writer's connections
+            usage_pids["postgres"] = stack.database_backends()
         relay_url = stack.http("relay")
         before = _relay_counters(relay_url)
-        usage = _Usage(pids)
+        usage = _Usage(usage_pids)
         for pipe in pipes.values():
             pipe.send(opts.duration_s)
         time.sleep(opts.duration_s)
