@@ -17,7 +17,7 @@ import orjson
 
 from alphapulse.store.rows import DTYPES, Kind, Rows, copy_binary, pg_columns
 
-__all__ = ("INSERTS", "PostgresSink")
+__all__ = ("INSERTS", "MOVES", "MOVE_AND_EMPTY_MAX_ROWS", "PostgresSink")
 
 _STAGE: Final = {Kind.TRADES: "ap_stage_trades", Kind.QUOTES: "ap_stage_quotes", Kind.BOOK: "ap_stage_book"}
 TABLE: Final = {Kind.TRADES: "trades", Kind.QUOTES: "quotes", Kind.BOOK: "book_updates"}
@@ -49,6 +49,19 @@ INSERTS: Final = {
           FROM ap_stage_book
         ON CONFLICT DO NOTHING""",
 }
+
+# Up to this many rows the move also empties the staging table (``DELETE ... RETURNING`` in the same
+# statement): one round trip fewer and no TRUNCATE, whose new file and catalog row per call cost the
+# server ~0.3 ms — a third of its CPU for the writer's small batches at 1,000 events/s. Deleting costs
+# ~0.4 µs per row, so from about a thousand rows the TRUNCATE is the cheaper way (bench store).
+MOVE_AND_EMPTY_MAX_ROWS: Final = 1_000
+
+
+def _moving(insert: str, stage: str) -> str:
+    return f"WITH staged AS (DELETE FROM {stage} RETURNING *)" + insert.replace(f"FROM {stage}", "FROM staged")
+
+
+MOVES: Final = {kind: _moving(sql, _STAGE[kind]) for kind, sql in INSERTS.items()}
 
 _UPSERT_INSTRUMENT: Final = """
     INSERT INTO instruments (instrument_id, exchange, symbol, price_scale, qty_scale)
@@ -97,10 +110,13 @@ class PostgresSink:
         await self.conn.copy_to_table(
             _STAGE[kind], source=io.BytesIO(copy_binary(kind, rows)), format="binary", timeout=self.timeout_s
         )
-        status = await self.conn.execute(INSERTS[kind], timeout=self.timeout_s)
         # The staging table empties itself at commit; a second batch in the same transaction
         # must not see the first one's rows.
-        await self.conn.execute(f"TRUNCATE {_STAGE[kind]}", timeout=self.timeout_s)
+        if len(rows) <= MOVE_AND_EMPTY_MAX_ROWS:
+            status = await self.conn.execute(MOVES[kind], timeout=self.timeout_s)
+        else:
+            status = await self.conn.execute(INSERTS[kind], timeout=self.timeout_s)
+            await self.conn.execute(f"TRUNCATE {_STAGE[kind]}", timeout=self.timeout_s)
         return int(status.rsplit(" ", 1)[-1])
 
     async def write_documents(self, docs: Sequence[dict[str, Any]]) -> int:
