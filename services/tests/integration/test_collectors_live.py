@@ -303,9 +303,11 @@ async def test_a_silent_connection_is_stale_and_replaced(fixtures_dir: Path, soc
                 lambda fs: sum(isinstance(f, Status) and f.state == FeedState.SUBSCRIBED for f in fs) >= 2
             )
             states = [f.state for f in reader.frames if isinstance(f, Status)]
-            assert states[:6] == [
-                FeedState.CONNECTING,
-                FeedState.CONNECTED,
+            first = states.index(FeedState.SUBSCRIBED)
+            # the reader attaches while the collector starts: one that comes late gets the state current
+            # then first (the feed's hello), so the start may be cut short, never reordered
+            assert states[:first] in ([FeedState.CONNECTING, FeedState.CONNECTED], [FeedState.CONNECTED], [])
+            assert states[first : first + 4] == [
                 FeedState.SUBSCRIBED,
                 FeedState.STALE,
                 FeedState.DISCONNECTED,
