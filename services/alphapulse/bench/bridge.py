@@ -23,11 +23,8 @@ window, and the bridge reports how many it wrote; *latency* — single trades at
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import multiprocessing as mp
-import os
-import struct
 import tempfile
 import time
 from multiprocessing.connection import Connection
@@ -39,6 +36,7 @@ import uvloop
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
+from alphapulse.bench._wsclient import masked_text, pong, take_frames, upgrade_request
 from alphapulse.bench.stats import latency_summary, render_table
 from alphapulse.bridge.core import BridgeCore, BridgeLimits
 from alphapulse.bridge.metrics import BridgeMetrics
@@ -233,10 +231,7 @@ class _Client(asyncio.Protocol):
 
     def send_text(self, text: bytes) -> None:
         assert self.transport is not None
-        # client frames must be masked; a zero mask key is valid and leaves the payload as is
-        n = len(text)
-        head = struct.pack("!BB", 0x81, 0x80 | n) if n < 126 else struct.pack("!BBH", 0x81, 0x80 | 126, n)
-        self.transport.write(head + b"\0\0\0\0" + text)
+        self.transport.write(masked_text(text))
 
     def data_received(self, data: bytes) -> None:
         now = time.time_ns()
@@ -249,27 +244,7 @@ class _Client(asyncio.Protocol):
             del buf[: head_end + 4]
             self.upgraded = True
             self.upgrade.set_result(None)
-        off = 0
-        n = len(buf)
-        while n - off >= 2:
-            b0, b1 = buf[off], buf[off + 1]
-            length = b1 & 0x7F
-            hdr = 2
-            if length == 126:
-                if n - off < 4:
-                    break
-                length = int.from_bytes(buf[off + 2 : off + 4], "big")
-                hdr = 4
-            elif length == 127:
-                if n - off < 10:
-                    break
-                length = int.from_bytes(buf[off + 2 : off + 10], "big")
-                hdr = 10
-            if n - off < hdr + length:
-                break
-            payload = bytes(buf[off + hdr : off + hdr + length])
-            off += hdr + length
-            opcode = b0 & 0x0F
+        for opcode, payload in take_frames(buf):
             if opcode == 0x1:
                 if self.replies < 2:  # welcome, subscribed
                     self.replies += 1
@@ -280,8 +255,7 @@ class _Client(asyncio.Protocol):
             elif opcode == 0x8:
                 self.tally.disconnects += 1
             elif opcode == 0x9 and self.transport is not None:
-                self.transport.write(struct.pack("!BB", 0x8A, 0x80 | len(payload)) + b"\0\0\0\0" + payload)
-        del buf[:off]
+                self.transport.write(pong(payload))
 
 
 class _Tally:
@@ -328,11 +302,7 @@ async def _clients(port: int, n: int, pipe: Connection) -> None:
     tally = _Tally()
     conns: list[_Client] = []
     for i in range(n):
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
+        request = upgrade_request(f"127.0.0.1:{port}", "/ws")
         _, proto = await loop.create_connection(lambda r=request: _Client(tally, r), "127.0.0.1", port)  # type: ignore[misc]
         await asyncio.wait_for(proto.upgrade, 30)
         token = issue_token(SECRET, f"bench{i}", "viewer", now_s=int(time.time()), ttl_s=3600)

@@ -30,7 +30,6 @@ machine's one-hop floor (:mod:`alphapulse.bench.floor`) is measured first and re
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import importlib
 import multiprocessing as mp
@@ -56,6 +55,7 @@ import uvloop
 
 from alphapulse.bench import floor
 from alphapulse.bench._peer_env import CRYPTOFEED_PYTHON
+from alphapulse.bench._wsclient import masked_text, pong, take_frames, upgrade_request
 from alphapulse.bench.stats import latency_summary
 from alphapulse.protocol import Control, ControlOp, FrameType, Instrument, cells_of, decode, symbol_id, type_mask
 from alphapulse.protocol.wire import CELL, CELL_BYTES, TradeFlag
@@ -127,13 +127,6 @@ def trade_key(symbol_id: int, trade_id: int) -> int:
     return (symbol_id & 0xFFFFFF) << _TRADE_ID_BITS | (trade_id & ((1 << _TRADE_ID_BITS) - 1))
 
 
-def _masked_text(payload: bytes) -> bytes:
-    # client frames must be masked; a zero mask key is valid and leaves the payload as is
-    n = len(payload)
-    head = struct.pack("!BB", 0x81, 0x80 | n) if n < 126 else struct.pack("!BBH", 0x81, 0x80 | 126, n)
-    return head + b"\0\0\0\0" + payload
-
-
 class _WsConn:
     __slots__ = ("buf", "closed", "sock", "subscribed", "welcomed")
 
@@ -153,13 +146,7 @@ def _open_ws(port: int, i: int, secret: bytes) -> _WsConn:
     """Connect, upgrade, authenticate and subscribe (blocking; then the socket is made non-blocking)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=60)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
+    sock.sendall(upgrade_request(f"127.0.0.1:{port}", "/ws"))
     buf = b""
     while (end := buf.find(b"\r\n\r\n")) < 0:
         chunk = sock.recv(65536)
@@ -174,7 +161,7 @@ def _open_ws(port: int, i: int, secret: bytes) -> _WsConn:
         messages.append(
             orjson.dumps({"op": "subscribe", "exchange": exchange, "symbols": symbols, "channels": ["trades"]})
         )
-    sock.sendall(b"".join(_masked_text(m) for m in messages))
+    sock.sendall(b"".join(masked_text(m) for m in messages))
     sock.setblocking(False)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     return _WsConn(sock, buf[end + 4 :])
@@ -182,24 +169,7 @@ def _open_ws(port: int, i: int, secret: bytes) -> _WsConn:
 
 def _frames(conn: _WsConn, stamps: tuple[int, int], recording: bool, out: list[tuple[int, int, bytes]]) -> None:
     """Split the complete frames out of ``conn.buf``; data frames are kept with the read's stamps."""
-    buf = conn.buf
-    off, n = 0, len(buf)
-    while n - off >= 2:
-        b0, b1 = buf[off], buf[off + 1]
-        length, hdr = b1 & 0x7F, 2
-        if length == 126:
-            if n - off < 4:
-                break
-            length, hdr = int.from_bytes(buf[off + 2 : off + 4], "big"), 4
-        elif length == 127:
-            if n - off < 10:
-                break
-            length, hdr = int.from_bytes(buf[off + 2 : off + 10], "big"), 10
-        if n - off < hdr + length:
-            break
-        payload = bytes(buf[off + hdr : off + hdr + length])
-        off += hdr + length
-        opcode = b0 & 0x0F
+    for opcode, payload in take_frames(conn.buf):
         if opcode == 0x1:
             if not conn.ready:
                 conn.welcomed = conn.welcomed or b'"welcome"' in payload
@@ -210,8 +180,7 @@ def _frames(conn: _WsConn, stamps: tuple[int, int], recording: bool, out: list[t
             conn.closed = True
         elif opcode == 0x9:
             with contextlib.suppress(OSError):
-                conn.sock.send(struct.pack("!BB", 0x8A, 0x80 | len(payload)) + b"\0\0\0\0" + payload)
-    del buf[:off]
+                conn.sock.send(pong(payload))
 
 
 def _clients_main(port: int, n: int, secret: bytes, keyed: bool, pipe: Connection) -> None:

@@ -10,10 +10,8 @@ the simulator's own number of frames written.
 
 import argparse
 import asyncio
-import base64
 import concurrent.futures
 import multiprocessing
-import os
 import socket
 import time
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import orjson
 import uvloop
 
+from alphapulse.bench._wsclient import masked_text, upgrade_request
 from alphapulse.sim import simulator
 from alphapulse.sim.server import VenueSimulator
 
@@ -49,31 +48,18 @@ def _subscriptions(venue: str, sim: VenueSimulator[Any]) -> tuple[str, list[str]
     return f"{sim.ws_url}?streams={'/'.join(streams)}", []
 
 
-def _masked_text(payload: bytes) -> bytes:
-    """A client text frame (clients must mask; a zero mask keeps the bytes readable)."""
-    n = len(payload)
-    head = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
-    return head + b"\0\0\0\0" + payload
-
-
 def _drain(url: str, requests: list[str], seconds: float) -> int:
     """A raw WebSocket client in its own process: handshake, subscribe, then read and count bytes."""
     rest = url.removeprefix("ws://")
     hostport, _, path = rest.partition("/")
     host, _, port = hostport.partition(":")
     sock = socket.create_connection((host, int(port)))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
+    sock.sendall(upgrade_request(hostport, f"/{path}"))
     buf = b""
     while b"\r\n\r\n" not in buf:
         buf += sock.recv(4096)
     for r in requests:
-        sock.sendall(_masked_text(r.encode()))
+        sock.sendall(masked_text(r.encode()))
     sock.settimeout(0.2)
     n = 0
     deadline = time.monotonic() + seconds
