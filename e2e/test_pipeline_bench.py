@@ -43,6 +43,10 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
         "strategy_to_browser",
         "collector_to_feed_tap",
         "feed_tap_to_strategy",
+        "exchange_to_trading_node",
+        "collector_to_trading_node",
+        "trading_node_read_to_strategy",
+        "strategy_probe_to_trading_node",
     ):
         assert hops[hop]["count"] > 0, hop
         assert hops[hop]["p50"] <= hops[hop]["p99"] <= hops[hop]["p999"], (hop, hops[hop])
@@ -51,9 +55,12 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
     # the trades browsers got are matched to the strategy probe's copies (both subscribe to all nine symbols;
     # only those at the edges of the two windows, which open and close a moment apart, can be missing)
     assert hops["strategy_to_browser"]["count"] >= 0.8 * hops["collector_to_browser"]["count"]
+    # the NautilusTrader strategy subscribes to the same nine symbols: it sees the trades the probe sees
+    assert ours["trades_to_trading_node_per_s"] >= 0.8 * ours["trades_to_strategy_per_s"] > 0
+    assert hops["strategy_probe_to_trading_node"]["count"] >= 0.8 * hops["exchange_to_trading_node"]["count"]
     assert ours["relay_frames_per_s"] > 0 and ours["relay_dropped_frames"] == 0
     procs = ours["processes"]
-    expected = {"sim", "relay", "writer", "postgres", "bridge", "clients", "strategy-probe", "feed-tap"}
+    expected = {"sim", "relay", "writer", "postgres", "bridge", "clients", "strategy-probe", "feed-tap", "trade"}
     assert expected | {f"collector:{v}" for v in ("kraken", "coinbase", "binance")} <= procs.keys()
     assert all(p["rss_mib"] > 0 for p in procs.values())
     (verdict,) = report["verdicts"]
@@ -62,6 +69,8 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
         == {
             "exchange_to_strategy p50",
             "exchange_to_strategy p99",
+            "exchange_to_trading_node p50",
+            "exchange_to_trading_node p99",
             "exchange_to_browser p50",
             "exchange_to_browser p99",
         }
@@ -94,6 +103,18 @@ def test_hops_match_the_same_trade_across_readers() -> None:
     assert sorted(hops["exchange_to_strategy"].tolist()) == [200, 200]
     assert sorted(hops["exchange_to_browser_socket"].tolist()) == [300, 400, 900]
     assert e2e.trade_key(7, 1) != e2e.trade_key(9, 1) != e2e.trade_key(7, 2)
+    node = {
+        "key": np.array([e2e.trade_key(9, 1), e2e.trade_key(7, 1)], dtype=np.uint64),
+        "t_user": np.array([3_300, 1_250]),
+        "ts_node_read": np.array([3_200, 1_150]),
+        "ts_exchange": np.array([2_900, 900]),
+        "fine": np.array([False, True]),
+    }
+    hops = e2e.hop_samples(browsers, probe, node=node)
+    assert hops["exchange_to_trading_node"].tolist() == [350]
+    assert sorted(hops["trading_node_read_to_strategy"].tolist()) == [100, 100]
+    assert sorted(hops["collector_to_trading_node"].tolist()) == [250, 300]
+    assert sorted(hops["strategy_probe_to_trading_node"].tolist()) == [150, 200]
 
 
 def test_the_peer_takes_every_venue_and_runs_pinned(tmp_path: Path) -> None:

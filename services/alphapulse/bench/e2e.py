@@ -5,8 +5,10 @@ Every part is a real process (``e2e/stack.py`` starts them as a user would):
 * **alphapulse**: ``alphapulse sim`` (synthetic market, all three venues: trades, tickers/quotes and
   book updates at ``--rate`` market events/s) → three ``alphapulse collector`` → ``alphapulse relay``
   → {``alphapulse bridge`` → N WebSocket clients (one process, a minimal RFC 6455 client);
-  ``alphapulse writer`` → PostgreSQL (``--writer``); a *strategy probe*: a relay consumer that
-  decodes frames as the trading node's data client does, in its own process}.
+  ``alphapulse writer`` → PostgreSQL (``--writer``); ``alphapulse trade``, a NautilusTrader trading
+  node whose strategy (:mod:`alphapulse.bench.trade_arrivals`) records when each trade reached its
+  ``on_trade_tick``; a *strategy probe*: a bare relay consumer that subscribes and decodes as the
+  node's data client does, in its own process, to separate NautilusTrader's own time from the pipeline's}.
 * **cryptofeed** (the peer, same run, same seeded simulator and rate): cryptofeed 3.0.1 in its own
   Python 3.13 environment (``make peer``) taking the channels our collectors take from the three
   venues (trades, tickers, L2 books) with its ZeroMQ backends → a consumer (pyzmq SUB to the trade
@@ -18,13 +20,13 @@ machine): *exchange* = the simulator's event time (its generator stamps each eve
 ``time.time_ns()`` when it creates it, and renders it at the venue's precision: Kraken and Coinbase
 microseconds, Binance milliseconds — so exchange-origin percentiles use Kraken and Coinbase trades
 only); *collector* = ``ts_recv_ns`` (cryptofeed: ``receipt_timestamp``); *browser* / *strategy* =
-when the client / probe process read it. CPU and resident memory of every process come from psutil
-over the measured window.
+when the client / probe process read it; *trading node* = when the node's strategy ran
+``on_trade_tick``. CPU and resident memory of every process come from psutil over the measured window.
 
 ``run(args)`` reads optional attributes of ``args``: ``rates`` (market events/s, default 1,000,
 10,000, 100,000 and saturation), ``clients`` (default 10 and 100), ``duration_s`` (measured window per run, default 8),
 ``warmup_s`` (2), ``writer`` (True), ``peer`` (True when the cryptofeed environment exists),
-``feed_tap`` (False), ``pin`` (False), ``plot_dir`` (write one PNG per scenario there). The
+``trading_node`` (True), ``feed_tap`` (False), ``pin`` (False), ``plot_dir`` (write one PNG per scenario there). The
 machine's one-hop floor (:mod:`alphapulse.bench.floor`) is measured first and reported with it.
 """
 
@@ -57,7 +59,7 @@ from alphapulse.bench import floor
 from alphapulse.bench._peer_env import CRYPTOFEED_PYTHON
 from alphapulse.bench._wsclient import masked_text, pong, take_frames, upgrade_request
 from alphapulse.bench.stats import latency_summary
-from alphapulse.protocol import Control, ControlOp, FrameType, Instrument, cells_of, decode, symbol_id, type_mask
+from alphapulse.protocol import Control, ControlOp, FrameType, cells_of, symbol_id, type_mask
 from alphapulse.protocol.wire import CELL, CELL_BYTES, TradeFlag
 from alphapulse.tokens import issue_token
 from alphapulse.transport import RelayClient
@@ -75,27 +77,24 @@ SYMBOLS = {
 FINE_CLOCK = frozenset({"kraken", "coinbase"})
 # ``--rate max``: more than the simulator can generate, so it runs flat out (its batch cap per tick)
 SATURATION = 10_000_000.0
-# issue 9's targets (ns) per number of clients; exchange → strategy does not depend on the clients
+# issue 9's targets (ns) per number of clients; exchange → strategy does not depend on the clients, and
+# is judged both at the probe (a bare relay consumer) and at the strategy inside the NautilusTrader node
+_TO_STRATEGY = {
+    (hop, q): limit
+    for hop in ("exchange_to_strategy", "exchange_to_trading_node")
+    for q, limit in (("p50", 150_000), ("p99", 300_000))
+}
 TARGETS_NS: dict[int, dict[tuple[str, str], int]] = {
-    10: {
-        ("exchange_to_strategy", "p50"): 150_000,
-        ("exchange_to_strategy", "p99"): 300_000,
-        ("exchange_to_browser", "p50"): 300_000,
-        ("exchange_to_browser", "p99"): 500_000,
-    },
-    100: {
-        ("exchange_to_strategy", "p50"): 150_000,
-        ("exchange_to_strategy", "p99"): 300_000,
-        ("exchange_to_browser", "p50"): 500_000,
-        ("exchange_to_browser", "p99"): 1_300_000,
-    },
+    10: {**_TO_STRATEGY, ("exchange_to_browser", "p50"): 300_000, ("exchange_to_browser", "p99"): 500_000},
+    100: {**_TO_STRATEGY, ("exchange_to_browser", "p50"): 500_000, ("exchange_to_browser", "p99"): 1_300_000},
 }
 _TRADE_MASK = type_mask(FrameType.TRADE)
 _TRADE_CELL = CELL[FrameType.TRADE]
-_T_TRADE, _T_INSTRUMENT = int(FrameType.TRADE), int(FrameType.INSTRUMENT)
+_T_TRADE = int(FrameType.TRADE)
 _F_SNAPSHOT = int(TradeFlag.SNAPSHOT)
 _STATE_TYPES = frozenset(int(t) for t in (FrameType.FEED, FrameType.INSTRUMENT, FrameType.STATUS))
 OUTSIDE_PROCESSES = frozenset({"sim", "clients", "writer"})
+_FINE_SYMBOL_IDS = [symbol_id(ex, s) for ex in sorted(FINE_CLOCK) for s in SYMBOLS[ex]]
 
 
 def _stack_module() -> Any:
@@ -275,7 +274,6 @@ class _TradeRecorder:
     def __init__(self) -> None:
         self.on = False
         self.frames = 0
-        self.exchanges: dict[int, str] = {}
         self.rows: list[tuple[int, int, int, int, int]] = []  # (arrival, ts_exchange, ts_recv, sid, trade id)
 
     def on_cells(self, data: bytes) -> None:
@@ -284,31 +282,73 @@ class _TradeRecorder:
         while end - off >= CELL_BYTES:
             ftype = data[off + 1]
             size = cells_of(ftype) * CELL_BYTES
-            if ftype == _T_TRADE:
-                if self.on:
-                    _, _, flags, hi, sid, _, lo, tex, trc, _, _ = _TRADE_CELL.unpack_from(data, off)
-                    if not flags & _F_SNAPSHOT:
-                        self.rows.append((now, tex, trc, sid, hi << 32 | lo))
-            elif ftype == _T_INSTRUMENT:
-                frame = decode(data, off)
-                assert isinstance(frame, Instrument)
-                self.exchanges[frame.symbol_id] = frame.exchange.name.lower()
+            if ftype == _T_TRADE and self.on:
+                _, _, flags, hi, sid, _, lo, tex, trc, _, _ = _TRADE_CELL.unpack_from(data, off)
+                if not flags & _F_SNAPSHOT:
+                    self.rows.append((now, tex, trc, sid, hi << 32 | lo))
             if self.on and ftype not in _STATE_TYPES:
                 self.frames += 1
             off += size
 
     def samples(self) -> dict[str, Any]:
         rows = np.asarray(self.rows, dtype=np.int64).reshape(-1, 5)
-        fine_ids = [sid for sid, ex in self.exchanges.items() if ex in FINE_CLOCK]
         return {
             "frames": self.frames,
             "t_user": rows[:, 0].copy(),
             "ts_exchange": rows[:, 1].copy(),
             "ts_recv": rows[:, 2].copy(),
-            "fine": np.isin(rows[:, 3], fine_ids),
-            "key": ((rows[:, 3].astype(np.uint64) & np.uint64(0xFFFFFF)) << np.uint64(_TRADE_ID_BITS))
-            | (rows[:, 4].astype(np.uint64) & np.uint64((1 << _TRADE_ID_BITS) - 1)),
+            "fine": np.isin(rows[:, 3], _FINE_SYMBOL_IDS),
+            "key": _trade_keys(rows[:, 3], rows[:, 4]),
         }
+
+
+def _trade_keys(symbol_ids: np.ndarray, trade_ids: np.ndarray) -> np.ndarray:
+    """:func:`trade_key` over arrays."""
+    return ((symbol_ids.astype(np.uint64) & np.uint64(0xFFFFFF)) << np.uint64(_TRADE_ID_BITS)) | (
+        trade_ids.astype(np.uint64) & np.uint64((1 << _TRADE_ID_BITS) - 1)
+    )
+
+
+# ---- the trading node: NautilusTrader running a strategy that records each trade's arrival -------
+
+
+def _trading_node_spec(root: Path) -> tuple[Path, Path]:
+    """A strategy file for ``alphapulse trade -f`` (paper venues, no order stream, no audit) whose one
+    strategy subscribes to the trades of all nine symbols, as the probe and the browsers do."""
+    arrivals = root / "trade-arrivals.bin"
+    iids = [f"{s}.{ex.upper()}" for ex, syms in SYMBOLS.items() for s in syms]
+    spec = {
+        "trader_id": "BENCH-001",
+        "orders": {"enabled": False},
+        "audit": False,
+        "strategies": [
+            {
+                "path": "alphapulse.bench.trade_arrivals:TradeArrivals",
+                "config": {"instrument_ids": iids, "out_path": str(arrivals)},
+            }
+        ],
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "trading-node.yaml"
+    path.write_bytes(orjson.dumps(spec, option=orjson.OPT_INDENT_2))  # JSON is YAML
+    return path, arrivals
+
+
+def _trading_node_samples(arrivals: Path, t0: int, t1: int) -> dict[str, Any]:
+    """The strategy's rows whose on_trade_tick ran inside the measured window [t0, t1)."""
+    # NautilusTrader loads only when the node is in the run
+    from alphapulse.bench.trade_arrivals import read_arrivals
+
+    rows = read_arrivals(arrivals)
+    keep = (rows["t_strategy"] >= t0) & (rows["t_strategy"] < t1)
+    sids = rows["symbol_id"][keep]
+    return {
+        "t_user": rows["t_strategy"][keep],
+        "ts_exchange": rows["ts_exchange"][keep],
+        "ts_node_read": rows["ts_node_read"][keep],
+        "fine": np.isin(sids, _FINE_SYMBOL_IDS),
+        "key": _trade_keys(sids, rows["trade_id"][keep]),
+    }
 
 
 def _consumer_main(endpoints: list[str], controls: list[Control], name: str, pipe: Connection) -> None:
@@ -508,12 +548,16 @@ def _matched(ref_keys: np.ndarray, ref_t: np.ndarray, keys: np.ndarray) -> tuple
 
 
 def hop_samples(
-    browsers: dict[str, Any], probe: dict[str, Any] | None = None, tap: dict[str, Any] | None = None
+    browsers: dict[str, Any],
+    probe: dict[str, Any] | None = None,
+    tap: dict[str, Any] | None = None,
+    node: dict[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """Every hop's latencies (ns) from the stamps the trades carry and where each process read them.
 
     Exchange-origin hops use the venues with microsecond exchange clocks only. Hops between two
-    readers (feed tap → probe, probe → browser) match the same trade in both by (symbol, trade id).
+    readers (feed tap → probe, probe → browser, probe → trading node) match the same trade in both by
+    (symbol, trade id).
     """
     b = browsers
     fine = b["fine"]
@@ -533,6 +577,15 @@ def hop_samples(
         if probe is not None:
             t_tap, found = _matched(tap["key"], tap["t_user"], probe["key"])
             hops["feed_tap_to_strategy"] = (probe["t_user"] - t_tap)[found]  # the relay's hop
+    if node is not None:
+        hops["exchange_to_trading_node"] = (node["t_user"] - node["ts_exchange"])[node["fine"]]
+        # NautilusTrader's part: from its data client's read of the relay to the strategy's on_trade_tick
+        hops["trading_node_read_to_strategy"] = node["t_user"] - node["ts_node_read"]
+        if probe is not None:
+            t_recv, found = _matched(probe["key"], probe["ts_recv"], node["key"])
+            hops["collector_to_trading_node"] = (node["t_user"] - t_recv)[found]
+            t_probe, found = _matched(probe["key"], probe["t_user"], node["key"])
+            hops["strategy_probe_to_trading_node"] = (node["t_user"] - t_probe)[found]
     return hops
 
 
@@ -547,7 +600,9 @@ def _label(rate: float) -> str:
 def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     stack_mod = _stack_module()
     ctx = mp.get_context("spawn")
-    stack = stack_mod.Stack(stack_mod.StackOptions(rate=rate, writer=opts.writer, bridge=True), root=root).start()
+    trade, arrivals = _trading_node_spec(root / "trading-node") if opts.trading_node else (None, None)
+    options = stack_mod.StackOptions(rate=rate, writer=opts.writer, bridge=True, trade=trade)
+    stack = stack_mod.Stack(options, root=root).start()
     helpers: list[Any] = []
     try:
         secret = stack_mod.BRIDGE_SECRET.encode()
@@ -575,12 +630,18 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         relay_url = stack.http("relay")
         before = _relay_counters(relay_url)
         usage = _Usage(usage_pids)
+        t0 = time.time_ns()
         for pipe in pipes.values():
             pipe.send(opts.duration_s)
         time.sleep(opts.duration_s)
+        t1 = time.time_ns()
         usage.stop()
         after = _relay_counters(relay_url)
         got = {name: _recv(pipe, opts.duration_s + 300, name) for name, pipe in pipes.items()}
+        node = None
+        if arrivals is not None:
+            time.sleep(0.5)  # the strategy appends its rows every 200 ms
+            node = _trading_node_samples(arrivals, t0, t1)
     finally:
         for p in helpers:
             p.kill()
@@ -588,7 +649,7 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         stack.stop()
     frames = after["frames_in"] - before["frames_in"]
     browsers, strategy = got["clients"], got["probe"]
-    samples = hop_samples(browsers, strategy, got.get("tap"))
+    samples = hop_samples(browsers, strategy, got.get("tap"), node)
     return {
         "system": "alphapulse",
         "scenario": f"{_label(rate)}, {n} clients",
@@ -597,6 +658,7 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         "relay_frames_per_s": round(frames / opts.duration_s),
         "relay_dropped_frames": int(after["dropped"] - before["dropped"]),
         "trades_to_strategy_per_s": round(len(strategy["t_user"]) / opts.duration_s),
+        "trades_to_trading_node_per_s": None if node is None else round(node["t_user"].size / opts.duration_s),
         "trades_to_browsers_per_s": round(browsers["events"] / opts.duration_s),
         "trades_to_browsers_by_venue": browsers["venues"],
         "browser_disconnects": browsers["disconnects"],
@@ -750,6 +812,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-writer", dest="writer", action="store_false", help="leave the database writer out")
     parser.add_argument("--no-peer", dest="peer", action="store_false", help="leave the cryptofeed pipeline out")
     parser.add_argument(
+        "--no-trading-node",
+        dest="trading_node",
+        action="store_false",
+        help="leave the NautilusTrader trading node out (the strategy probe, a bare relay consumer, stays)",
+    )
+    parser.add_argument(
         "--feed-tap",
         action="store_true",
         help="also read the collectors' feed sockets directly, splitting collector → relay consumer into "
@@ -780,6 +848,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         writer=bool(getattr(args, "writer", True)),
         peer=bool(getattr(args, "peer", True)) and CRYPTOFEED_PYTHON.exists(),
         feed_tap=bool(getattr(args, "feed_tap", False)),
+        trading_node=bool(getattr(args, "trading_node", True)),
         pin=bool(getattr(args, "pin", False)),
         plot_dir=getattr(args, "plot_dir", None),
     )
@@ -792,7 +861,10 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
             ours["load_average"] = round(load, 2)
             results.append(ours)
             series = {
-                "alphapulse exchange → strategy": ours_samples["exchange_to_strategy"],
+                "alphapulse exchange → strategy probe": ours_samples["exchange_to_strategy"],
+                "alphapulse exchange → NautilusTrader strategy": ours_samples.get(
+                    "exchange_to_trading_node", np.empty(0)
+                ),
                 f"alphapulse exchange → browser ({n})": ours_samples["exchange_to_browser"],
             }
             peers = []
