@@ -6,7 +6,7 @@ Every part is a real process (``e2e/stack.py`` starts them as a user would):
   book updates at ``--rate`` market events/s) → three ``alphapulse collector`` → ``alphapulse relay``
   → {``alphapulse bridge`` → N WebSocket clients (one process, a minimal RFC 6455 client);
   ``alphapulse writer`` → PostgreSQL (``--writer``); ``alphapulse trade``, a NautilusTrader trading
-  node whose strategy (:mod:`alphapulse.bench.trade_arrivals`) records when each trade reached its
+  node whose strategy (:mod:`alphapulse.bench._trade_arrivals`) records when each trade reached its
   ``on_trade_tick``; a *strategy probe*: a bare relay consumer that subscribes and decodes as the
   node's data client does, in its own process, to separate NautilusTrader's own time from the pipeline's}.
 * **cryptofeed** (the peer, same run, same seeded simulator and rate): cryptofeed 3.0.1 in its own
@@ -323,7 +323,7 @@ def _trading_node_spec(root: Path) -> tuple[Path, Path]:
         "audit": False,
         "strategies": [
             {
-                "path": "alphapulse.bench.trade_arrivals:TradeArrivals",
+                "path": "alphapulse.bench._trade_arrivals:TradeArrivals",
                 "config": {"instrument_ids": iids, "out_path": str(arrivals)},
             }
         ],
@@ -337,7 +337,7 @@ def _trading_node_spec(root: Path) -> tuple[Path, Path]:
 def _trading_node_samples(arrivals: Path, t0: int, t1: int) -> dict[str, Any]:
     """The strategy's rows whose on_trade_tick ran inside the measured window [t0, t1)."""
     # NautilusTrader loads only when the node is in the run
-    from alphapulse.bench.trade_arrivals import read_arrivals
+    from alphapulse.bench._trade_arrivals import read_arrivals
 
     rows = read_arrivals(arrivals)
     keep = (rows["t_strategy"] >= t0) & (rows["t_strategy"] < t1)

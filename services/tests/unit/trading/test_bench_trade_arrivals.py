@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alphapulse.bench.trade_arrivals import COLUMNS, read_arrivals
+from alphapulse.bench._trade_arrivals import COLUMNS, read_arrivals
 
 
 def test_whole_rows_are_read_and_a_row_still_being_written_is_left_out(tmp_path: Path) -> None:
