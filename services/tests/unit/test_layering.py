@@ -52,3 +52,17 @@ def test_runtime_pieces_do_not_import_services() -> None:
     for name in runtime:
         bad = {n for n in imports_of(PACKAGE / name) if n.startswith(services)}
         assert not bad, f"{name} imports {bad}"
+
+
+def test_the_command_line_loads_no_heavy_engine() -> None:
+    """Every service process starts by building the ``alphapulse`` parser, which imports every verb and
+    every benchmark module: none of them may load NautilusTrader (~240 MiB resident per process, seen
+    when a bench module imported it at the top) or Matplotlib. A fresh interpreter, so nothing is cached."""
+    import subprocess
+
+    code = (
+        "import sys; from alphapulse.cli import build_parser; build_parser(); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'nautilus_trader', 'matplotlib', 'duckdb'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
