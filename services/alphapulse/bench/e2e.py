@@ -739,7 +739,7 @@ def _plot(path: Path, title: str, series: dict[str, np.ndarray]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 5))
     for label, arr in series.items():
         if arr.size == 0:
             continue
@@ -751,7 +751,8 @@ def _plot(path: Path, title: str, series: dict[str, np.ndarray]) -> None:
     ax.set_ylabel("fraction of trades")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    # below the axes: every corner of a CDF plot holds some curve, and "best" would scan every point (millions)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
