@@ -334,12 +334,17 @@ def _trading_node_spec(root: Path) -> tuple[Path, Path]:
     return path, arrivals
 
 
-def _trading_node_samples(arrivals: Path, t0: int, t1: int) -> dict[str, Any]:
-    """The strategy's rows whose on_trade_tick ran inside the measured window [t0, t1)."""
+def _trading_node_samples(arrivals: Path, t0: int, t1: int, timeout_s: float = 10.0) -> dict[str, Any]:
+    """The strategy's rows whose on_trade_tick ran inside the measured window [t0, t1), once the file holds
+    a row from after the window (rows are appended in order, so the window's are all there by then)."""
     # NautilusTrader loads only when the node is in the run
     from alphapulse.bench._trade_arrivals import read_arrivals
 
+    deadline = time.monotonic() + timeout_s
     rows = read_arrivals(arrivals)
+    while not (rows["t_strategy"].size and rows["t_strategy"][-1] >= t1) and time.monotonic() < deadline:
+        time.sleep(0.05)  # another process appends to the file: nothing to wait on but the file itself
+        rows = read_arrivals(arrivals)
     keep = (rows["t_strategy"] >= t0) & (rows["t_strategy"] < t1)
     sids = rows["symbol_id"][keep]
     return {
@@ -640,7 +645,6 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         got = {name: _recv(pipe, opts.duration_s + 300, name) for name, pipe in pipes.items()}
         node = None
         if arrivals is not None:
-            time.sleep(0.5)  # the strategy appends its rows every 200 ms
             node = _trading_node_samples(arrivals, t0, t1)
     finally:
         for p in helpers:

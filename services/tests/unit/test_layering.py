@@ -2,6 +2,7 @@
 NumPy in ``protocol.bulk``) plus the leaf ``alphapulse.errors``."""
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -58,8 +59,6 @@ def test_the_command_line_loads_no_heavy_engine() -> None:
     """Every service process starts by building the ``alphapulse`` parser, which imports every verb and
     every benchmark module: none of them may load NautilusTrader (~240 MiB resident per process, seen
     when a bench module imported it at the top) or Matplotlib. A fresh interpreter, so nothing is cached."""
-    import subprocess
-
     code = (
         "import sys; from alphapulse.cli import build_parser; build_parser(); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'nautilus_trader', 'matplotlib', 'duckdb'}))"
