@@ -276,6 +276,12 @@ class BinanceSim(VenueSimulator[BinanceConn]):
                     raw = text_frame(payload.encode())
                 conn.queue(raw)
 
+    def stamp_pairs(self, tick_ns: int, now_ns: int) -> tuple[tuple[bytes, bytes], ...]:
+        old, new = tick_ns // 1_000_000, now_ns // 1_000_000
+        if old == new:
+            return ()
+        return tuple((f'"{k}":{old},'.encode(), f'"{k}":{new},'.encode()) for k in ("E", "T"))
+
     def publish(self, events: list[MarketEvent]) -> None:
         model = self.model
         assert model is not None

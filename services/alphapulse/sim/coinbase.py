@@ -273,6 +273,11 @@ class CoinbaseSim(VenueSimulator[CoinbaseConn]):
             return conn.take_fault(Fault.SKIP_SEQUENCE) is not None
         return False
 
+    def stamp_pairs(self, tick_ns: int, now_ns: int) -> tuple[tuple[bytes, bytes], ...]:
+        clock = self._clock
+        pairs = ((clock.ns(tick_ns), clock.ns(now_ns)), (clock.us(tick_ns), clock.us(now_ns)))
+        return tuple((old.encode(), new.encode()) for old, new in pairs if old != new)
+
     def publish(self, events: list[MarketEvent]) -> None:
         clock = self._clock
         subs = self._subs

@@ -461,6 +461,10 @@ class KrakenSim(VenueSimulator[KrakenConn]):
 
     # ---- synthetic market ----------------------------------------------------------------
 
+    def stamp_pairs(self, tick_ns: int, now_ns: int) -> tuple[tuple[bytes, bytes], ...]:
+        old, new = self._clock.us(tick_ns), self._clock.us(now_ns)
+        return ((old.encode(), new.encode()),) if old != new else ()
+
     def publish(self, events: list[MarketEvent]) -> None:
         model = self.model
         assert model is not None

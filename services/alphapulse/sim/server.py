@@ -10,7 +10,8 @@ and is an async context manager::
 The venue modules (``kraken``, ``coinbase``, ``binance``) implement the protocol hooks; this
 module owns what they share: accepting connections on the venue's path, per-connection output
 buffers written once per loop iteration, stalls, dropped connections, replay of recordings, the
-synthetic market clock and back-pressure (the generator runs at the pace of its slowest
+synthetic market clock (live frames carry the time they are written, as a venue's gateway stamps
+them: see :meth:`VenueSimulator.restamp`) and back-pressure (the generator runs at the pace of its slowest
 connection; one that stays backed up longer than ``slow_consumer_timeout_s`` is cut off, as
 exchanges do).
 """
@@ -86,7 +87,9 @@ class Conn:
         self.queue_text(text)
         self.flush()
 
-    def flush(self) -> None:
+    def flush(self, tick_ns: int | None = None) -> None:
+        """Write what is queued. ``tick_ns``: the generator tick these frames were rendered for;
+        its timestamps are replaced by the time of this write (:meth:`VenueSimulator.restamp`)."""
         if not self.out:
             return
         if not self.open:
@@ -99,7 +102,10 @@ class Conn:
                 self._flush_handle = loop.call_later(self.stalled_until - now, self._end_stall)
             return
         out = self.out
-        self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        data = out[0] if len(out) == 1 else b"".join(out)
+        if tick_ns is not None:
+            data = self.sim.restamp(data, tick_ns, time.time_ns())
+        self.transport.write(data)
         out.clear()
         self.last_send_s = now
 
@@ -500,13 +506,14 @@ class VenueSimulator[C: Conn]:
                 n, carry = self.max_batch_events, 0.0  # cannot keep up: run flat out
             if not self.conns:
                 n, carry = 0, 0.0  # nobody watching: the market pauses instead of burning a core
-            if n:
-                events = model.step(n, time.time_ns())
+            tick_ns = time.time_ns() if n else None
+            if tick_ns is not None:
+                events = model.step(n, tick_ns)
                 self.stats.events_generated += n
                 self.publish(events)
             self.on_tick(now)
             for conn in list(self.conns):
-                conn.flush()
+                conn.flush(tick_ns)
             await self._backpressure()
 
     async def _backpressure(self) -> None:
@@ -569,6 +576,22 @@ class VenueSimulator[C: Conn]:
 
     def publish(self, events: list[MarketEvent]) -> None:
         """Turn model events into wire messages queued on the subscribed connections."""
+
+    def stamp_pairs(self, tick_ns: int, now_ns: int) -> tuple[tuple[bytes, bytes], ...]:
+        """Each way this venue renders an event time, for the tick's time and for now: (old, new),
+        of equal length. Empty where the venue's resolution cannot tell the two apart."""
+        return ()
+
+    def restamp(self, data: bytes, tick_ns: int, now_ns: int) -> bytes:
+        """The tick's frames with its event time replaced by the time they are written.
+
+        A venue stamps a frame when its gateway sends it; the model's tick time would put the
+        simulator's own rendering (tens of µs per tick in Python) inside every latency measured
+        from the frames' timestamps. The formats are fixed-width, so frame lengths do not change.
+        """
+        for old, new in self.stamp_pairs(tick_ns, now_ns):
+            data = data.replace(old, new)
+        return data
 
     def rest(self, path: str, query: dict[str, list[str]]) -> RestResponse:
         return 404, b'{"code":-1,"msg":"not found"}'
