@@ -26,8 +26,9 @@ when the client / probe process read it; *trading node* = when the node's strate
 ``run(args)`` reads optional attributes of ``args``: ``rates`` (market events/s, default 1,000,
 10,000, 100,000 and saturation), ``clients`` (default 10 and 100), ``duration_s`` (measured window per run, default 8),
 ``warmup_s`` (2), ``writer`` (True), ``peer`` (True when the cryptofeed environment exists),
-``trading_node`` (True), ``feed_tap`` (False), ``pin`` (False), ``plot_dir`` (write one PNG per scenario there). The
-machine's one-hop floor (:mod:`alphapulse.bench.floor`) is measured first and reported with it.
+``trading_node`` (True), ``feed_tap`` (False), ``pin`` (False), ``cpu_latency_us`` (None: hold the kernel's CPU
+latency limit at that many µs for the whole run, :mod:`alphapulse.bench._cpu_latency`), ``plot_dir`` (write one PNG per
+scenario there). The machine's one-hop floor (:mod:`alphapulse.bench.floor`) is measured first and reported with it.
 """
 
 import argparse
@@ -56,6 +57,7 @@ import psutil
 import uvloop
 
 from alphapulse.bench import floor
+from alphapulse.bench._cpu_latency import cpu_latency_limit, idle_states
 from alphapulse.bench._peer_env import CRYPTOFEED_PYTHON
 from alphapulse.bench._wsclient import masked_text, pong, take_frames, upgrade_request
 from alphapulse.bench.stats import latency_summary
@@ -834,6 +836,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pin processes, ours and the peer's alike: the simulator, the browsers and the writer on the first "
         "CPU (the outside world), the pipeline on the others (a node with cores reserved for it)",
     )
+    parser.add_argument(
+        "--cpu-latency-us",
+        type=int,
+        default=None,
+        metavar="US",
+        help="hold the kernel's CPU latency limit (/dev/cpu_dma_latency, root) at US µs for the whole run, both "
+        "systems alike: 0 keeps idle CPUs polling instead of halting, as a latency-tuned node does",
+    )
     parser.add_argument("--plot-dir", type=Path, default=None, help="write a latency CDF PNG per scenario here")
 
 
@@ -855,8 +865,16 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         feed_tap=bool(getattr(args, "feed_tap", False)),
         trading_node=bool(getattr(args, "trading_node", True)),
         pin=bool(getattr(args, "pin", False)),
+        cpu_latency_us=getattr(args, "cpu_latency_us", None),
         plot_dir=getattr(args, "plot_dir", None),
     )
+    with cpu_latency_limit(opts.cpu_latency_us):
+        report = _run(opts)
+    report["machine"] |= {"cpu_latency_us": opts.cpu_latency_us, "cpuidle": idle_states()}
+    return report
+
+
+def _run(opts: argparse.Namespace) -> dict[str, Any]:
     results, verdicts = [], []
     hop_floor = floor.measure()  # first, on the machine as it is before any stack starts
     with tempfile.TemporaryDirectory(prefix="ap-bench-e2e-") as tmp:
