@@ -16,10 +16,10 @@ Every part is a real process (``e2e/stack.py`` starts them as a user would):
   ``broadcast()`` → the same N clients.
 
 Latency comes from the timestamps the events carry, read against the same wall clock (one
-machine): *exchange* = the simulator's event time (its generator stamps each event with
-``time.time_ns()`` when it creates it, and renders it at the venue's precision: Kraken and Coinbase
-microseconds, Binance milliseconds — so exchange-origin percentiles use Kraken and Coinbase trades
-only); *collector* = ``ts_recv_ns`` (cryptofeed: ``receipt_timestamp``); *browser* / *strategy* =
+machine): *exchange* = when the simulator wrote the venue's frame (it replaces its tick's event time
+with ``time.time_ns()`` just before each write, as a venue's gateway stamps what it sends), at the
+venue's precision: Kraken and Coinbase microseconds, Binance milliseconds — so exchange-origin
+percentiles use Kraken and Coinbase trades only; *collector* = ``ts_recv_ns`` (cryptofeed: ``receipt_timestamp``); *browser* / *strategy* =
 when the client / probe process read it; *trading node* = when the node's strategy ran
 ``on_trade_tick``. CPU and resident memory of every process come from psutil over the measured window.
 
