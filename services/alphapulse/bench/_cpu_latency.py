@@ -3,9 +3,9 @@
 While the file is open with a limit of N µs, no CPU enters an idle state that takes longer than
 N µs to leave; 0 keeps idle CPUs polling instead of halting. On a VM that halts idle vCPUs at once
 (``cpuidle-haltpoll`` with ``guest_halt_poll_ns=0``) waking one costs the host a round trip, which
-every hop of a pipeline pays at low rates; a latency-tuned node (``tuned``'s latency-performance
-profile, the Node Tuning Operator) holds this limit for the same reason. The price is the idle
-CPUs' time: they spin instead of sleeping.
+every hop of a pipeline pays at low rates; a latency-tuned node (``tuned``, the Node Tuning
+Operator) holds such a limit for the same reason. There the halt state declares a 1 µs exit latency,
+so only 0 keeps a vCPU from halting. The price is the idle CPUs' time: they spin instead of sleeping.
 """
 
 import contextlib

@@ -19,9 +19,10 @@ Latency comes from the timestamps the events carry, read against the same wall c
 machine): *exchange* = when the simulator wrote the venue's frame (it replaces its tick's event time
 with ``time.time_ns()`` just before each write, as a venue's gateway stamps what it sends), at the
 venue's precision: Kraken and Coinbase microseconds, Binance milliseconds — so exchange-origin
-percentiles use Kraken and Coinbase trades only; *collector* = ``ts_recv_ns`` (cryptofeed: ``receipt_timestamp``); *browser* / *strategy* =
-when the client / probe process read it; *trading node* = when the node's strategy ran
-``on_trade_tick``. CPU and resident memory of every process come from psutil over the measured window.
+percentiles use Kraken and Coinbase trades only; *collector* = ``ts_recv_ns`` (cryptofeed:
+``receipt_timestamp``); *browser* / *strategy* = when the client / probe process read it;
+*trading node* = when the node's strategy ran ``on_trade_tick``. CPU and resident memory of every
+process come from psutil over the measured window.
 
 ``run(args)`` reads optional attributes of ``args``: ``rates`` (market events/s, default 1,000,
 10,000, 100,000 and saturation), ``clients`` (default 10 and 100), ``duration_s`` (measured window per run, default 8),

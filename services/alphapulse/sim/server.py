@@ -11,9 +11,9 @@ The venue modules (``kraken``, ``coinbase``, ``binance``) implement the protocol
 module owns what they share: accepting connections on the venue's path, per-connection output
 buffers written once per loop iteration, stalls, dropped connections, replay of recordings, the
 synthetic market clock (live frames carry the time they are written, as a venue's gateway stamps
-them: see :meth:`VenueSimulator.restamp`) and back-pressure (the generator runs at the pace of its slowest
-connection; one that stays backed up longer than ``slow_consumer_timeout_s`` is cut off, as
-exchanges do).
+them: see :meth:`VenueSimulator.restamp`) and back-pressure (the generator runs at the pace of its
+slowest connection; one that stays backed up longer than ``slow_consumer_timeout_s`` is cut off,
+as exchanges do).
 """
 
 import asyncio
