@@ -5,6 +5,7 @@ A venue stamps a frame at its gateway; if the simulator kept its tick's time, it
 """
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -87,8 +88,6 @@ def _times_ns(venue: str, data: bytes) -> Iterator[tuple[int, int]]:
 
 @pytest.mark.parametrize("venue", ["kraken", "coinbase", "binance"])
 async def test_live_frames_carry_their_write_time(venue: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import time
-
     writes: list[tuple[int, bytes, int]] = []
     flush = Conn.flush
 
