@@ -26,7 +26,8 @@ process come from psutil over the measured window.
 
 ``run(args)`` reads optional attributes of ``args``: ``rates`` (market events/s, default 1,000,
 10,000, 100,000 and saturation), ``clients`` (default 10 and 100), ``duration_s`` (measured window per run, default 8),
-``warmup_s`` (2), ``writer`` (True), ``peer`` (True when the cryptofeed environment exists),
+``warmup_s`` (2), ``repeat`` (1: run each scenario that many times, the systems taking turns, and judge
+the medians), ``writer`` (True), ``peer`` (True when the cryptofeed environment exists),
 ``trading_node`` (True), ``feed_tap`` (False), ``pin`` (False), ``cpu_latency_us`` (None: hold the kernel's CPU
 latency limit at that many µs for the whole run, :mod:`alphapulse.bench._cpu_latency`), ``plot_dir`` (write one PNG per
 scenario there). The machine's one-hop floor (:mod:`alphapulse.bench.floor`) is measured first and reported with it.
@@ -67,7 +68,17 @@ from alphapulse.protocol.wire import CELL, CELL_BYTES, TradeFlag
 from alphapulse.tokens import issue_token
 from alphapulse.transport import RelayClient
 
-__all__ = ("SATURATION", "add_arguments", "hop_samples", "plot_name", "run", "trade_key")
+__all__ = (
+    "SATURATION",
+    "add_arguments",
+    "hop_samples",
+    "median_result",
+    "plot_name",
+    "repeated_verdict",
+    "run",
+    "trade_key",
+    "verdict",
+)
 
 REPO = Path(__file__).resolve().parents[3]
 PEER_SCRIPT = Path(__file__).with_name("_cryptofeed_e2e_peer.py")
@@ -98,6 +109,7 @@ _F_SNAPSHOT = int(TradeFlag.SNAPSHOT)
 _STATE_TYPES = frozenset(int(t) for t in (FrameType.FEED, FrameType.INSTRUMENT, FrameType.STATUS))
 OUTSIDE_PROCESSES = frozenset({"sim", "clients", "writer"})
 _FINE_SYMBOL_IDS = [symbol_id(ex, s) for ex in sorted(FINE_CLOCK) for s in SYMBOLS[ex]]
+_QUANTILES = ("p50", "p99", "p999")
 
 
 def _stack_module() -> Any:
@@ -769,7 +781,7 @@ def plot_name(rate: float, clients: int) -> str:
     return f"e2e-latency-{'saturation' if rate >= SATURATION else int(rate)}-{clients}c.png"
 
 
-def _verdict(ours: dict[str, Any], peers: list[dict[str, Any]]) -> dict[str, Any]:
+def verdict(ours: dict[str, Any], peers: list[dict[str, Any]]) -> dict[str, Any]:
     """Issue 9's targets and "better than the peer on every percentile", for one scenario."""
     out: dict[str, Any] = {"scenario": ours["scenario"]}
     hops = ours["hops"]
@@ -798,8 +810,47 @@ def _verdict(ours: dict[str, Any], peers: list[dict[str, Any]]) -> dict[str, Any
                 **{f"{p['system']}_ns": p["hops"]["exchange_to_browser"][q] for p in peers},
                 "better": bool(all(mine[q] < p["hops"]["exchange_to_browser"][q] for p in peers)),
             }
-            for q in ("p50", "p99", "p999")
+            for q in _QUANTILES
         }
+    return out
+
+
+def median_result(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One system's repeated runs of a scenario as one result: each hop's percentiles are the median of
+    the runs' (runs where the hop had no samples left out), its sample counts summed; trades delivered to
+    the browsers per second, the median."""
+    first = runs[0]
+    hops: dict[str, dict[str, float]] = {}
+    for hop in first["hops"]:
+        per = [r["hops"][hop] for r in runs if hop in r["hops"]]
+        summary: dict[str, float] = {}
+        for q in _QUANTILES:
+            values = np.array([h[q] for h in per], dtype=np.float64)
+            summary[q] = float("nan") if np.isnan(values).all() else round(float(np.nanmedian(values)))
+        summary["count"] = sum(int(h["count"]) for h in per)
+        hops[hop] = summary
+    keep = ("system", "scenario", "rate_events_per_s", "clients")
+    return {
+        **{k: first[k] for k in keep},
+        "runs": len(runs),
+        "trades_to_browsers_per_s": round(float(np.median([r["trades_to_browsers_per_s"] for r in runs]))),
+        "hops": hops,
+    }
+
+
+def repeated_verdict(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> dict[str, Any]:
+    """The verdict of one scenario run several times, each run (ours, then the peers) in turn: targets and
+    the comparison are judged on the median of each percentile across the runs (:func:`median_result`), and
+    every comparison also says in how many runs ours was better (``runs_better``). One run: its own verdict."""
+    if len(runs) == 1:
+        return verdict(*runs[0])
+    each = [verdict(ours, peers) for ours, peers in runs]
+    peer_systems = [p["system"] for p in runs[0][1]]
+    medians = [median_result([peers[i] for _, peers in runs]) for i in range(len(peer_systems))]
+    out = verdict(median_result([ours for ours, _ in runs]), medians)
+    out["runs"] = len(runs)
+    for key, comparison in out.get("vs_peers", {}).items():
+        comparison["runs_better"] = sum(bool(v["vs_peers"][key]["better"]) for v in each)
     return out
 
 
@@ -817,6 +868,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--duration-s", type=float, default=8.0, help="measured seconds per run (default 8)")
     parser.add_argument("--warmup-s", type=float, default=2.0, help="seconds before measuring (default 2)")
+    parser.add_argument(
+        "--repeat",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="run each scenario N times, the systems taking turns (ours, then each peer variant, N times over); "
+        "verdicts on the median of each percentile across the runs, with how many runs ours won (default 1)",
+    )
     parser.add_argument("--no-writer", dest="writer", action="store_false", help="leave the database writer out")
     parser.add_argument("--no-peer", dest="peer", action="store_false", help="leave the cryptofeed pipeline out")
     parser.add_argument(
@@ -848,6 +907,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot-dir", type=Path, default=None, help="write a latency CDF PNG per scenario here")
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
 def _rate(text: str) -> float:
     if text.strip().lower() in {"max", "saturation"}:
         return SATURATION
@@ -861,6 +927,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         clients=[clients] if isinstance(clients, int) else list(clients),
         duration_s=float(getattr(args, "duration_s", None) or 8.0),
         warmup_s=float(getattr(args, "warmup_s", None) or 2.0),
+        repeat=int(getattr(args, "repeat", None) or 1),
         writer=bool(getattr(args, "writer", True)),
         peer=bool(getattr(args, "peer", True)) and CRYPTOFEED_PYTHON.exists(),
         feed_tap=bool(getattr(args, "feed_tap", False)),
@@ -880,34 +947,45 @@ def _run(opts: argparse.Namespace) -> dict[str, Any]:
     hop_floor = floor.measure()  # first, on the machine as it is before any stack starts
     with tempfile.TemporaryDirectory(prefix="ap-bench-e2e-") as tmp:
         for k, (rate, n) in enumerate((r, c) for r in opts.rates for c in opts.clients):
-            load = os.getloadavg()[0]
-            ours, ours_samples = _alphapulse(rate, n, opts, Path(tmp) / f"ours{k}")
-            ours["load_average"] = round(load, 2)
-            results.append(ours)
-            series = {
-                "alphapulse exchange → strategy probe": ours_samples["exchange_to_strategy"],
-                "alphapulse exchange → NautilusTrader strategy": ours_samples.get(
-                    "exchange_to_trading_node", np.empty(0)
-                ),
-                f"alphapulse exchange → browser ({n})": ours_samples["exchange_to_browser"],
-            }
-            peers = []
-            # the peer as installed (its backend batches: 500 updates or 0.5 s) and tuned to send at once
-            for batch_max in (None, 1) if opts.peer else ():
+            runs: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+            series: dict[str, list[np.ndarray]] = {}  # every run's samples, pooled per curve
+            for i in range(opts.repeat):
                 load = os.getloadavg()[0]
-                peer, peer_samples = _cryptofeed(rate, n, opts, Path(tmp) / f"peer{k}-{batch_max}", batch_max)
-                peer["load_average"] = round(load, 2)
-                results.append(peer)
-                peers.append(peer)
-                series[f"{peer['system']} exchange → browser ({n})"] = peer_samples["exchange_to_browser"]
-            verdicts.append(_verdict(ours, peers))
+                ours, ours_samples = _alphapulse(rate, n, opts, Path(tmp) / f"ours{k}-{i}")
+                ours["load_average"] = round(load, 2)
+                results.append(ours)
+                curves = {
+                    "alphapulse exchange → strategy probe": ours_samples["exchange_to_strategy"],
+                    "alphapulse exchange → NautilusTrader strategy": ours_samples.get(
+                        "exchange_to_trading_node", np.empty(0)
+                    ),
+                    f"alphapulse exchange → browser ({n})": ours_samples["exchange_to_browser"],
+                }
+                peers = []
+                # the peer as installed (its backend batches: 500 updates or 0.5 s) and tuned to send at once
+                for batch_max in (None, 1) if opts.peer else ():
+                    load = os.getloadavg()[0]
+                    peer, peer_samples = _cryptofeed(rate, n, opts, Path(tmp) / f"peer{k}-{i}-{batch_max}", batch_max)
+                    peer["load_average"] = round(load, 2)
+                    results.append(peer)
+                    peers.append(peer)
+                    curves[f"{peer['system']} exchange → browser ({n})"] = peer_samples["exchange_to_browser"]
+                if opts.repeat > 1:
+                    for r in (ours, *peers):
+                        r["run"] = i + 1
+                for label, arr in curves.items():
+                    series.setdefault(label, []).append(arr)
+                runs.append((ours, peers))
+            verdicts.append(repeated_verdict(runs))
             if opts.plot_dir is not None:
                 opts.plot_dir.mkdir(parents=True, exist_ok=True)
-                _plot(opts.plot_dir / plot_name(rate, n), f"end to end, {_label(rate)}, {n} clients", series)
+                pooled = {label: np.concatenate(arrs) for label, arrs in series.items()}
+                _plot(opts.plot_dir / plot_name(rate, n), f"end to end, {_label(rate)}, {n} clients", pooled)
     return {
         "bench": "e2e",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "hop_floor_ns": hop_floor},
         "duration_s": opts.duration_s,
+        "repeat": opts.repeat,
         "results": results,
         "verdicts": verdicts,
     }

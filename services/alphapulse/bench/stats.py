@@ -33,7 +33,7 @@ def render_table(report: dict[str, Any]) -> str:
         rows.append(
             (
                 str(r.get("system")),
-                str(r.get("scenario") or r.get("venue") or "-"),
+                str(r.get("scenario") or r.get("venue") or "-") + (f" (run {r['run']})" if "run" in r else ""),
                 f"{r.get('throughput_per_s', 0):,}",
                 us("p50"),
                 us("p99"),

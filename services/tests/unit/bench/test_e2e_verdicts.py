@@ -1,0 +1,109 @@
+"""``bench e2e``'s verdicts over repeated runs: the medians are judged, and each win is counted per run."""
+
+import argparse
+import math
+from typing import Any
+
+import pytest
+
+from alphapulse.bench import e2e
+
+
+def _result(
+    system: str,
+    browser: tuple[float, float, float],
+    *,
+    rate: float = 1000.0,
+    clients: int = 10,
+    strategy: tuple[float, float, float] = (100_000, 200_000, 400_000),
+    delivered: int = 3000,
+) -> dict[str, Any]:
+    def hop(p: tuple[float, float, float]) -> dict[str, float]:
+        return {"p50": p[0], "p99": p[1], "p999": p[2], "count": 0 if math.isnan(p[0]) else 1000}
+
+    return {
+        "system": system,
+        "scenario": f"{rate:g} events/s, {clients} clients",
+        "rate_events_per_s": rate,
+        "clients": clients,
+        "trades_to_browsers_per_s": delivered,
+        "hops": {"exchange_to_browser": hop(browser), "exchange_to_strategy": hop(strategy)},
+    }
+
+
+def test_the_median_of_each_percentile_leaves_out_runs_without_samples() -> None:
+    nan = float("nan")
+    runs = [
+        _result("alphapulse", (300_000, 900_000, 2_000_000), strategy=(nan, nan, nan), delivered=2990),
+        _result("alphapulse", (100_000, 700_000, 9_000_000), strategy=(nan, nan, nan), delivered=3010),
+        _result("alphapulse", (200_000, 800_000, 1_000_000), strategy=(nan, nan, nan), delivered=3000),
+    ]
+    runs[0]["hops"]["exchange_to_browser"]["p999"] = nan  # too few samples for a p99.9 in this one
+    med = e2e.median_result(runs)
+    assert med["hops"]["exchange_to_browser"] == {"p50": 200_000, "p99": 800_000, "p999": 5_000_000, "count": 3000}
+    assert all(math.isnan(med["hops"]["exchange_to_strategy"][q]) for q in ("p50", "p99", "p999"))
+    assert med["hops"]["exchange_to_strategy"]["count"] == 0
+    assert med["trades_to_browsers_per_s"] == 3000 and med["runs"] == 3
+    assert med["system"] == "alphapulse" and med["clients"] == 10
+
+
+def test_repeated_runs_are_judged_on_medians_and_count_the_runs_won() -> None:
+    ours = [(200, 700, 2_000), (210, 900, 1_500), (190, 650, 3_000)]
+    peer = [(300, 800, 2_500), (310, 600, 1_000), (290, 620, 2_800)]
+    tuned = [(250, 750, 9_000), (260, 760, 9_000), (240, 740, 9_000)]
+    runs = [
+        (
+            _result("alphapulse", o, strategy=(140_000, 290_000, 500_000)),
+            [_result("cryptofeed", p), _result("cryptofeed batch_max=1", t)],
+        )
+        for o, p, t in zip(ours, peer, tuned, strict=True)
+    ]
+    v = e2e.repeated_verdict(runs)
+    assert v["runs"] == 3
+    # p50: ours wins all three; p99: ours wins one run (700 < 800 and < 750), and its median (700) loses to the
+    # peer's (620); p99.9: ours wins the first run only, but its median (2,000) beats both peers' (2,500, 9,000)
+    assert v["vs_peers"]["p50"] == {
+        "alphapulse_ns": 200,
+        "cryptofeed_ns": 300,
+        "cryptofeed batch_max=1_ns": 250,
+        "better": True,
+        "runs_better": 3,
+    }
+    assert (v["vs_peers"]["p99"]["better"], v["vs_peers"]["p99"]["runs_better"]) == (False, 1)
+    assert (v["vs_peers"]["p999"]["better"], v["vs_peers"]["p999"]["runs_better"]) == (True, 1)
+    assert v["targets"]["exchange_to_strategy p50"] == {"measured_ns": 140_000, "target_ns": 150_000, "met": True}
+    assert v["targets"]["exchange_to_browser p99"]["measured_ns"] == 700
+
+
+def test_one_run_keeps_its_own_verdict() -> None:
+    ours, peer = _result("alphapulse", (1, 2, 3)), _result("cryptofeed batch_max=1", (2, 3, 4))
+    assert e2e.repeated_verdict([(ours, [peer])]) == e2e.verdict(ours, [peer])
+    assert "runs" not in e2e.repeated_verdict([(ours, [peer])])
+
+
+def test_at_saturation_the_median_delivered_rate_is_compared() -> None:
+    sat = e2e.SATURATION
+    runs = [
+        (
+            _result("alphapulse", (1, 1, 1), rate=sat, delivered=d),
+            [_result("cryptofeed", (1, 1, 1), rate=sat, delivered=p)],
+        )
+        for d, p in ((400_000, 250_000), (200_000, 260_000), (380_000, 240_000))
+    ]
+    v = e2e.repeated_verdict(runs)
+    assert v["vs_peers"]["trades_to_browsers_per_s"] == {
+        "alphapulse": 380_000,
+        "cryptofeed": 250_000,
+        "better": True,
+        "runs_better": 2,
+    }
+    assert "targets" not in v
+
+
+def test_repeat_must_be_positive() -> None:
+    parser = argparse.ArgumentParser()
+    e2e.add_arguments(parser)
+    assert parser.parse_args(["--repeat", "3"]).repeat == 3
+    assert parser.parse_args([]).repeat == 1
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--repeat", "0"])
