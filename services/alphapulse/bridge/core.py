@@ -108,6 +108,9 @@ class BridgeCore:
         # (symbol id, QUOTES or BOOK, watched): called when the first client starts or the last one stops
         # watching a symbol's quotes or book, so the relay sends the bridge only those (trades always come)
         self.on_interest = on_interest
+        # called when a client falls behind and none was: the backlog needs servicing (service_backlog)
+        # only while someone is behind, so an idle bridge need not wake to check
+        self.on_behind: Callable[[], None] | None = None
         self._monotonic_s = monotonic_s
         self._now_ns = now_ns
         self._symbols: dict[int, SymbolState] = {}
@@ -416,6 +419,8 @@ class BridgeCore:
             if c.behind_since_s is None:
                 c.behind_since_s = self._monotonic_s()
                 self._behind.add(c)
+                if len(self._behind) == 1 and self.on_behind is not None:
+                    self.on_behind()
             return 0
         due = c.take()
         if c.missed:
@@ -449,7 +454,8 @@ class BridgeCore:
             self._coalesced = 0
 
     def service_backlog(self) -> None:
-        """Called every few ms: flush clients that were behind, disconnect those behind too long."""
+        """Called every few ms while a client is behind: flush those that were, disconnect those behind
+        too long."""
         if not self._behind:
             return
         now = self._monotonic_s()

@@ -133,6 +133,8 @@ class BridgeServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self.last_frame: tuple[bytes, bytes] = (b"", b"")  # (payload, its WebSocket frame)
         self._ticker: asyncio.Task[None] | None = None
+        self._someone_behind = asyncio.Event()
+        core.on_behind = self._someone_behind.set
 
     async def start(self) -> None:
         limits = self.core.limits
@@ -183,9 +185,16 @@ class BridgeServer:
             conn.transport.abort()
 
     async def _tick_backlog(self) -> None:
+        """Every few ms while a client is behind, its backlog; every second, token expiry and snapshot
+        retries. With nobody behind it sleeps until the next second or until someone falls behind."""
         core = self.core
         next_expiry_s = 0.0
         while True:
+            if not core.behind_clients:
+                self._someone_behind.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, next_expiry_s - time.monotonic())):
+                        await self._someone_behind.wait()
             await asyncio.sleep(_BACKLOG_INTERVAL_S)
             core.service_backlog()
             now = time.monotonic()

@@ -47,3 +47,21 @@ async def test_a_stalled_client_is_really_disconnected(sock_dir: Path) -> None:
         await eventually_true(lambda: not bridge.server._tasks, timeout_s=15, what="the close task to finish")
         await eventually_true(lambda: not server.connections, timeout_s=15, what="the connection to be gone")
         stalled.ws.transport.abort()  # our side: it never reads, so it would never notice the reset
+
+
+async def test_an_idle_bridge_does_not_wake_to_service_a_backlog() -> None:
+    """With no client behind there is no backlog to service: the ticker sleeps until the next second's token
+    expiry check (it used to wake every 10 ms, on a core the hot path shares)."""
+    async with running_bridge() as bridge:
+        await asyncio.sleep(0.05)  # past the first pass, which runs at once
+        calls = 0
+        service = bridge.core.service_backlog
+
+        def counting() -> None:
+            nonlocal calls
+            calls += 1
+            service()
+
+        bridge.core.service_backlog = counting  # type: ignore[method-assign]
+        await asyncio.sleep(0.5)
+        assert calls <= 1  # at most the once-a-second pass (fifty before)
