@@ -845,8 +845,7 @@ def repeated_verdict(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) ->
     if len(runs) == 1:
         return verdict(*runs[0])
     each = [verdict(ours, peers) for ours, peers in runs]
-    peer_systems = [p["system"] for p in runs[0][1]]
-    medians = [median_result([peers[i] for _, peers in runs]) for i in range(len(peer_systems))]
+    medians = [median_result([peers[i] for _, peers in runs]) for i in range(len(runs[0][1]))]
     out = verdict(median_result([ours for ours, _ in runs]), medians)
     out["runs"] = len(runs)
     for key, comparison in out.get("vs_peers", {}).items():
