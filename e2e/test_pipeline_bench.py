@@ -80,6 +80,24 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
     assert (tmp_path / e2e.plot_name(300.0, 2)).stat().st_size > 0
 
 
+def test_bench_e2e_without_the_probe_feeds_the_bridge_alone(tmp_path: Path) -> None:
+    """--no-probe (like for like with the peer's one consumer): no strategy probe runs beside the bridge, and no
+    exchange → strategy hop is claimed."""
+    args = argparse.Namespace(
+        rates=[300.0], clients=[2], duration_s=1.0, warmup_s=1.0, writer=False, peer=False, trading_node=False,
+        probe=False,
+    )  # fmt: skip
+    report = e2e.run(args)
+    (ours,) = report["results"]
+    assert set(ours["trades_to_browsers_by_venue"]) == VENUES
+    assert ours["trades_to_strategy_per_s"] is None
+    assert "strategy-probe" not in ours["processes"] and "bridge" in ours["processes"]
+    assert set(ours["hops"]) == {
+        "exchange_to_collector", "exchange_to_browser", "exchange_to_browser_socket", "collector_to_browser"
+    }  # fmt: skip
+    assert ours["hops"]["exchange_to_browser"]["count"] > 0
+
+
 def test_hops_match_the_same_trade_across_readers() -> None:
     """Reader-to-reader hops pair each trade by (symbol, trade id), whatever order the readers saw them in."""
     k = np.array([e2e.trade_key(7, 1), e2e.trade_key(7, 2), e2e.trade_key(9, 1)], dtype=np.uint64)

@@ -28,9 +28,10 @@ process come from psutil over the measured window.
 10,000, 100,000 and saturation), ``clients`` (default 10 and 100), ``duration_s`` (measured window per run, default 8),
 ``warmup_s`` (2), ``repeat`` (1: run each scenario that many times, the systems taking turns, and judge
 the medians), ``writer`` (True), ``peer`` (True when the cryptofeed environment exists),
-``trading_node`` (True), ``feed_tap`` (False), ``pin`` (False), ``cpu_latency_us`` (None: hold the kernel's CPU
-latency limit at that many µs for the whole run, :mod:`alphapulse.bench._cpu_latency`), ``plot_dir`` (write one PNG per
-scenario there). The machine's one-hop floor (:mod:`alphapulse.bench.floor`) is measured first and reported with it.
+``trading_node`` (True), ``probe`` (True: the strategy probe), ``feed_tap`` (False), ``pin`` (False),
+``cpu_latency_us`` (None: hold the kernel's CPU latency limit at that many µs for the whole run,
+:mod:`alphapulse.bench._cpu_latency`), ``plot_dir`` (write one PNG per scenario there). The machine's one-hop floor
+(:mod:`alphapulse.bench.floor`) is measured first and reported with it.
 """
 
 import argparse
@@ -627,11 +628,15 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
     try:
         secret = stack_mod.BRIDGE_SECRET.encode()
         clients, cl = _start(ctx, _clients_main, stack.procs["bridge"].port, n, secret, True)
-        relay = [str(stack.sock_dir / "relay.sock")]
-        probe, pr = _start(ctx, _consumer_main, relay, _probe_controls(), "strategy-probe")
-        helpers += [clients, probe]
-        pipes = {"clients": cl, "probe": pr}
-        pids = {"clients": clients.pid, "strategy-probe": probe.pid}
+        helpers.append(clients)
+        pipes = {"clients": cl}
+        pids = {"clients": clients.pid}
+        if opts.probe:
+            relay = [str(stack.sock_dir / "relay.sock")]
+            probe, pr = _start(ctx, _consumer_main, relay, _probe_controls(), "strategy-probe")
+            helpers.append(probe)
+            pipes["probe"] = pr
+            pids["strategy-probe"] = probe.pid
         if opts.feed_tap:
             feeds = [str(p) for p in sorted((stack.sock_dir / "feeds").glob("*.sock"))]
             tap, tp = _start(ctx, _consumer_main, feeds, [], "feed-tap")
@@ -667,7 +672,7 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
             p.join(5)
         stack.stop()
     frames = after["frames_in"] - before["frames_in"]
-    browsers, strategy = got["clients"], got["probe"]
+    browsers, strategy = got["clients"], got.get("probe")
     samples = hop_samples(browsers, strategy, got.get("tap"), node)
     return {
         "system": "alphapulse",
@@ -676,7 +681,7 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         "clients": n,
         "relay_frames_per_s": round(frames / opts.duration_s),
         "relay_dropped_frames": int(after["dropped"] - before["dropped"]),
-        "trades_to_strategy_per_s": round(len(strategy["t_user"]) / opts.duration_s),
+        "trades_to_strategy_per_s": None if strategy is None else round(len(strategy["t_user"]) / opts.duration_s),
         "trades_to_trading_node_per_s": None if node is None else round(node["t_user"].size / opts.duration_s),
         "trades_to_browsers_per_s": round(browsers["events"] / opts.duration_s),
         "trades_to_browsers_by_venue": browsers["venues"],
@@ -884,6 +889,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave the NautilusTrader trading node out (the strategy probe, a bare relay consumer, stays)",
     )
     parser.add_argument(
+        "--no-probe",
+        dest="probe",
+        action="store_false",
+        help="leave the strategy probe out: the relay then feeds the bridge alone (with --no-writer "
+        "--no-trading-node), as the peer's publisher feeds its one consumer; exchange → strategy is not measured",
+    )
+    parser.add_argument(
         "--feed-tap",
         action="store_true",
         help="also read the collectors' feed sockets directly, splitting collector → relay consumer into "
@@ -931,6 +943,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         peer=bool(getattr(args, "peer", True)) and CRYPTOFEED_PYTHON.exists(),
         feed_tap=bool(getattr(args, "feed_tap", False)),
         trading_node=bool(getattr(args, "trading_node", True)),
+        probe=bool(getattr(args, "probe", True)),
         pin=bool(getattr(args, "pin", False)),
         cpu_latency_us=getattr(args, "cpu_latency_us", None),
         plot_dir=getattr(args, "plot_dir", None),
@@ -954,7 +967,7 @@ def _run(opts: argparse.Namespace) -> dict[str, Any]:
                 ours["load_average"] = round(load, 2)
                 results.append(ours)
                 curves = {
-                    "alphapulse exchange → strategy probe": ours_samples["exchange_to_strategy"],
+                    "alphapulse exchange → strategy probe": ours_samples.get("exchange_to_strategy", np.empty(0)),
                     "alphapulse exchange → NautilusTrader strategy": ours_samples.get(
                         "exchange_to_trading_node", np.empty(0)
                     ),
