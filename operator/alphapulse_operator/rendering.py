@@ -176,6 +176,8 @@ def render_deployment(feed: Obj, settings: OperatorSettings) -> Obj:
             "0.0.0.0",
             "--port",
             str(port),
+            # the CRD admits busyPoll only with dedicatedCpus: a core of the collector's own to spin on
+            *(["--busy-poll"] if (spec.get("resources") or {}).get("busyPoll") else []),
         ],
         "ports": [{"name": "metrics", "containerPort": port, "protocol": "TCP"}],
         "readinessProbe": {**probe, "failureThreshold": 3},

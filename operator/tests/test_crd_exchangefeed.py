@@ -107,6 +107,7 @@ HOSTILE = {
     "url-not-websocket": (feed(url="file:///etc/passwd"), "url"),
     "rest-without-url": (feed(restUrl="http://127.0.0.1:9444"), "restUrl"),
     "dedicated-without-cpus": (feed(resources={"dedicatedCpus": True}), "dedicatedCpus"),
+    "busy-poll-on-shared-cpus": (feed(resources={"cpus": 2, "busyPoll": True}), "busyPoll"),
     "fractional-cpus": (feed(resources={"cpus": 1.5}), "cpus"),
     "memory-garbage": (feed(resources={"memory": "lots"}), "memory"),
     "exists-with-value": (

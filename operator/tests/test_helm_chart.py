@@ -138,6 +138,30 @@ def test_relay_daemonset_contract(rendered: dict[str, list[Obj]]) -> None:
     assert svc["spec"]["selector"].items() <= ds["spec"]["template"]["metadata"]["labels"].items()
 
 
+GUARANTEED_RELAY = (
+    "relay.resources.requests.cpu=1",
+    "relay.resources.limits.cpu=1",
+    "relay.resources.requests.memory=1Gi",
+)
+
+
+def test_relay_busy_polls_only_on_a_core_of_its_own(helm: Path) -> None:
+    sets = [a for s in ("relay.busyPoll=true", *GUARANTEED_RELAY) for a in ("--set", s)]
+    ds = by(render(helm, "default", *sets), "DaemonSet", "-relay")
+    assert container(ds)["args"][-1] == "--busy-poll"
+    exact = {"cpu": 1, "memory": "1Gi"}
+    assert container(ds)["resources"] == {"requests": exact, "limits": exact}
+    kube_validate(ds)
+    for missing in GUARANTEED_RELAY:  # each part of Guaranteed QoS with whole CPUs is required
+        rest = [a for s in ("relay.busyPoll=true", *GUARANTEED_RELAY) if s != missing for a in ("--set", s)]
+        proc = run_helm(helm, "template", "ap", str(CHART), *rest)
+        assert proc.returncode != 0, missing
+        assert "relay.busyPoll keeps a whole CPU busy" in proc.stderr
+    half = [a for s in GUARANTEED_RELAY for a in ("--set", s.replace("cpu=1", "cpu=500m"))]
+    proc = run_helm(helm, "template", "ap", str(CHART), "--set", "relay.busyPoll=true", *half)
+    assert proc.returncode != 0  # equal, but not a whole CPU: the static CPU manager gives no core
+
+
 def test_consumers_reach_relays_through_the_headless_service(rendered: dict[str, list[Obj]]) -> None:
     objs = rendered["default"]
     relay = "tcp:ap-alphapulse-relay.alphapulse.svc:7700"

@@ -44,6 +44,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         }
     },
     "dedicated-cpus": {"resources": {"cpus": 2, "memory": "1Gi", "dedicatedCpus": True}},
+    "busy-polling": {"resources": {"cpus": 1, "dedicatedCpus": True, "busyPoll": True}},
     "shared-cpus": {"resources": {"cpus": 1}},
     "simulator": {
         "url": "ws://sim.feeds.svc:9443/stream",
@@ -122,6 +123,16 @@ def test_dedicated_cpus_give_guaranteed_qos_with_integer_cpus() -> None:
     exact = {"cpu": "2", "memory": SETTINGS.default_memory_limit}
     for c in spec["initContainers"] + spec["containers"]:
         assert c["resources"] == {"requests": exact, "limits": exact}
+
+
+def test_busy_poll_is_passed_to_the_collector_and_only_when_asked() -> None:
+    def args(**resources: object) -> list[str]:
+        (collector,) = pod_spec(render_deployment(feed(resources=resources), SETTINGS))["containers"]
+        return list(collector["args"])
+
+    assert "--busy-poll" in args(cpus=1, dedicatedCpus=True, busyPoll=True)
+    assert "--busy-poll" not in args(cpus=1, dedicatedCpus=True)
+    assert "--busy-poll" not in args(cpus=1, dedicatedCpus=True, busyPoll=False)
 
 
 def test_collector_waits_for_the_relay_to_prepare_the_socket_dir() -> None:

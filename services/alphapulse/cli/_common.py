@@ -5,7 +5,7 @@ import argparse
 from alphapulse.errors import ConfigError
 from alphapulse.settings import env, env_int
 
-__all__ = ("add_listen_flags", "add_relay_flag", "add_sock_dir_flag", "parse_host_port")
+__all__ = ("add_busy_poll_flag", "add_listen_flags", "add_relay_flag", "add_sock_dir_flag", "parse_host_port")
 
 
 def add_sock_dir_flag(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +20,15 @@ def add_listen_flags(parser: argparse.ArgumentParser, *, default_port: int, what
     parser.add_argument("--host", default=env("HOST", "127.0.0.1"), help=f"address for {what} (default 127.0.0.1)")
     parser.add_argument(
         "--port", type=int, default=env_int("PORT", default_port), help=f"port for {what} (default {default_port})"
+    )
+
+
+def add_busy_poll_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--busy-poll",
+        action="store_true",
+        help="never sleep between reads: no wake-up per message and warm caches, for a whole CPU kept busy; "
+        "only where the process has a core of its own (docs/performance.md, on dedicated cores)",
     )
 
 

@@ -3,7 +3,7 @@
 import argparse
 from typing import Any
 
-from alphapulse.cli._common import add_listen_flags, add_sock_dir_flag
+from alphapulse.cli._common import add_busy_poll_flag, add_listen_flags, add_sock_dir_flag
 
 
 def register(subparsers: Any) -> None:
@@ -26,6 +26,7 @@ def register(subparsers: Any) -> None:
     )
     add_sock_dir_flag(p)
     add_listen_flags(p, default_port=9102)
+    add_busy_poll_flag(p)
     p.set_defaults(handler=run)
 
 
@@ -55,4 +56,4 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> None:
         await collector.run()
 
-    return run_service(main)
+    return run_service(main, busy_poll=args.busy_poll)

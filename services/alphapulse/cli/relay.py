@@ -3,7 +3,7 @@
 import argparse
 from typing import Any
 
-from alphapulse.cli._common import add_listen_flags, add_sock_dir_flag, parse_host_port
+from alphapulse.cli._common import add_busy_poll_flag, add_listen_flags, add_sock_dir_flag, parse_host_port
 
 
 def register(subparsers: Any) -> None:
@@ -33,6 +33,7 @@ def register(subparsers: Any) -> None:
         "(default 5; 0 = no limit)",
     )
     add_listen_flags(p, default_port=9101)
+    add_busy_poll_flag(p)
     p.set_defaults(handler=run)
 
 
@@ -63,4 +64,4 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await metrics.close()
 
-    return run_service(main)
+    return run_service(main, busy_poll=args.busy_poll)

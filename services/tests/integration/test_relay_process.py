@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import httpx
+import psutil
+import pytest
 from relay_harness import Producer, eventually
 
 from alphapulse.protocol import Exchange
@@ -18,7 +20,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_relay_process_metrics_health_and_clean_stop(sock_dir: Path) -> None:
+@pytest.mark.parametrize("busy_poll", [False, True], ids=["sleeping", "busy-polling"])
+async def test_relay_process_metrics_health_and_clean_stop(sock_dir: Path, busy_poll: bool) -> None:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -29,6 +32,7 @@ async def test_relay_process_metrics_health_and_clean_stop(sock_dir: Path) -> No
         str(sock_dir),
         "--port",
         str(port),
+        *(["--busy-poll"] if busy_poll else []),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -55,6 +59,12 @@ async def test_relay_process_metrics_health_and_clean_stop(sock_dir: Path) -> No
             assert 'alphapulse_relay_frames_in_total{feed="kraken-m"} 29.0' in text
             assert "alphapulse_relay_latency_seconds_bucket" in text
             assert (await http.get("/nope")).status_code == 404
+        # --busy-poll: the relay spins on its CPU between reads; without it, it sleeps
+        ps = psutil.Process(proc.pid)
+        before = sum(ps.cpu_times()[:2])
+        await asyncio.sleep(0.5)
+        share = (sum(ps.cpu_times()[:2]) - before) / 0.5
+        assert share > 0.33 if busy_poll else share < 0.1
     finally:
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), 10)
