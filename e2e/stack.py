@@ -72,6 +72,7 @@ class StackOptions:
     bridge_origins: Sequence[str] = ("*",)
     seed: int = 1
     log_level: str = "INFO"
+    busy_poll: Sequence[str] = ()  # process names ("relay", "collector:kraken", ...) started with --busy-poll
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -179,6 +180,8 @@ class Stack:
         out = log.open("ab")
         self._logs.append(out)
         argv = [sys.executable, "-m", "alphapulse", "--log-level", self.options.log_level, *args]
+        if name in self.options.busy_poll:
+            argv.append("--busy-poll")
         popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=self.env(), cwd=self.root)
         proc = Proc(name, popen, log, port)
         self.procs[name] = proc

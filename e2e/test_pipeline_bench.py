@@ -5,6 +5,7 @@ checks that the benchmark measures what it says, end to end, on the real process
 """
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,29 @@ def test_bench_e2e_without_the_probe_feeds_the_bridge_alone(tmp_path: Path) -> N
     assert ours["hops"]["exchange_to_browser"]["count"] > 0
 
 
+def test_bench_e2e_dedicates_a_cpu_to_the_busy_polling_relay(tmp_path: Path) -> None:
+    """--dedicate relay --busy-poll: the relay alone on the last CPU, spinning there, everything else on the rest;
+    the pipeline still delivers every venue's trades."""
+    args = argparse.Namespace(
+        rates=[300.0], clients=[2], duration_s=1.0, warmup_s=1.0, writer=False, peer=False, trading_node=False,
+        dedicate=["relay"], busy_poll=True,
+    )  # fmt: skip
+    report = e2e.run(args)
+    (ours,) = report["results"]
+    assert set(ours["trades_to_browsers_by_venue"]) == VENUES
+    assert ours["busy_polling"] == ["relay"]
+    cpus = sorted(os.sched_getaffinity(0))
+    assert ours["cpus"]["relay"] == cpus[-1:]
+    assert all(where == cpus[:-1] for name, where in ours["cpus"].items() if name != "relay")
+    # at 300 events/s a sleeping relay uses a few % of a CPU (docs/performance.md); a spinning one all of its own
+    assert ours["processes"]["relay"]["cpu_pct"] > 50
+
+
+def test_busy_polling_needs_a_dedicated_cpu() -> None:
+    with pytest.raises(SystemExit, match="--busy-poll needs --dedicate"):
+        e2e.run(argparse.Namespace(busy_poll=True))
+
+
 def test_hops_match_the_same_trade_across_readers() -> None:
     """Reader-to-reader hops pair each trade by (symbol, trade id), whatever order the readers saw them in."""
     k = np.array([e2e.trade_key(7, 1), e2e.trade_key(7, 2), e2e.trade_key(9, 1)], dtype=np.uint64)
@@ -158,3 +182,16 @@ def test_pinning_puts_the_outside_world_on_one_cpu_and_the_pipeline_on_the_rest(
     assert all(layout[n] == [1, 2, 3] for n in names if n not in e2e.OUTSIDE_PROCESSES)
     with pytest.raises(SystemExit, match="at least two CPUs"):
         e2e.pin_layout(names, [3])
+
+
+def test_dedicated_processes_get_a_cpu_each_from_the_last_one_down() -> None:
+    names = ["sim", "clients", "relay", "bridge", "collector:kraken"]
+    layout = e2e.pin_layout(names, [0, 1, 2, 3], pin=False, dedicated=["relay", "bridge"])
+    assert (layout["relay"], layout["bridge"]) == ([3], [2])
+    assert all(layout[n] == [0, 1] for n in ("sim", "clients", "collector:kraken"))
+    pinned = e2e.pin_layout(names, [0, 1, 2, 3], dedicated=["relay"])  # with --pin: outside apart from the rest
+    assert pinned["relay"] == [3] and pinned["sim"] == [0] and pinned["collector:kraken"] == [1, 2]
+    with pytest.raises(SystemExit, match="need 3 CPUs"):
+        e2e.pin_layout(names, [0, 1], pin=False, dedicated=["relay", "bridge"])
+    with pytest.raises(SystemExit, match="besides the dedicated ones"):
+        e2e.pin_layout(names, [0, 1], dedicated=["relay"])

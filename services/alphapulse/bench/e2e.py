@@ -49,7 +49,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,8 @@ _T_TRADE = int(FrameType.TRADE)
 _F_SNAPSHOT = int(TradeFlag.SNAPSHOT)
 _STATE_TYPES = frozenset(int(t) for t in (FrameType.FEED, FrameType.INSTRUMENT, FrameType.STATUS))
 OUTSIDE_PROCESSES = frozenset({"sim", "clients", "writer"})
+# the services of ours that take --busy-poll, by their process names in the stack
+DEDICABLE = ("relay", "bridge", "trade", "collector:kraken", "collector:coinbase", "collector:binance")
 _FINE_SYMBOL_IDS = [symbol_id(ex, s) for ex in sorted(FINE_CLOCK) for s in SYMBOLS[ex]]
 _QUANTILES = ("p50", "p99", "p999")
 
@@ -507,20 +509,38 @@ class _Usage:
         return out
 
 
-def pin_layout(names: list[str], cpus: list[int]) -> dict[str, list[int]]:
+def pin_layout(
+    names: list[str], cpus: list[int], *, pin: bool = True, dedicated: Sequence[str] = ()
+) -> dict[str, list[int]]:
     """``--pin``: the simulator and the browsers stand for the outside world (other machines), the
     writer for a process that belongs on another node: they share the first CPU; the pipeline (ours or
-    the peer's) gets the others to itself, as on a node whose cores are reserved for it."""
-    if len(cpus) < 2:
-        raise SystemExit(f"--pin needs at least two CPUs; this process may use {cpus}")
-    outside, pipeline = cpus[:1], cpus[1:]
-    return {name: outside if name in OUTSIDE_PROCESSES else pipeline for name in names}
+    the peer's) gets the others to itself, as on a node whose cores are reserved for it.
+
+    ``--dedicate``: each of ``dedicated`` gets a CPU of its own, from the last one down, as the kubelet's
+    static CPU manager gives a Guaranteed pod with whole CPUs; everything else shares the CPUs left
+    (split as above with ``pin``)."""
+    rest = list(cpus)
+    own: dict[str, list[int]] = {}
+    for name in dedicated:
+        if len(rest) < 2:
+            raise SystemExit(
+                f"--dedicate {' '.join(dedicated)}: a CPU each and one for everything else need "
+                f"{len(dedicated) + 1} CPUs; this process may use {cpus}"
+            )
+        own[name] = [rest.pop()]
+    if not pin:
+        return {name: own.get(name, rest) for name in names}
+    if len(rest) < 2:
+        besides = " besides the dedicated ones" if dedicated else ""
+        raise SystemExit(f"--pin needs at least two CPUs{besides}; this process may use {cpus}")
+    outside, pipeline = rest[:1], rest[1:]
+    return {name: own.get(name) or (outside if name in OUTSIDE_PROCESSES else pipeline) for name in names}
 
 
-def _pin(pids: dict[str, int], enabled: bool) -> dict[str, list[int]]:
-    if not enabled:
+def _pin(pids: dict[str, int], pin: bool, dedicated: Sequence[str] = ()) -> dict[str, list[int]]:
+    if not pin and not dedicated:
         return {}
-    layout = pin_layout(list(pids), sorted(os.sched_getaffinity(0)))
+    layout = pin_layout(list(pids), sorted(os.sched_getaffinity(0)), pin=pin, dedicated=dedicated)
     for name, pid in pids.items():
         # every thread: affinity is per thread, and services start theirs (metrics, NautilusTrader) early
         for task in Path(f"/proc/{pid}/task").iterdir():
@@ -622,7 +642,9 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
     stack_mod = _stack_module()
     ctx = mp.get_context("spawn")
     trade, arrivals = _trading_node_spec(root / "trading-node") if opts.trading_node else (None, None)
-    options = stack_mod.StackOptions(rate=rate, writer=opts.writer, bridge=True, trade=trade)
+    options = stack_mod.StackOptions(
+        rate=rate, writer=opts.writer, bridge=True, trade=trade, busy_poll=opts.dedicate if opts.busy_poll else ()
+    )
     stack = stack_mod.Stack(options, root=root).start()
     helpers: list[Any] = []
     try:
@@ -646,7 +668,7 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         for name, pipe in pipes.items():
             _recv(pipe, 60, name)
         pids |= {name: p.pid for name, p in stack.procs.items()}
-        layout = _pin(pids, opts.pin)
+        layout = _pin(pids, opts.pin, opts.dedicate)
         time.sleep(opts.warmup_s)
         usage_pids: dict[str, int | list[int]] = {**pids}
         if opts.writer:
@@ -691,6 +713,7 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         "hops": _summaries(samples),
         "processes": usage.finish(int(frames)),
         "cpus": layout,
+        "busy_polling": list(options.busy_poll),
     }, samples
 
 
@@ -908,6 +931,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "CPU (the outside world), the pipeline on the others (a node with cores reserved for it)",
     )
     parser.add_argument(
+        "--dedicate",
+        action="append",
+        default=None,
+        choices=DEDICABLE,
+        metavar="PROCESS",
+        help="give one of our processes a CPU of its own (repeatable; from the last CPU down), everything else "
+        f"sharing the rest, as on a node with the static CPU manager: {', '.join(DEDICABLE)}. Ours only: the "
+        "peer runs as --pin says",
+    )
+    parser.add_argument(
+        "--busy-poll",
+        action="store_true",
+        help="the --dedicate processes busy-poll on their CPUs (the services' --busy-poll) instead of sleeping",
+    )
+    parser.add_argument(
         "--cpu-latency-us",
         type=int,
         default=None,
@@ -945,9 +983,13 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         trading_node=bool(getattr(args, "trading_node", True)),
         probe=bool(getattr(args, "probe", True)),
         pin=bool(getattr(args, "pin", False)),
+        dedicate=tuple(getattr(args, "dedicate", None) or ()),
+        busy_poll=bool(getattr(args, "busy_poll", False)),
         cpu_latency_us=getattr(args, "cpu_latency_us", None),
         plot_dir=getattr(args, "plot_dir", None),
     )
+    if opts.busy_poll and not opts.dedicate:
+        raise SystemExit("--busy-poll needs --dedicate: a process spinning on a shared CPU takes it from the rest")
     with cpu_latency_limit(opts.cpu_latency_us):
         report = _run(opts)
     report["machine"] |= {"cpu_latency_us": opts.cpu_latency_us, "cpuidle": idle_states()}
