@@ -172,6 +172,10 @@ def test_the_peer_takes_every_venue_and_runs_pinned(tmp_path: Path) -> None:
     assert samples["exchange_to_browser"].size == peer["latency_ns"]["count"]
     outside, pipeline = peer["cpus"]["sim"], peer["cpus"]["cryptofeed"]
     assert peer["cpus"]["clients"] == outside and peer["cpus"]["consumer"] == pipeline
+    # its strategy probe (a second TradeZMQ to a SUB of its own, as ours reads the relay) gets the same trades
+    assert peer["cpus"]["strategy-probe"] == pipeline and peer["trades_to_strategy_per_s"] > 0
+    assert peer["hops"]["exchange_to_strategy"]["count"] > 0
+    assert peer["hops"]["strategy_to_browser"]["count"] >= 0.8 * peer["hops"]["collector_to_browser"]["count"]
     assert not set(outside) & set(pipeline)
 
 

@@ -462,6 +462,48 @@ async def _peer_consumer(zmq_port: int, pipe: Connection) -> None:
         broadcast(clients, orjson.dumps([event]).decode())
 
 
+def _peer_strategy_main(zmq_port: int, pipe: Connection) -> None:
+    uvloop.run(_peer_strategy(zmq_port, pipe))
+
+
+async def _peer_strategy(zmq_port: int, pipe: Connection) -> None:
+    """The peer's strategy probe: a ZeroMQ SUB that cryptofeed's second ``TradeZMQ`` publishes to, reading and
+    decoding each trade as a strategy would, as our probe does from the relay (same rows, same keys)."""
+    import zmq
+    import zmq.asyncio
+
+    loop = asyncio.get_running_loop()
+    sub = zmq.asyncio.Context().socket(zmq.SUB)
+    sub.bind(f"tcp://127.0.0.1:{zmq_port}")
+    sub.setsockopt(zmq.SUBSCRIBE, b"")  # only trades are published here
+    pipe.send("ready")
+    duration_s = await loop.run_in_executor(None, pipe.recv)
+    rows: list[tuple[int, int, int, int, int]] = []
+    sids: dict[tuple[str, str], int] = {}
+    stop_at = time.monotonic() + duration_s
+    while (left := stop_at - time.monotonic()) > 0:
+        if not await sub.poll(left * 1000):
+            continue
+        msg = await sub.recv()
+        now = time.time_ns()
+        t = orjson.loads(msg.partition(b" ")[2])
+        name = (t["exchange"].lower(), t["symbol"])
+        sid = sids.get(name) or sids.setdefault(name, symbol_id(*name))
+        ts_ex = round(t["timestamp"] * 1e9) if t.get("timestamp") else 0
+        rows.append((now, ts_ex, round(t["receipt_timestamp"] * 1e9), sid, int(t["id"])))
+    arr = np.asarray(rows, dtype=np.int64).reshape(-1, 5)
+    pipe.send(
+        {
+            "frames": len(rows),
+            "t_user": arr[:, 0].copy(),
+            "ts_exchange": arr[:, 1].copy(),
+            "ts_recv": arr[:, 2].copy(),
+            "fine": np.isin(arr[:, 3], _FINE_SYMBOL_IDS),
+            "key": _trade_keys(arr[:, 3], arr[:, 4]),
+        }
+    )
+
+
 # ---- measuring --------------------------------------------------------------------------------
 
 
@@ -722,6 +764,7 @@ def _cryptofeed(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     stack_mod = _stack_module()
     ctx = mp.get_context("spawn")
+    probe = bool(getattr(opts, "probe", True))  # the peer's strategy probe, as ours has one
     options = stack_mod.StackOptions(rate=rate, writer=False, bridge=False, collectors=False)
     stack = stack_mod.Stack(options, root=root).start()
     helpers: list[Any] = []
@@ -732,27 +775,39 @@ def _cryptofeed(
         helpers.append(consumer)
         ws_port = _recv(co, 60, "peer consumer")
         # the clients subscribe before any data flows (as ours do: the bridge is up before they connect)
-        clients, cl = _start(ctx, _clients_main, ws_port, n, b"unused-by-the-peer-0123456789abcdef", False)
+        clients, cl = _start(ctx, _clients_main, ws_port, n, b"unused-by-the-peer-0123456789abcdef", probe)
         helpers.append(clients)
         _recv(cl, 60, "clients")
+        pipes = {"clients": cl}
+        pids = {"sim": stack.procs["sim"].pid, "consumer": consumer.pid, "clients": clients.pid}
         urls = [stack.sim_endpoints[v]["url"] for v in ("kraken", "coinbase", "binance")]
         urls.append(stack.sim_endpoints["binance"]["rest_url"])
         argv = [str(CRYPTOFEED_PYTHON), str(PEER_SCRIPT), str(zmq_port), *urls]
-        argv += [str(batch_max)] if batch_max else []
+        argv += ["--batch-max", str(batch_max)] if batch_max else []
+        if probe:
+            strategy_port = stack_mod.free_port()
+            strategy, st = _start(ctx, _peer_strategy_main, strategy_port)
+            helpers.append(strategy)
+            _recv(st, 60, "peer strategy probe")
+            pipes["probe"] = st
+            pids["strategy-probe"] = strategy.pid
+            argv += ["--strategy-port", str(strategy_port)]
         with (root / "cryptofeed.log").open("wb") as log:  # the child keeps its own descriptor
             feed = subprocess.Popen(
                 argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        pids = {"sim": stack.procs["sim"].pid, "cryptofeed": feed.pid, "consumer": consumer.pid, "clients": clients.pid}
+        pids["cryptofeed"] = feed.pid
         layout = _pin(pids, opts.pin)
         time.sleep(opts.warmup_s + 2)  # cryptofeed connects and subscribes after its own start-up
         usage = _Usage(pids)
-        cl.send(opts.duration_s)
+        for pipe in pipes.values():
+            pipe.send(opts.duration_s)
         time.sleep(opts.duration_s)
         usage.stop()
-        browsers = _recv(cl, opts.duration_s + 300, "clients")
+        got = {name: _recv(pipe, opts.duration_s + 300, name) for name, pipe in pipes.items()}
+        browsers, strategy = got["clients"], got.get("probe")
         per_client = browsers["events"] / max(1, n)
         processes = usage.finish(int(per_client))
     finally:
@@ -763,12 +818,13 @@ def _cryptofeed(
             p.kill()
             p.join(5)
         stack.stop()
-    samples = hop_samples(browsers)
+    samples = hop_samples(browsers, strategy)
     return {
         "system": "cryptofeed" if batch_max is None else f"cryptofeed batch_max={batch_max}",
         "scenario": f"{_label(rate)}, {n} clients",
         "rate_events_per_s": rate,
         "clients": n,
+        "trades_to_strategy_per_s": None if strategy is None else round(len(strategy["t_user"]) / opts.duration_s),
         "trades_to_browsers_per_s": round(browsers["events"] / opts.duration_s),
         "trades_to_browsers_by_venue": browsers["venues"],
         "browser_disconnects": browsers["disconnects"],
@@ -810,7 +866,8 @@ def plot_name(rate: float, clients: int) -> str:
 
 
 def verdict(ours: dict[str, Any], peers: list[dict[str, Any]]) -> dict[str, Any]:
-    """Issue 9's targets and "better than the peer on every percentile", for one scenario."""
+    """Issue 9's targets and "better than the peer on every percentile", for one scenario: exchange → browser
+    (``vs_peers``) and, where both pipelines ran a strategy probe, exchange → strategy (``vs_peers_strategy``)."""
     out: dict[str, Any] = {"scenario": ours["scenario"]}
     hops = ours["hops"]
     targets = TARGETS_NS.get(ours["clients"], {})
@@ -831,16 +888,22 @@ def verdict(ours: dict[str, Any], peers: list[dict[str, Any]]) -> dict[str, Any]
             }
         }
     elif peers:
-        mine = hops["exchange_to_browser"]
-        out["vs_peers"] = {
-            q: {
-                "alphapulse_ns": mine[q],
-                **{f"{p['system']}_ns": p["hops"]["exchange_to_browser"][q] for p in peers},
-                "better": bool(all(mine[q] < p["hops"]["exchange_to_browser"][q] for p in peers)),
-            }
-            for q in _QUANTILES
-        }
+        out["vs_peers"] = _compare("exchange_to_browser", ours, peers)
+        if all("exchange_to_strategy" in r["hops"] for r in (ours, *peers)):
+            out["vs_peers_strategy"] = _compare("exchange_to_strategy", ours, peers)
     return out
+
+
+def _compare(hop: str, ours: dict[str, Any], peers: list[dict[str, Any]]) -> dict[str, Any]:
+    mine = ours["hops"][hop]
+    return {
+        q: {
+            "alphapulse_ns": mine[q],
+            **{f"{p['system']}_ns": p["hops"][hop][q] for p in peers},
+            "better": bool(all(mine[q] < p["hops"][hop][q] for p in peers)),
+        }
+        for q in _QUANTILES
+    }
 
 
 def median_result(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -876,8 +939,9 @@ def repeated_verdict(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) ->
     medians = [median_result([peers[i] for _, peers in runs]) for i in range(len(runs[0][1]))]
     out = verdict(median_result([ours for ours, _ in runs]), medians)
     out["runs"] = len(runs)
-    for key, comparison in out.get("vs_peers", {}).items():
-        comparison["runs_better"] = sum(bool(v["vs_peers"][key]["better"]) for v in each)
+    for section in ("vs_peers", "vs_peers_strategy"):
+        for key, comparison in out.get(section, {}).items():
+            comparison["runs_better"] = sum(bool(v[section][key]["better"]) for v in each if section in v)
     return out
 
 

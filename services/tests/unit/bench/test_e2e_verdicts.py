@@ -72,6 +72,14 @@ def test_repeated_runs_are_judged_on_medians_and_count_the_runs_won() -> None:
     assert (v["vs_peers"]["p99"]["better"], v["vs_peers"]["p99"]["runs_better"]) == (False, 1)
     assert (v["vs_peers"]["p999"]["better"], v["vs_peers"]["p999"]["runs_better"]) == (True, 1)
     assert v["targets"]["exchange_to_strategy p50"] == {"measured_ns": 140_000, "target_ns": 150_000, "met": True}
+    # both pipelines ran a strategy probe: exchange → strategy is compared too (the peers' 100/200/400 µs win)
+    assert v["vs_peers_strategy"]["p50"] == {
+        "alphapulse_ns": 140_000,
+        "cryptofeed_ns": 100_000,
+        "cryptofeed batch_max=1_ns": 100_000,
+        "better": False,
+        "runs_better": 0,
+    }
     assert v["targets"]["exchange_to_browser p99"]["measured_ns"] == 700
 
 
@@ -107,3 +115,12 @@ def test_repeat_must_be_positive() -> None:
     assert parser.parse_args([]).repeat == 1
     with pytest.raises(SystemExit):
         parser.parse_args(["--repeat", "0"])
+
+
+def test_exchange_to_strategy_is_compared_only_where_every_pipeline_measured_it() -> None:
+    ours = _result("alphapulse", (1, 2, 3), strategy=(10, 20, 30))
+    peer = _result("cryptofeed batch_max=1", (2, 3, 4), strategy=(11, 19, 31))
+    v = e2e.verdict(ours, [peer])
+    assert [v["vs_peers_strategy"][q]["better"] for q in ("p50", "p99", "p999")] == [True, False, True]
+    del peer["hops"]["exchange_to_strategy"]  # run with --no-probe: neither has the hop to compare
+    assert "vs_peers_strategy" not in e2e.verdict(ours, [peer])
