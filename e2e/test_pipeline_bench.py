@@ -81,7 +81,7 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
     assert (tmp_path / e2e.plot_name(300.0, 2)).stat().st_size > 0
 
 
-def test_bench_e2e_without_the_probe_feeds_the_bridge_alone(tmp_path: Path) -> None:
+def test_bench_e2e_without_the_probe_feeds_the_bridge_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--no-probe (like for like with the peer's one consumer): no strategy probe runs beside the bridge, and no
     exchange → strategy hop is claimed."""
     args = argparse.Namespace(
@@ -89,6 +89,9 @@ def test_bench_e2e_without_the_probe_feeds_the_bridge_alone(tmp_path: Path) -> N
         probe=False,
     )  # fmt: skip
     report = e2e.run(args)
+    progress = capsys.readouterr().err  # one line per step on stderr, what was measured after each
+    assert "bench e2e: [1/1] alphapulse, 300 events/s, 2 clients" in progress
+    assert "exchange → browser p50 / p99 / p99.9" in progress and "exchange → strategy" not in progress
     (ours,) = report["results"]
     assert set(ours["trades_to_browsers_by_venue"]) == VENUES
     assert ours["trades_to_strategy_per_s"] is None

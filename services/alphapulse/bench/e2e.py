@@ -13,7 +13,8 @@ Every part is a real process (``e2e/stack.py`` starts them as a user would):
   Python 3.13 environment (``make peer``) taking the channels our collectors take from the three
   venues (trades, tickers, L2 books) with its ZeroMQ backends → a consumer (pyzmq SUB to the trade
   topics) that renders each trade to the same JSON event and sends it with websockets'
-  ``broadcast()`` → the same N clients.
+  ``broadcast()`` → the same N clients; and, with the probe, a second ``TradeZMQ`` → the peer's strategy
+  probe (a pyzmq SUB in its own process), so exchange → strategy is compared too.
 
 Latency comes from the timestamps the events carry, read against the same wall clock (one
 machine): *exchange* = when the simulator wrote the venue's frame (it replaces its tick's event time
@@ -979,8 +980,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-probe",
         dest="probe",
         action="store_false",
-        help="leave the strategy probe out: the relay then feeds the bridge alone (with --no-writer "
-        "--no-trading-node), as the peer's publisher feeds its one consumer; exchange → strategy is not measured",
+        help="leave the strategy probes out, ours and the peer's: each pipeline then feeds its browsers alone (ours "
+        "with --no-writer --no-trading-node); exchange → strategy is not measured",
     )
     parser.add_argument(
         "--feed-tap",
@@ -1060,8 +1061,36 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
     return report
 
 
+def _progress(text: str) -> None:
+    """One line per step on stderr: a default run takes ~10 minutes, and stdout is the report."""
+    print(f"bench e2e: {text}", file=sys.stderr, flush=True)
+
+
+def _outcome(result: dict[str, Any]) -> str:
+    def ms(hop: str) -> str:
+        h = result["hops"].get(hop)
+        if not h or h["p50"] is None or np.isnan(h["p50"]):
+            return "-"
+        return " / ".join(f"{h[q] / 1e6:.2f}" for q in _QUANTILES)
+
+    strategy = (
+        f", exchange → strategy {ms('exchange_to_strategy')} ms" if "exchange_to_strategy" in result["hops"] else ""
+    )
+    return f"exchange → browser p50 / p99 / p99.9 {ms('exchange_to_browser')} ms{strategy}"
+
+
 def _run(opts: argparse.Namespace) -> dict[str, Any]:
     results, verdicts = [], []
+    systems = 1 + (2 if opts.peer else 0)
+    total, step = len(opts.rates) * len(opts.clients) * opts.repeat * systems, 0
+
+    def measured(system: str, rate: float, n: int, i: int) -> None:
+        nonlocal step
+        step += 1
+        run = f", run {i + 1} of {opts.repeat}" if opts.repeat > 1 else ""
+        _progress(f"[{step}/{total}] {system}, {_label(rate)}, {n} clients{run}")
+
+    _progress("measuring this machine's one-hop floor")
     hop_floor = floor.measure()  # first, on the machine as it is before any stack starts
     with tempfile.TemporaryDirectory(prefix="ap-bench-e2e-") as tmp:
         for k, (rate, n) in enumerate((r, c) for r in opts.rates for c in opts.clients):
@@ -1069,9 +1098,11 @@ def _run(opts: argparse.Namespace) -> dict[str, Any]:
             series: dict[str, list[np.ndarray]] = {}  # every run's samples, pooled per curve
             for i in range(opts.repeat):
                 load = os.getloadavg()[0]
+                measured("alphapulse", rate, n, i)
                 ours, ours_samples = _alphapulse(rate, n, opts, Path(tmp) / f"ours{k}-{i}")
                 ours["load_average"] = round(load, 2)
                 results.append(ours)
+                _progress(f"    {_outcome(ours)}")
                 curves = {
                     "alphapulse exchange → strategy probe": ours_samples.get("exchange_to_strategy", np.empty(0)),
                     "alphapulse exchange → NautilusTrader strategy": ours_samples.get(
@@ -1083,9 +1114,11 @@ def _run(opts: argparse.Namespace) -> dict[str, Any]:
                 # the peer as installed (its backend batches: 500 updates or 0.5 s) and tuned to send at once
                 for batch_max in (None, 1) if opts.peer else ():
                     load = os.getloadavg()[0]
+                    measured("cryptofeed" if batch_max is None else f"cryptofeed batch_max={batch_max}", rate, n, i)
                     peer, peer_samples = _cryptofeed(rate, n, opts, Path(tmp) / f"peer{k}-{i}-{batch_max}", batch_max)
                     peer["load_average"] = round(load, 2)
                     results.append(peer)
+                    _progress(f"    {_outcome(peer)}")
                     peers.append(peer)
                     curves[f"{peer['system']} exchange → browser ({n})"] = peer_samples["exchange_to_browser"]
                 if opts.repeat > 1:
