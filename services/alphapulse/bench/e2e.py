@@ -310,15 +310,20 @@ class _TradeRecorder:
             off += size
 
     def samples(self) -> dict[str, Any]:
-        rows = np.asarray(self.rows, dtype=np.int64).reshape(-1, 5)
-        return {
-            "frames": self.frames,
-            "t_user": rows[:, 0].copy(),
-            "ts_exchange": rows[:, 1].copy(),
-            "ts_recv": rows[:, 2].copy(),
-            "fine": np.isin(rows[:, 3], _FINE_SYMBOL_IDS),
-            "key": _trade_keys(rows[:, 3], rows[:, 4]),
-        }
+        return _arrival_samples(self.rows, self.frames)
+
+
+def _arrival_samples(rows: list[tuple[int, int, int, int, int]], frames: int) -> dict[str, Any]:
+    """A strategy probe's trades, (arrival, ts_exchange, ts_recv, symbol id, trade id) each, as arrays."""
+    arr = np.asarray(rows, dtype=np.int64).reshape(-1, 5)
+    return {
+        "frames": frames,
+        "t_user": arr[:, 0].copy(),
+        "ts_exchange": arr[:, 1].copy(),
+        "ts_recv": arr[:, 2].copy(),
+        "fine": np.isin(arr[:, 3], _FINE_SYMBOL_IDS),
+        "key": _trade_keys(arr[:, 3], arr[:, 4]),
+    }
 
 
 def _trade_keys(symbol_ids: np.ndarray, trade_ids: np.ndarray) -> np.ndarray:
@@ -492,17 +497,7 @@ async def _peer_strategy(zmq_port: int, pipe: Connection) -> None:
         sid = sids.get(name) or sids.setdefault(name, symbol_id(*name))
         ts_ex = round(t["timestamp"] * 1e9) if t.get("timestamp") else 0
         rows.append((now, ts_ex, round(t["receipt_timestamp"] * 1e9), sid, int(t["id"])))
-    arr = np.asarray(rows, dtype=np.int64).reshape(-1, 5)
-    pipe.send(
-        {
-            "frames": len(rows),
-            "t_user": arr[:, 0].copy(),
-            "ts_exchange": arr[:, 1].copy(),
-            "ts_recv": arr[:, 2].copy(),
-            "fine": np.isin(arr[:, 3], _FINE_SYMBOL_IDS),
-            "key": _trade_keys(arr[:, 3], arr[:, 4]),
-        }
-    )
+    pipe.send(_arrival_samples(rows, len(rows)))
 
 
 # ---- measuring --------------------------------------------------------------------------------
