@@ -66,6 +66,9 @@ _F_SNAPSHOT, _F_BOOK_LAST = int(TradeFlag.SNAPSHOT), int(TradeFlag.BOOK_LAST)
 @dataclass(frozen=True, slots=True)
 class BridgeLimits:
     max_clients: int = 1000
+    # connections that have not authenticated yet (each may wait auth_timeout_s); more are refused with 1013 at
+    # once, so unauthenticated sockets cannot pile up without bound
+    max_pending: int = 200
     max_subscriptions: int = 256  # (symbol, channel) pairs per client
     max_queue_events: int = 5000  # trades and notices held for a client that is behind
     high_water_bytes: int = 256 * 1024  # a client whose unsent bytes exceed this is "behind"

@@ -17,6 +17,7 @@ REJECT_REASONS = (
     "oversized",
     "subscription_limit",
     "client_limit",
+    "pending_limit",
     "slow_client",
     "rate_limited",
 )
@@ -43,6 +44,11 @@ class BridgeMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self.clients = Gauge(
             "alphapulse_bridge_clients", "WebSocket clients authenticated and connected", registry=registry
+        )
+        self.pending = Gauge(
+            "alphapulse_bridge_pending_connections",
+            "WebSocket connections open and not authenticated yet",
+            registry=registry,
         )
         self.messages_out = Counter(
             "alphapulse_bridge_messages_out_total",

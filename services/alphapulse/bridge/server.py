@@ -50,6 +50,7 @@ WS_PATH: Final = "/ws"
 _BACKLOG_INTERVAL_S: Final = 0.01
 _CLOSE_TIMEOUT_S: Final = 2.0  # a closing handshake longer than this: the peer is gone or not reading
 _EXPIRY_INTERVAL_S: Final = 1.0
+_PENDING_FULL: Final = "too many connections waiting to authenticate (at most {}); try again later"
 _CLOSE_REASON_MAX_BYTES: Final = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
 _H1 = struct.Struct("!BB")
 _H2 = struct.Struct("!BBH")
@@ -135,6 +136,7 @@ class BridgeServer:
         self._ticker: asyncio.Task[None] | None = None
         self._someone_behind = asyncio.Event()
         core.on_behind = self._someone_behind.set
+        self._pending = 0  # connections upgraded and not authenticated yet
 
     async def start(self) -> None:
         limits = self.core.limits
@@ -221,6 +223,12 @@ class BridgeServer:
         if not origin_allowed(origin, self._allowed_origins, request.headers.get("Host")):
             self.core.metrics.reject("origin")
             return conn.respond(HTTPStatus.FORBIDDEN, f"origin {origin} is not allowed (see --allowed-origin)\n")
+        if self._pending >= self.core.limits.max_pending:
+            # before the upgrade, the cheapest refusal; _handle keeps the exact bound for handshakes in flight
+            self.core.metrics.reject("pending_limit")
+            response = conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, _PENDING_FULL.format(self.core.limits.max_pending))
+            response.headers["Retry-After"] = "1"
+            return response
         return None
 
     async def _refuse(self, conn: ServerConnection, reason_label: str, code: int, reason: str) -> None:
@@ -228,7 +236,14 @@ class BridgeServer:
         await conn.close(code, _reason(reason))
 
     async def _handle(self, conn: ServerConnection) -> None:
-        timeout_s = self.core.limits.auth_timeout_s
+        limits, metrics = self.core.limits, self.core.metrics
+        timeout_s = limits.auth_timeout_s
+        if self._pending >= limits.max_pending:
+            full = _PENDING_FULL.format(limits.max_pending)
+            await self._refuse(conn, "pending_limit", CloseCode.TRY_AGAIN_LATER, full)
+            return
+        self._pending += 1
+        metrics.pending.set(self._pending)
         try:
             first = await asyncio.wait_for(conn.recv(), timeout_s)
         except TimeoutError:
@@ -238,6 +253,9 @@ class BridgeServer:
         except ConnectionClosed:
             self._count_oversized(conn)
             return
+        finally:
+            self._pending -= 1
+            metrics.pending.set(self._pending)
         try:
             message = parse_client_message(first)
         except ClientMessageError as e:

@@ -29,6 +29,13 @@ def register(subparsers: Any) -> None:
         f"comma-separated; default {_DEFAULT_ORIGINS})",
     )
     p.add_argument("--max-clients", type=int, default=1000, help="connections beyond this are refused (1013)")
+    p.add_argument(
+        "--max-pending",
+        type=int,
+        default=200,
+        help="connections not authenticated yet (each may wait 5 s for its auth message); more are refused "
+        "(HTTP 503, or 1013 once upgraded) (default 200)",
+    )
     p.add_argument("--max-subscriptions", type=int, default=256, help="(symbol, channel) pairs per client")
     p.add_argument(
         "--slow-client-timeout-s", type=float, default=10.0, help="disconnect a client not reading for this long"
@@ -77,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     key = require_secret(env("BRIDGE_SECRET"))
     if args.client_messages_per_s > 0 and args.client_messages_burst < 1:
         raise ConfigError("--client-messages-burst must be at least 1 (or --client-messages-per-s 0: no limit)")
+    if args.max_pending < 1:
+        raise ConfigError("--max-pending must be at least 1: every client is pending until it authenticates")
     origins = args.allowed_origins or [
         o.strip() for o in (env("BRIDGE_ALLOWED_ORIGINS") or _DEFAULT_ORIGINS).split(",") if o.strip()
     ]
@@ -88,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         allowed_origins=origins,
         limits=BridgeLimits(
             max_clients=args.max_clients,
+            max_pending=args.max_pending,
             max_subscriptions=args.max_subscriptions,
             slow_client_timeout_s=args.slow_client_timeout_s,
             client_messages_burst=args.client_messages_burst,

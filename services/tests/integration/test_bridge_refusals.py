@@ -162,3 +162,29 @@ async def test_a_client_flooding_messages_is_closed_with_4029() -> None:
             await ws.send(ping)
             assert orjson.loads(await ws.recv())[0]["type"] == "welcome"
             assert orjson.loads(await ws.recv())[0]["type"] == "pong"
+
+
+async def test_connections_waiting_to_authenticate_are_bounded() -> None:
+    """Unauthenticated sockets cannot pile up: past --max-pending the next is refused (HTTP 503 before the
+    upgrade); once one authenticates its slot is free again."""
+    async with running_bridge(max_pending=2) as bridge:
+        origin = "http://good.example"
+        a = await connect(bridge.url, origin=origin, compression=None)  # type: ignore[arg-type]
+        b = await connect(bridge.url, origin=origin, compression=None)  # type: ignore[arg-type]
+        await eventually_true(lambda: bridge.metric("alphapulse_bridge_pending_connections") == 2)
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(bridge.url, origin=origin):  # type: ignore[arg-type]
+                pass
+        assert info.value.response.status_code == 503
+        assert info.value.response.headers["Retry-After"] == "1"
+        assert b"too many connections waiting to authenticate (at most 2)" in info.value.response.body
+        assert bridge.metric("alphapulse_bridge_rejected_total", reason="pending_limit") == 1
+        await a.send(auth(token()))
+        assert orjson.loads(await a.recv())[0]["type"] == "welcome"  # authenticated: no longer pending
+        await eventually_true(lambda: bridge.metric("alphapulse_bridge_pending_connections") == 1)
+        async with connect(bridge.url, origin=origin) as c:  # type: ignore[arg-type]
+            await c.send(auth(token()))
+            assert orjson.loads(await c.recv())[0]["type"] == "welcome"
+        await b.close()
+        await eventually_true(lambda: bridge.metric("alphapulse_bridge_pending_connections") == 0)
+        await a.close()
