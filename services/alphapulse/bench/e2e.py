@@ -941,6 +941,35 @@ def repeated_verdict(runs: list[tuple[dict[str, Any], list[dict[str, Any]]]]) ->
     return out
 
 
+def verdict_notes(verdicts: list[dict[str, Any]]) -> list[str]:
+    """The verdicts in words, one line per scenario, for the table ``bench e2e`` prints without --json."""
+    names = {"p50": "p50", "p99": "p99", "p999": "p99.9"}
+    notes = []
+    for v in verdicts:
+        parts = []
+        for section, hop in (("vs_peers", "exchange → browser"), ("vs_peers_strategy", "exchange → strategy")):
+            comparison = v.get(section)
+            if not comparison:
+                continue
+            if "trades_to_browsers_per_s" in comparison:
+                better = comparison["trades_to_browsers_per_s"]["better"]
+                parts.append(f"trades to browsers per second {'above' if better else 'not above'} every peer's")
+                continue
+            won = [names[q] for q, c in comparison.items() if c["better"]]
+            lost = [names[q] for q, c in comparison.items() if not c["better"]]
+            text = f"{hop} better than every peer at {', '.join(won) or 'no percentile'}"
+            text += f", not at {', '.join(lost)}" if lost else ""
+            if "runs" in v:
+                runs = " / ".join(str(c["runs_better"]) for c in comparison.values())
+                text += f" (medians of {v['runs']} runs; runs won {runs})"
+            parts.append(text)
+        targets = v.get("targets") or {}
+        if targets:
+            parts.append(f"targets met: {sum(t['met'] for t in targets.values())} of {len(targets)}")
+        notes.append(f"{v['scenario']}: " + ("; ".join(parts) or "no peer in the run"))
+    return notes
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate",
@@ -1134,6 +1163,7 @@ def _run(opts: argparse.Namespace) -> dict[str, Any]:
         "repeat": opts.repeat,
         "results": results,
         "verdicts": verdicts,
+        "notes": verdict_notes(verdicts),
     }
 
 

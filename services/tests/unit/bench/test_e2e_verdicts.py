@@ -124,3 +124,25 @@ def test_exchange_to_strategy_is_compared_only_where_every_pipeline_measured_it(
     assert [v["vs_peers_strategy"][q]["better"] for q in ("p50", "p99", "p999")] == [True, False, True]
     del peer["hops"]["exchange_to_strategy"]  # run with --no-probe: neither has the hop to compare
     assert "vs_peers_strategy" not in e2e.verdict(ours, [peer])
+
+
+def test_the_table_says_each_verdict_in_words() -> None:
+    ours = [(200, 700, 2_000), (210, 900, 1_500), (190, 650, 3_000)]
+    peer = [(300, 800, 2_500), (310, 600, 1_000), (290, 620, 2_800)]
+    runs = [
+        (_result("alphapulse", o, strategy=(90_000, 350_000, 300_000)), [_result("cryptofeed batch_max=1", p)])
+        for o, p in zip(ours, peer, strict=True)
+    ]
+    (line,) = e2e.verdict_notes([e2e.repeated_verdict(runs)])
+    assert line == (
+        "1000 events/s, 10 clients: exchange → browser better than every peer at p50, p99.9, not at p99 "
+        "(medians of 3 runs; runs won 3 / 1 / 1); exchange → strategy better than every peer at p50, p99.9, not at "
+        "p99 (medians of 3 runs; runs won 3 / 0 / 3); targets met: 3 of 4"
+    )
+    flat_out = e2e.verdict(
+        _result("alphapulse", (1, 2, 3), rate=e2e.SATURATION, delivered=9),
+        [_result("cryptofeed", (1, 2, 3), rate=e2e.SATURATION, delivered=10)],
+    )
+    assert e2e.verdict_notes([flat_out]) == [
+        f"{e2e.SATURATION:g} events/s, 10 clients: trades to browsers per second not above every peer's"
+    ]
