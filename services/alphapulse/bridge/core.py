@@ -72,6 +72,10 @@ class BridgeLimits:
     max_subscriptions: int = 256  # (symbol, channel) pairs per client
     max_queue_events: int = 5000  # trades and notices held for a client that is behind
     high_water_bytes: int = 256 * 1024  # a client whose unsent bytes exceed this is "behind"
+    # the kernel's send buffer per client (SO_SNDBUF; the kernel doubles it; 0 = its autotuning, up to ~4 MB): a
+    # client that stops reading fills this before the bridge sees its unsent bytes grow, so it bounds both the
+    # kernel memory a frozen client pins and how late it is noticed
+    client_send_buffer_bytes: int = 256 * 1024
     slow_client_timeout_s: float = 10.0  # behind for longer than this: disconnected (4008)
     book_depth: int = 10
     trade_ring: int = 50

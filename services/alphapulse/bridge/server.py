@@ -10,6 +10,7 @@ per-client frame object, and with the write buffer checked so a stalled client i
 import asyncio
 import contextlib
 import logging
+import socket
 import struct
 import time
 from collections.abc import Callable, Sequence
@@ -244,6 +245,10 @@ class BridgeServer:
             return
         self._pending += 1
         metrics.pending.set(self._pending)
+        if limits.client_send_buffer_bytes:
+            sock = conn.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limits.client_send_buffer_bytes)
         try:
             first = await asyncio.wait_for(conn.recv(), timeout_s)
         except TimeoutError:

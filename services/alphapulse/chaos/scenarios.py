@@ -110,14 +110,15 @@ async def _stall_client(stack: ChaosStack, scale: Scale) -> None:
     """Returns once the bridge has dropped the stalled client: rejected it *and* closed its socket."""
     stalled = await stack.add_observer(read=False)
     local_port = stalled.local_port
-    deadline = time.monotonic() + stack.options.slow_client_timeout_s + 60
+    start = time.monotonic()
+    deadline = start + stack.options.slow_client_timeout_s + 60
     try:
         while time.monotonic() < deadline:
             rejected = await asyncio.to_thread(
                 stack.bridge_metric, 'alphapulse_bridge_rejected_total{reason="slow_client"}'
             )
             if rejected >= 1 and local_port not in stack.bridge_peer_ports():
-                stack.stalled_dropped = True
+                stack.stalled_dropped_after_s = time.monotonic() - start
                 return
             await asyncio.sleep(0.1)
     finally:
@@ -293,8 +294,9 @@ async def _run(stack: ChaosStack, scenario: Scenario, scale: Scale, scale_name: 
             result.notes.append("the API claimed to be ready while Redis was unreachable")
             result.settled = False
     if scenario.name == "stall-client":
-        if stack.stalled_dropped:
-            result.notes.append("stalled client dropped by the bridge (4008, connection closed)")
+        if stack.stalled_dropped_after_s is not None:
+            after = f"{stack.stalled_dropped_after_s:.1f} s after it stopped reading"
+            result.notes.append(f"stalled client dropped by the bridge {after} (4008, connection closed)")
         else:
             result.notes.append("the bridge did not close the stalled client's connection")
             result.settled = False

@@ -102,7 +102,7 @@ class ChaosStack:
         self.secret = secrets.token_hex(32)
         self.observers: list[BridgeObserver] = []
         self._pool: asyncpg.Pool | None = None
-        self.stalled_dropped = False  # set by the stall-client scenario
+        self.stalled_dropped_after_s: float | None = None  # set by the stall-client scenario
         self.api_unready_seen = False  # set by the redis-outage scenario
         self.trading_orders: dict[str, str] = {}  # role -> order id, set by the kill-trading scenario
 

@@ -38,6 +38,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--max-subscriptions", type=int, default=256, help="(symbol, channel) pairs per client")
     p.add_argument(
+        "--client-send-buffer-kib",
+        type=int,
+        default=256,
+        help="kernel send buffer per client (SO_SNDBUF): bounds what a client that stopped reading pins and how "
+        "late it is noticed (default 256; 0 = the kernel's autotuning, up to ~4 MiB)",
+    )
+    p.add_argument(
         "--slow-client-timeout-s", type=float, default=10.0, help="disconnect a client not reading for this long"
     )
     p.add_argument(
@@ -98,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         limits=BridgeLimits(
             max_clients=args.max_clients,
             max_pending=args.max_pending,
+            client_send_buffer_bytes=max(0, args.client_send_buffer_kib) << 10,
             max_subscriptions=args.max_subscriptions,
             slow_client_timeout_s=args.slow_client_timeout_s,
             client_messages_burst=args.client_messages_burst,

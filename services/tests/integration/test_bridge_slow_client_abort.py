@@ -3,6 +3,7 @@
 draining a socket nobody reads (megabytes of buffers and a task per frozen client)."""
 
 import asyncio
+import socket
 import time
 from pathlib import Path
 
@@ -65,3 +66,24 @@ async def test_an_idle_bridge_does_not_wake_to_service_a_backlog() -> None:
         bridge.core.service_backlog = counting  # type: ignore[method-assign]
         await asyncio.sleep(0.5)
         assert calls <= 1  # at most the once-a-second pass (fifty before)
+
+
+async def test_each_client_gets_a_capped_kernel_send_buffer() -> None:
+    """A client that stops reading pins at most the capped send buffer in the kernel (the default autotuning lets
+    it grow to megabytes before the bridge sees anything unsent); 0 leaves the kernel's autotuning alone."""
+
+    async def send_buffer_of_a_client(**limits: int) -> int:
+        async with running_bridge(**limits) as bridge:
+            client = Listener(bridge.url, name="capped")
+            await client.open()
+            try:
+                (c,) = bridge.core.clients
+                sock = c.sink._conn.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+                return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+            finally:
+                await client.close()
+
+    assert await send_buffer_of_a_client(client_send_buffer_bytes=64 * 1024) == 2 * 64 * 1024  # the kernel doubles it
+    # 0: not the default cap (256 KiB, doubled) but whatever the kernel's autotuning made of it
+    assert await send_buffer_of_a_client(client_send_buffer_bytes=0) != 2 * 256 * 1024
+    assert await send_buffer_of_a_client() == 2 * 256 * 1024
