@@ -66,8 +66,8 @@ _F_SNAPSHOT, _F_BOOK_LAST = int(TradeFlag.SNAPSHOT), int(TradeFlag.BOOK_LAST)
 @dataclass(frozen=True, slots=True)
 class BridgeLimits:
     max_clients: int = 1000
-    # connections that have not authenticated yet (each may wait auth_timeout_s); more are refused with 1013 at
-    # once, so unauthenticated sockets cannot pile up without bound
+    # connections that have not authenticated yet (each may wait auth_timeout_s); more are refused at once (HTTP 503
+    # before the upgrade), so unauthenticated sockets cannot pile up without bound
     max_pending: int = 200
     max_subscriptions: int = 256  # (symbol, channel) pairs per client
     max_queue_events: int = 5000  # trades and notices held for a client that is behind
