@@ -1144,6 +1144,9 @@ def _run(opts: argparse.Namespace) -> dict[str, Any]:
                     results.append(peer)
                     _progress(f"    {_outcome(peer)}")
                     peers.append(peer)
+                    curves[f"{peer['system']} exchange → strategy probe"] = peer_samples.get(
+                        "exchange_to_strategy", np.empty(0)
+                    )
                     curves[f"{peer['system']} exchange → browser ({n})"] = peer_samples["exchange_to_browser"]
                 if opts.repeat > 1:
                     for r in (ours, *peers):
