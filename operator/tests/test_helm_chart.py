@@ -130,6 +130,12 @@ def test_relay_daemonset_contract(rendered: dict[str, list[Obj]]) -> None:
         "20",
         "--snapshot-rate-per-s",
         "5",
+        "--snapshot-coalesce-ms",
+        "200",
+        "--max-consumers",
+        "64",
+        "--max-consumers-per-address",
+        "16",
     ]
     (sockets,) = [v for v in pod["volumes"] if v["name"] == "sockets"]
     assert sockets["hostPath"] == {"path": "/var/run/alphapulse", "type": "DirectoryOrCreate"}

@@ -32,6 +32,25 @@ def register(subparsers: Any) -> None:
         help="sustained snapshot requests per second per consumer; more are dropped and counted "
         "(default 5; 0 = no limit)",
     )
+    p.add_argument(
+        "--snapshot-coalesce-ms",
+        type=float,
+        default=200.0,
+        help="relay-wide: at most one snapshot request per feed and book goes to the collector in this window; "
+        "later ones wait for its end and go as one (default 200; 0 = off)",
+    )
+    p.add_argument(
+        "--max-consumers",
+        type=int,
+        default=64,
+        help="consumer connections served at once; more are closed on arrival and counted (default 64; 0 = no limit)",
+    )
+    p.add_argument(
+        "--max-consumers-per-address",
+        type=int,
+        default=16,
+        help="TCP consumer connections served at once from one peer address (default 16; 0 = no limit)",
+    )
     add_listen_flags(p, default_port=9101)
     add_busy_poll_flag(p)
     p.set_defaults(handler=run)
@@ -42,12 +61,19 @@ def run(args: argparse.Namespace) -> int:
     from alphapulse.errors import ConfigError
     from alphapulse.observability import MetricsServer
     from alphapulse.relay import Relay
-    from alphapulse.relay.limits import SnapshotLimit
+    from alphapulse.relay.limits import ConsumerLimit, SnapshotLimit
     from alphapulse.settings import sock_dir
 
     if args.snapshot_rate_per_s > 0 and args.snapshot_burst < 1:
         raise ConfigError("--snapshot-burst must be at least 1 (or turn the limit off with --snapshot-rate-per-s 0)")
     snapshot_limit = SnapshotLimit(args.snapshot_burst, args.snapshot_rate_per_s)
+    for flag, value in (
+        ("--snapshot-coalesce-ms", args.snapshot_coalesce_ms),
+        ("--max-consumers", args.max_consumers),
+        ("--max-consumers-per-address", args.max_consumers_per_address),
+    ):
+        if value < 0:
+            raise ConfigError(f"{flag} must be 0 or more, got {value}")
 
     async def main() -> None:
         relay = Relay(
@@ -55,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
             listen_tcp=parse_host_port(args.listen_tcp) if args.listen_tcp else None,
             consumer_buffer_bytes=args.consumer_buffer_mib << 20,
             snapshot_limit=snapshot_limit,
+            snapshot_coalesce_s=args.snapshot_coalesce_ms / 1000,
+            consumer_limit=ConsumerLimit(args.max_consumers, args.max_consumers_per_address),
         )
         metrics = MetricsServer(args.host, args.port, health=relay.healthy)
         await relay.start()

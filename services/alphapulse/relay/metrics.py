@@ -12,6 +12,15 @@ SNAPSHOT_REQUESTS_DROPPED = Counter(
     "Snapshot requests of a consumer dropped by its rate limit (relay.limits)",
     ["consumer"],
 )
+SNAPSHOT_REQUESTS_COALESCED = Counter(
+    "alphapulse_relay_snapshot_requests_coalesced_total",
+    "Snapshot requests merged into a deferred one for the same feed and book: one fewer to a collector (relay.limits)",
+)
+CONSUMERS_REFUSED = Counter(
+    "alphapulse_relay_consumers_refused_total",
+    "Consumer connections closed on arrival: too many in all or from one address (relay.limits)",
+    ["reason"],
+)
 FEEDS_CONNECTED = Gauge("alphapulse_relay_feeds_connected", "Feed sockets currently connected")
 CONSUMERS = Gauge("alphapulse_relay_consumers", "Consumers currently connected")
 QUEUE_BYTES = Gauge("alphapulse_relay_consumer_queue_bytes", "Bytes waiting to be written to a consumer", ["consumer"])

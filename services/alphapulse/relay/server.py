@@ -34,7 +34,14 @@ from alphapulse.protocol import (
 from alphapulse.protocol.bulk import CELL_DTYPE
 from alphapulse.relay import metrics
 from alphapulse.relay.core import ConsumerFilter, FeedTrack, ingest, ingest_fast
-from alphapulse.relay.limits import SnapshotGate, SnapshotLimit
+from alphapulse.relay.limits import (
+    LOG_INTERVAL_S,
+    ConsumerLimit,
+    SnapshotCoalescer,
+    SnapshotGate,
+    SnapshotLimit,
+    refusal,
+)
 from alphapulse.transport import REPLAY_PIECE_CELLS, bind_unix_socket
 
 __all__ = ("Relay",)
@@ -50,6 +57,7 @@ class _Consumer(asyncio.Protocol):
         self.name = f"{kind}-{next(relay.consumer_ids)}"
         self.filter = ConsumerFilter()
         self.transport: asyncio.Transport | None = None
+        self.address: str | None = None  # the TCP peer's host; None over the Unix socket
         self._decoder = FrameDecoder(max_pending_bytes=64 * CELL_BYTES)
         self.dropped: dict[int, list[int]] = {}  # feed id -> [first seq, cells]
         self._out = metrics.FRAMES_OUT.labels(self.name)
@@ -63,6 +71,11 @@ class _Consumer(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.address = str(transport.get_extra_info("peername")[0])
+        if not self.relay.admit(self):
+            self.transport = None  # never served: connection_lost has nothing to undo
+            transport.close()
+            return
         self.relay.consumers.add(self)
         self.relay.reorder()
         metrics.CONSUMERS.set(len(self.relay.consumers))
@@ -71,6 +84,8 @@ class _Consumer(asyncio.Protocol):
             transport.write(hello)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self not in self.relay.consumers:
+            return  # refused on arrival
         self.relay.consumers.discard(self)
         self.relay.reorder()
         self.relay.forget_resumes(self)
@@ -87,6 +102,8 @@ class _Consumer(asyncio.Protocol):
             assert self.transport is not None
             self.transport.close()
             return
+        if self.transport is None:
+            return  # refused on arrival: its bytes are not read
         for frame in frames:
             if isinstance(frame, Control):
                 self.relay.on_consumer_control(self, frame)
@@ -242,6 +259,8 @@ class Relay:
         consumer_buffer_bytes: int = 16 << 20,
         scan_interval_s: float = 0.2,
         snapshot_limit: SnapshotLimit | None = None,
+        snapshot_coalesce_s: float = 0.2,
+        consumer_limit: ConsumerLimit | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.sock_dir = sock_dir
@@ -252,6 +271,10 @@ class Relay:
         self.scan_interval_s = scan_interval_s
         self.snapshot_limit = snapshot_limit or SnapshotLimit()
         self.clock = clock or SystemClock()
+        self.snapshot_coalescer = SnapshotCoalescer(snapshot_coalesce_s, self.clock.monotonic_s)
+        self._coalesce_timer: asyncio.TimerHandle | None = None
+        self.consumer_limit = consumer_limit or ConsumerLimit()
+        self._refusals_logged_s = -LOG_INTERVAL_S
         self.consumers: set[_Consumer] = set()
         self.delivery_order: list[_Consumer] = []  # see reorder()
         self.feeds: dict[str, FeedTrack] = {}  # by socket path
@@ -276,6 +299,21 @@ class Relay:
         if not self._servers:
             return False, "not serving yet"
         return True, f"ok: {sum(1 for i in self.inputs.values() if i.transport)} feeds, {len(self.consumers)} consumers"
+
+    def admit(self, consumer: _Consumer) -> bool:
+        """Whether a new consumer is served (``relay.limits.ConsumerLimit``); a refusal is counted and logged."""
+        why = refusal(self.consumer_limit, consumer.address, [c.address for c in self.consumers])
+        if why is None:
+            return True
+        metrics.CONSUMERS_REFUSED.labels(why).inc()
+        now = self.clock.monotonic_s()
+        if now - self._refusals_logged_s >= LOG_INTERVAL_S:
+            self._refusals_logged_s = now
+            log.warning(
+                "consumer connection refused; more refusals this minute are only counted",
+                extra={"reason": why, "address": consumer.address or "unix", "consumers": len(self.consumers)},
+            )
+        return False
 
     def reorder(self) -> None:
         """Consumers that subscribed to what they need (trading nodes, bridges) are written to before
@@ -305,7 +343,25 @@ class Relay:
                 continue
             if control.exchange_mask and track.exchange is not None and not control.exchange_mask >> track.exchange & 1:
                 continue
-            feed_input.send(request)
+            if self.snapshot_coalescer.offer(path, request):  # relay.limits: one per feed and book per interval
+                feed_input.send(request)
+            elif self._coalesce_timer is None:
+                self._arm_coalesce_timer()
+
+    def _arm_coalesce_timer(self) -> None:
+        due = self.snapshot_coalescer.next_due_s()
+        if due is None:
+            self._coalesce_timer = None
+            return
+        delay = max(0.0, due - self.clock.monotonic_s())
+        self._coalesce_timer = asyncio.get_running_loop().call_later(delay, self._send_coalesced)
+
+    def _send_coalesced(self) -> None:
+        for path, request in self.snapshot_coalescer.due():
+            feed_input = self.inputs.get(path)
+            if feed_input is not None:  # a feed gone since: its next session publishes each book whole from the venue
+                feed_input.send(dataclasses.replace(request, ts_ns=time.time_ns()))
+        self._arm_coalesce_timer()
 
     def _resume(self, consumer: _Consumer, control: Control) -> None:
         """Pass a consumer's RESUME to the feed it names (now, or once that feed connects)."""
@@ -426,6 +482,9 @@ class Relay:
             self._watching.discard(path)
 
     async def close(self) -> None:
+        if self._coalesce_timer is not None:
+            self._coalesce_timer.cancel()
+            self._coalesce_timer = None
         for server in self._servers:
             server.close()
         for consumer in list(self.consumers):
