@@ -272,7 +272,7 @@ class Stack:
         if o.api:
             port = free_port()
             dist = str(REPO / "frontend" / "dist")
-            self.spawn("api", "api", "--port", str(port), "--frontend-dir", dist, port=port)
+            self.spawn("api", "api", "--port", str(port), "--metrics-port", "0", "--frontend-dir", dist, port=port)
             self.wait_healthy(["api"], timeout_s)
         if o.trade is not None:
             port = free_port()

@@ -101,7 +101,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         api = subprocess.Popen(
-            [*cli, "api", "--migrate", "--host", "127.0.0.1", "--port", str(api_port), "--no-order-events"],
+            [
+                *cli,
+                "api",
+                "--migrate",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(api_port),
+                "--metrics-port",
+                "0",
+                "--no-order-events",
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

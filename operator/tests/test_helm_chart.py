@@ -182,7 +182,7 @@ def test_consumers_reach_relays_through_the_headless_service(rendered: dict[str,
 def test_api_and_migrations(rendered: dict[str, list[Obj]]) -> None:
     objs = rendered["default"]
     api = container(by(objs, "Deployment", "-api"))
-    assert api["args"] == ["api", "--host", "0.0.0.0", "--port", "8000"]
+    assert api["args"] == ["api", "--host", "0.0.0.0", "--port", "8000", "--metrics-port", "9104"]
     assert {"DATABASE_URL", "REDIS_URL", "ALPHAPULSE_BRIDGE_SECRET", "ALPHAPULSE_SESSION_SECRET"} <= env(api).keys()
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     # $(POSTGRES_PASSWORD) only expands if defined earlier in the list.
@@ -209,6 +209,32 @@ def test_api_trusts_x_forwarded_for_only_from_the_configured_proxies(
             kube_validate(obj)
     # what the chart renders, the API accepts as it is
     assert parse_trusted_proxies(value) == ("10.244.0.0/16", "192.168.10.5", "fd00::/8")
+
+
+def test_the_api_serves_metrics_on_a_port_the_ingress_does_not_route_to(rendered: dict[str, list[Obj]]) -> None:
+    prod = rendered["production"]
+    api = by(prod, "Deployment", "-api")
+    c = container(api)
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"http": 8000, "metrics": 9104}
+    assert c["args"][c["args"].index("--metrics-port") + 1] == "9104"
+    # the Ingress reaches the API through its Service, which carries the http port only
+    assert [p["targetPort"] for p in by(prod, "Service", "-api")["spec"]["ports"]] == ["http"]
+    ing = by(prod, "Ingress", "ap-alphapulse")
+    assert {p["backend"]["service"]["port"]["name"] for p in ing["spec"]["rules"][0]["http"]["paths"]} == {"http"}
+    # Prometheus scrapes the metrics port, and not the API's http port (no /metrics there)
+    endpoints = {e["port"]: e for e in by(prod, "PodMonitor", "ap-alphapulse")["spec"]["podMetricsEndpoints"]}
+    assert endpoints["metrics"]["path"] == "/metrics"
+    assert endpoints["http"]["relabelings"] == [
+        {
+            "sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
+            "regex": "api",
+            "action": "drop",
+        }
+    ]
+    assert api["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == "api"
+    annotations = by(rendered["default"], "Deployment", "-api")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9104"
 
 
 def test_operator_is_a_single_standalone_replica(rendered: dict[str, list[Obj]]) -> None:

@@ -30,7 +30,7 @@ from alphapulse.api.routes.frontend import frontend_router
 from alphapulse.api.routes.market import MarketController, provide_market
 from alphapulse.api.routes.orders import FillsController, OrdersController
 from alphapulse.api.routes.portfolio import AccountsController
-from alphapulse.api.routes.system import config, healthz, metrics_endpoint, readyz
+from alphapulse.api.routes.system import config, healthz, readyz
 from alphapulse.api.sessions import LoginThrottle, SessionStore
 from alphapulse.api.settings import ApiSettings
 from alphapulse.clock import Clock, SystemClock
@@ -140,7 +140,6 @@ def create_app(settings: ApiSettings, *, clock: Clock | None = None, hasher: Pas
             config,
             healthz,
             readyz,
-            metrics_endpoint,
             frontend_router(settings.frontend_dir),
         ],
         dependencies={

@@ -7,6 +7,7 @@ import uvicorn
 
 from alphapulse.api.app import create_asgi
 from alphapulse.api.settings import ApiSettings
+from alphapulse.observability import MetricsServer
 
 __all__ = ("serve", "uvicorn_config")
 
@@ -39,7 +40,9 @@ def uvicorn_config(app: Any, settings: ApiSettings, *, host: str = "127.0.0.1", 
     )
 
 
-async def serve(settings: ApiSettings, *, host: str, port: int) -> int:
+async def serve(settings: ApiSettings, *, host: str, port: int, metrics_port: int) -> int:
+    """Serve the API on ``port`` and its Prometheus metrics on ``metrics_port`` (0 picks one): a port of their
+    own, which the Ingress does not route to, unlike every path of the API's port (docs/security.md)."""
     if settings.trusted_proxies == ("*",):
         log.warning(
             "trusting X-Forwarded-For from every peer: any client that reaches the API directly can pick "
@@ -48,6 +51,11 @@ async def serve(settings: ApiSettings, *, host: str, port: int) -> int:
     elif settings.trusted_proxies:
         log.info("client address from X-Forwarded-For of %s", ", ".join(settings.trusted_proxies))
     server = uvicorn.Server(uvicorn_config(create_asgi(settings), settings, host=host, port=port))
-    # uvicorn installs its own SIGINT/SIGTERM handlers; run_service's cancellation also ends serve().
-    await server.serve()
+    metrics = MetricsServer(host, metrics_port)
+    await metrics.start()
+    try:
+        # uvicorn installs its own SIGINT/SIGTERM handlers; run_service's cancellation also ends serve().
+        await server.serve()
+    finally:
+        await metrics.close()
     return 0 if server.started else 1

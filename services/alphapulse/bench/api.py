@@ -151,6 +151,8 @@ async def _start_api(dsn: str, prefix: str) -> tuple[asyncio.subprocess.Process,
         "127.0.0.1",
         "--port",
         "0",
+        "--metrics-port",
+        "0",
         "--no-order-events",
         env=env,
         stderr=asyncio.subprocess.PIPE,
@@ -163,7 +165,7 @@ async def _start_api(dsn: str, prefix: str) -> tuple[asyncio.subprocess.Process,
             line = (await stderr.readline()).decode()
             if not line:
                 raise RuntimeError("the API exited during start-up")
-            if m := re.search(r"http://127\.0\.0\.1:(\d+)", line):
+            if m := re.search(r"running on http://127\.0\.0\.1:(\d+)", line):
                 break
 
     async def drain() -> None:  # keep the pipe from filling and blocking the server

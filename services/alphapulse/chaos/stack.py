@@ -376,7 +376,7 @@ class ChaosStack:
             "ALPHAPULSE_API_ACCESS_LOG": "false",
             "ALPHAPULSE_EQUITY_SNAPSHOT_INTERVAL_S": "0",
         }
-        self._add("api", ["api", "--port", str(self.api_port)], api_env)
+        self._add("api", ["api", "--port", str(self.api_port), "--metrics-port", "0"], api_env)
 
     async def _start_trading(self, env: dict[str, str]) -> None:
         """``alphapulse trade`` with paper execution on the simulated venues and the API's order streams

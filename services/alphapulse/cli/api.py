@@ -1,4 +1,4 @@
-"""``alphapulse api [--host H] [--port P]``: the REST API and the built dashboard."""
+"""``alphapulse api [--host H] [--port P] [--metrics-port M]``: the REST API and the built dashboard."""
 
 import argparse
 from typing import Any
@@ -15,6 +15,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="listen port (default 8000; 0 picks one)")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9104,
+        help="Prometheus /metrics on this port, apart from the API's (default 9104; 0 picks one)",
+    )
     parser.add_argument("--frontend-dir", default=None, help="built dashboard folder (default frontend/dist)")
     parser.add_argument(
         "--trusted-proxies",
@@ -78,6 +84,6 @@ def _run(args: argparse.Namespace) -> int:
             except ImportError as e:
                 raise ConfigError("--migrate needs alphapulse.store.migrate, absent from this build") from e
             await runner.migrate(settings.database_url)
-        return await serve(settings, host=args.host, port=args.port)
+        return await serve(settings, host=args.host, port=args.port, metrics_port=args.metrics_port)
 
     return run_service(main)

@@ -141,7 +141,7 @@ def build_plan(opts: StackOptions) -> list[ProcessSpec]:
         plan.append(ProcessSpec("trade", trade, env, stage=30))
     api_needs = {"DATABASE_URL", "REDIS_URL", "ALPHAPULSE_BRIDGE_SECRET", "ALPHAPULSE_SESSION_SECRET"}
     if "api" in opts.verbs and api_needs <= env.keys():
-        api = _cli(opts, "api", "--host", opts.host, "--port", "8000", "--migrate")
+        api = _cli(opts, "api", "--host", opts.host, "--port", "8000", "--metrics-port", "9104", "--migrate")
         plan.append(ProcessSpec("api", api, {"ALPHAPULSE_BRIDGE_URL": f"ws://{opts.host}:8765/ws", **env}, stage=40))
     return plan
 

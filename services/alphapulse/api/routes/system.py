@@ -1,15 +1,18 @@
-"""``/healthz`` (the process answers), ``/readyz`` (database and Redis reachable), ``/metrics``."""
+"""``/healthz`` (the process answers), ``/readyz`` (database and Redis reachable), ``/api/config``.
+
+``/metrics`` is not here: it is served on a port of its own (``alphapulse api --metrics-port``), so that the
+Ingress, which routes every path of the API's port to it, does not publish it (docs/security.md).
+"""
 
 import asyncio
 
-from litestar import MediaType, Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from litestar import Response, get
 
 from alphapulse import __version__
 from alphapulse.api.deps import Ctx
 from alphapulse.api.schemas import ConfigOut, StatusOut
 
-__all__ = ("config", "healthz", "metrics_endpoint", "readyz")
+__all__ = ("config", "healthz", "readyz")
 
 _READY_TIMEOUT_S = 2.0
 
@@ -43,8 +46,3 @@ async def readyz(ctx: Ctx) -> Response[StatusOut]:
     )
     ok = all(v == "ok" for v in checks.values())
     return Response(StatusOut(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503)
-
-
-@get("/metrics", tags=["system"], security=[], media_type=MediaType.TEXT, summary="Prometheus metrics")
-async def metrics_endpoint() -> Response[bytes]:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

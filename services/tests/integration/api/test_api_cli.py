@@ -116,8 +116,19 @@ async def test_api_migrates_an_empty_database_at_start_up(prefix: str) -> None:
         await drop_database(empty)
 
 
+async def test_api_serves_its_metrics_on_their_own_port_only(database: str, prefix: str) -> None:
+    """The Ingress routes every path of the API's port: /metrics must not be one of them."""
+    async with _serving(database, prefix) as (url, metrics_url, _), httpx.AsyncClient() as client:
+        assert (await client.get(f"{url}/readyz")).status_code == 200
+        assert (await client.get(f"{url}/metrics")).status_code == 404
+        assert metrics_url is not None, "the API logged no metrics address before it served"
+        text = (await client.get(metrics_url)).text
+        assert 'alphapulse_api_requests_total{method="GET",route="/readyz",status="200"}' in text
+        assert 'route="/{file_path}",status="404"' in text  # the probe of /metrics above: a dashboard file not found
+
+
 async def _serve_and_probe(database: str, prefix: str, *flags: str) -> None:
-    async with _serving(database, prefix, *flags) as (url, _), httpx.AsyncClient(base_url=url) as client:
+    async with _serving(database, prefix, *flags) as (url, _, _), httpx.AsyncClient(base_url=url) as client:
         assert (await client.get("/readyz")).json()["checks"] == {"database": "ok", "redis": "ok"}
         assert (await client.get("/api/auth/me")).status_code == 401
 
@@ -125,8 +136,9 @@ async def _serve_and_probe(database: str, prefix: str, *flags: str) -> None:
 @asynccontextmanager
 async def _serving(
     database: str, prefix: str, *flags: str, **extra_env: str
-) -> AsyncIterator[tuple[str, asyncio.StreamReader]]:
-    """``alphapulse api`` on a free port; yields its URL and its stderr (JSON log lines) past start-up.
+) -> AsyncIterator[tuple[str, str | None, asyncio.StreamReader]]:
+    """``alphapulse api`` on free ports; yields its URL, its metrics URL (when it logged one before it
+    served) and its stderr (JSON log lines) past start-up.
     The process must exit 0 when terminated."""
     env = _env(
         database,
@@ -145,6 +157,8 @@ async def _serving(
         "127.0.0.1",
         "--port",
         "0",
+        "--metrics-port",
+        "0",
         *flags,
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -152,14 +166,16 @@ async def _serving(
     )
     assert proc.stderr is not None
     try:
-        url = None
+        url = metrics_url = None
         async with asyncio.timeout(30):
             while url is None:
                 line = (await proc.stderr.readline()).decode()
                 assert line, "the API exited before it listened"
-                if m := re.search(r"http://127\.0\.0\.1:(\d+)", line):
+                if m := re.search(r"http://127\.0\.0\.1:\d+/metrics", line):
+                    metrics_url = m.group(0)
+                if m := re.search(r"running on http://127\.0\.0\.1:(\d+)", line):
                     url = f"http://127.0.0.1:{m.group(1)}"
-        yield url, proc.stderr
+        yield url, metrics_url, proc.stderr
     finally:
         proc.terminate()
         code = await asyncio.wait_for(proc.wait(), timeout=20)
@@ -170,7 +186,7 @@ async def test_api_believes_x_forwarded_for_only_from_trusted_proxies(database: 
     """The flag reaches uvicorn: logins are counted, and logged, under the forwarded address.
     The environment variable (127.0.0.2) is overridden by the flag (127.0.0.1)."""
     flag = ("--trusted-proxies", "127.0.0.1")
-    async with _serving(database, prefix, *flag, ALPHAPULSE_TRUSTED_PROXIES="127.0.0.2") as (url, stderr):
+    async with _serving(database, prefix, *flag, ALPHAPULSE_TRUSTED_PROXIES="127.0.0.2") as (url, _, stderr):
         async with httpx.AsyncClient(base_url=url) as client:
             for xff in ("203.0.113.7", "198.51.100.9"):
                 resp = await client.post(

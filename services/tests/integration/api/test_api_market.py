@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 from api_harness import RunningApi, create_account, insert_trades, login, seed_market
+from prometheus_client import REGISTRY, generate_latest
 
 from alphapulse.api.equity import snapshot_equity
 from alphapulse.api.marketdata import MarketData
@@ -313,7 +314,10 @@ async def test_health_readiness_metrics_schema_and_root(api: RunningApi, viewer:
         assert ready.status_code == 200
         assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
         await anonymous.get("/api/does-not-exist")
-        text = (await anonymous.get("/metrics")).text
+        # the metrics live on a port of their own (test_api_cli.py): the API's port, which the Ingress
+        # publishes whole, does not serve them
+        assert (await anonymous.get("/metrics")).status_code == 404
+        text = generate_latest(REGISTRY).decode()
         assert 'alphapulse_api_requests_total{method="GET",route="/readyz",status="200"}' in text
         assert 'route="unmatched",status="404"' in text
         assert "alphapulse_api_request_seconds_bucket" in text
