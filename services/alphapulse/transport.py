@@ -479,6 +479,10 @@ class _Input(asyncio.Protocol):
             self._lost.set_result(None)
 
 
+# a connection that lasted this long was served: after it ends, reconnect at once and reset the backoff
+STABLE_CONNECTION_S = 1.0
+
+
 class RelayClient:
     """A consumer's connection(s) to relays or a feed socket, reconnecting forever with capped backoff."""
 
@@ -573,7 +577,7 @@ class RelayClient:
                 await self.clock.sleep(delay * (0.5 + random.random() / 2))
                 delay = min(delay * 2, self.backoff_max_s)
                 continue
-            delay = self.backoff_initial_s
+            connected_s = self.clock.monotonic_s()
             self.connects += 1
             if not first and self.reconnect_gap:
                 # whatever flowed while we were away is unknown to us: say so before anything else
@@ -590,4 +594,15 @@ class RelayClient:
                 self._inputs.pop(ep, None)
                 if proto.transport is not None:
                     proto.transport.close()
-            log.info("disconnected; reconnecting", extra={"endpoint": str(ep), "consumer": self.name})
+            if self.clock.monotonic_s() - connected_s >= STABLE_CONNECTION_S:
+                delay = self.backoff_initial_s
+                log.info("disconnected; reconnecting", extra={"endpoint": str(ep), "consumer": self.name})
+                continue
+            # closed as soon as it was made (a relay at its consumer limit, one shutting down): reconnecting
+            # at once would spin, on both ends, for as long as the refusal lasts
+            log.info(
+                "disconnected right after connecting; reconnecting after a pause",
+                extra={"endpoint": str(ep), "consumer": self.name, "pause_s": round(delay, 3)},
+            )
+            await self.clock.sleep(delay * (0.5 + random.random() / 2))
+            delay = min(delay * 2, self.backoff_max_s)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from prometheus_client import REGISTRY
-from relay_harness import Producer, eventually, running_relay
+from relay_harness import Producer, Recorder, eventually, running_relay
 
 from alphapulse.protocol import Control, ControlOp, Exchange, FrameType, encode, type_mask
 from alphapulse.relay.limits import ConsumerLimit, SnapshotLimit
@@ -153,3 +153,20 @@ async def test_connections_past_the_limits_are_closed_on_arrival_and_counted(soc
         assert not await _is_closed_by_relay(again_r)
         for _, w in [*tcp, *unix, (again_r, again_w)]:
             w.close()
+
+
+async def test_a_refused_relay_client_backs_off_and_is_served_once_a_slot_frees(sock_dir: Path) -> None:
+    """Our RelayClient, closed on arrival, does not spin reconnecting: it pauses, doubling up to its cap."""
+    async with running_relay(sock_dir, consumer_limit=ConsumerLimit(total=1)) as relay:
+        _, holder = await asyncio.open_unix_connection(str(sock_dir / "relay.sock"))
+        await eventually(lambda: len(relay.consumers) == 1, what="the slot taken")
+        before = refused("max_consumers")
+        rec = Recorder(str(sock_dir / "relay.sock"), name="refused")
+        rec.start()
+        await asyncio.sleep(1.5)
+        # 50 ms doubling (jittered to half): at most ~7 attempts in 1.5 s; spinning made thousands
+        assert 2 <= rec.client.connects <= 8, rec.client.connects
+        assert refused("max_consumers") - before == rec.client.connects
+        holder.close()
+        await eventually(lambda: len(relay.consumers) == 1 and rec.client.connected, 5.0, "the client served")
+        await rec.stop()
