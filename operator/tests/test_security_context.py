@@ -230,13 +230,44 @@ def test_external_databases_get_no_policy_and_extra_peers_are_added(helm: Path, 
     assert _policies(render(helm, "default", "--set", "networkPolicy.enabled=false")) == {}
 
 
-def test_values_schema_refuses_unknown_network_policy_keys(helm: Path) -> None:
+def test_naming_the_apis_clients_closes_its_http_port_to_everyone_else(helm: Path) -> None:
+    controller = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    prometheus = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    objs = render(
+        helm,
+        "default",
+        "--set",
+        r"networkPolicy.apiClients[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=ingress-nginx",
+        "--set",
+        r"networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=monitoring",
+    )
+    policy = _policies(objs)["api"]
+    kube_validate(policy)
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "api"
+    assert policy["spec"]["ingress"] == [
+        {"from": [controller], "ports": [{"port": 8000, "protocol": "TCP"}]},
+        {"from": [prometheus], "ports": [{"port": 9104, "protocol": "TCP"}]},
+    ]
+    # the pods it selects are the API's, and serve on exactly those two ports
+    api = next(o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("-api"))
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= api["spec"]["template"]["metadata"]["labels"].items()
+    assert {p["containerPort"] for p in api["spec"]["template"]["spec"]["containers"][0]["ports"]} == {8000, 9104}
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("networkPolicy.relayClient[0].podSelector.x=y", "relayClient"),  # a misspelt list
+        ("networkPolicy.apiClients[0].podSelectr.x=y", "podSelectr"),  # a misspelt peer field (the shared $defs)
+    ],
+)
+def test_values_schema_refuses_unknown_network_policy_keys(helm: Path, setting: str, named: str) -> None:
     proc = subprocess.run(
-        [str(helm), "lint", "--strict", str(CHART), "--set", "networkPolicy.relayClient[0].podSelector.x=y"],
+        [str(helm), "lint", "--strict", str(CHART), "--set", setting],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert proc.returncode != 0
-    assert "relayClient" in proc.stdout + proc.stderr
+    assert named in proc.stdout + proc.stderr
