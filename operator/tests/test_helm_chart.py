@@ -354,3 +354,28 @@ def test_values_schema_rejects_mistakes(helm: Path, setting: str, needle: str) -
     proc = run_helm(helm, "lint", "--strict", str(CHART), "--set", setting)
     assert proc.returncode != 0
     assert needle in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "warning"),
+    [
+        ((), "api.trustedProxies is empty"),
+        (("api.trustedProxies={10.244.0.0/16}",), "no NetworkPolicy guards the API"),
+        (
+            (
+                "api.trustedProxies={10.244.0.0/16}",
+                "networkPolicy.apiClients[0].namespaceSelector.matchLabels.team=ingress",
+            ),
+            None,
+        ),
+    ],
+)
+def test_install_notes_warn_about_the_client_address_set_up(
+    helm: Path, settings: tuple[str, ...], warning: str | None
+) -> None:
+    args = [a for s in ("ingress.enabled=true", *settings) for a in ("--set", s)]
+    proc = run_helm(helm, "install", "--dry-run", "ap", str(CHART), "--namespace", NAMESPACE, *args)
+    assert proc.returncode == 0, proc.stderr
+    notes = proc.stdout[proc.stdout.index("NOTES:") :]
+    found = [w for w in ("api.trustedProxies is empty", "no NetworkPolicy guards the API") if w in notes]
+    assert found == ([warning] if warning else [])
