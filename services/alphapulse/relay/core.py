@@ -49,6 +49,11 @@ SYMBOL_KEYED[[FrameType.TRADE, FrameType.QUOTE, FrameType.BOOK, FrameType.SNAPSH
 )
 
 
+# the same tables as bit masks over frame types (types are < 32), for per-cell tests in plain Python
+_ALWAYS_BITS = sum(1 << t for t in range(32) if ALWAYS[t])
+_SYMBOL_KEYED_BITS = sum(1 << t for t in range(32) if SYMBOL_KEYED[t])
+
+
 def as_replay(cells: bytes) -> bytes:
     """The same cells with the REPLAY flag set: state re-sent, not live data."""
     out = bytearray(cells)
@@ -271,25 +276,27 @@ class ConsumerFilter:
         return bytes(arr[keep].tobytes())
 
     def _select_small(self, chunk: bytes, exchange: Exchange | None) -> bytes:
+        # plain Python on ints and bytes: for a few cells, NumPy's per-call cost (one scalar lookup in a
+        # table costs as much as the rest of a cell's decision) is most of the work
         all_mask = self.all_symbols.get(0, 0) | (self.all_symbols.get(int(exchange), 0) if exchange else 0)
         keys = memoryview(chunk).cast("I")[1::12].tolist()
         by_symbol = self.by_symbol
-        kept: list[bytes] = []
-        keep_all = True
+        kept: list[int] = []
         for i, ftype in enumerate(chunk[1::CELL_BYTES]):
             bit = 1 << ftype
-            ok = (
-                ALWAYS[ftype]
+            if (
+                bit & _ALWAYS_BITS
                 or all_mask & bit
                 or (
-                    by_symbol.get(keys[i], 0) & bit if SYMBOL_KEYED[ftype] else any(m & bit for m in by_symbol.values())
+                    by_symbol.get(keys[i], 0) & bit
+                    if bit & _SYMBOL_KEYED_BITS
+                    else any(m & bit for m in by_symbol.values())
                 )
-            )
-            if ok:
-                kept.append(chunk[i * CELL_BYTES : (i + 1) * CELL_BYTES])
-            else:
-                keep_all = False
-        return chunk if keep_all else b"".join(kept)
+            ):
+                kept.append(i)
+        if len(kept) == len(keys):
+            return chunk
+        return b"".join([chunk[i * CELL_BYTES : (i + 1) * CELL_BYTES] for i in kept])
 
 
 def _lut(mask: int) -> npt.NDArray[np.bool_]:

@@ -60,7 +60,7 @@ class _Consumer(asyncio.Protocol):
         self.address: str | None = None  # the TCP peer's host; None over the Unix socket
         self._decoder = FrameDecoder(max_pending_bytes=64 * CELL_BYTES)
         self.dropped: dict[int, list[int]] = {}  # feed id -> [first seq, cells]
-        self._out = metrics.FRAMES_OUT.labels(self.name)
+        self.cells_out = 0  # alphapulse_relay_frames_out_total (relay.metrics.HOT_PATH)
         self._drops = metrics.DROPPED.labels(self.name)
         self.limit_bytes = relay.consumer_buffer_bytes
         self.snapshots = SnapshotGate(relay.snapshot_limit, self.name, relay.clock.monotonic_s)
@@ -132,7 +132,7 @@ class _Consumer(asyncio.Protocol):
             for g in gaps:
                 metrics.GAPS.labels(self.relay.feed_name(g.feed_id), "slow_consumer").inc()
         transport.write(data)
-        self._out.inc(n)
+        self.cells_out += n
 
 
 class _FeedInput(asyncio.Protocol):
@@ -142,8 +142,6 @@ class _FeedInput(asyncio.Protocol):
         self.lost = lost
         self.aligner = FrameAligner()
         self.transport: asyncio.Transport | None = None
-        self._label = track.name or track.source
-        self._frames_in = metrics.FRAMES_IN.labels(self._label)
         # a RESUME answer piece being read: its header (relay request id) and cells so far
         self._replay_left = 0
         self._replay_head: Control | None = None
@@ -160,7 +158,6 @@ class _FeedInput(asyncio.Protocol):
             return
         if not self._replay_left and ingest_fast(self.track, chunk):
             # the common case: live cells continuing the sequence (what ingest() tries first)
-            self._count_in(chunk)
             self._forward([chunk])
         else:
             try:
@@ -171,13 +168,7 @@ class _FeedInput(asyncio.Protocol):
                 assert self.transport is not None
                 self.transport.close()
                 return
-        metrics.LATENCY.observe(time.perf_counter() - t0)
-
-    def _count_in(self, chunk: bytes) -> None:
-        label = self.track.name or self.track.source
-        if label != self._label:
-            self._label, self._frames_in = label, metrics.FRAMES_IN.labels(label)
-        self._frames_in.inc(len(chunk) // CELL_BYTES)
+        self.relay.latency.observe(time.perf_counter() - t0)
 
     def _slow(self, chunk: bytes, now_ns: int) -> None:
         """Everything but the fast path: loss detection with gaps spliced in, state frames, and
@@ -199,7 +190,6 @@ class _FeedInput(asyncio.Protocol):
             live = chunk if at < 0 else chunk[: at * CELL_BYTES]
             if live:
                 pieces, gaps = ingest(self.track, live, now_ns)
-                self._count_in(live)
                 label = self.track.name or self.track.source
                 for g in gaps:
                     metrics.GAPS.labels(label, g.reason.name.lower()).inc()
@@ -274,6 +264,8 @@ class Relay:
         self.snapshot_coalescer = SnapshotCoalescer(snapshot_coalesce_s, self.clock.monotonic_s)
         self._coalesce_timer: asyncio.TimerHandle | None = None
         self.consumer_limit = consumer_limit or ConsumerLimit()
+        self.latency = metrics.ReadLatency()  # alphapulse_relay_latency_seconds (relay.metrics.HOT_PATH)
+        metrics.HOT_PATH.relays.add(self)
         self._refusals_logged_s = -LOG_INTERVAL_S
         self.consumers: set[_Consumer] = set()
         self.delivery_order: list[_Consumer] = []  # see reorder()

@@ -1,6 +1,9 @@
 """The relay's chunk logic: sequence checks on whole buffers, gap splicing, consumer filters."""
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alphapulse.protocol import (
     CELL_BYTES,
@@ -17,6 +20,7 @@ from alphapulse.protocol import (
     pack_trade,
     type_mask,
 )
+from alphapulse.protocol.bulk import CELL_DTYPE
 from alphapulse.relay.core import ConsumerFilter, FeedTrack, as_replay, ingest
 
 
@@ -103,3 +107,36 @@ def test_filter_keeps_state_frames_and_only_the_subscribed_symbol_and_types() ->
         assert [t.symbol_id for t in kept if isinstance(t, Trade)] == [7, 7]
     f.apply(Control(ControlOp.UNSUBSCRIBE, 7, type_mask(FrameType.TRADE)))
     assert f.select(trades([9], sid=7), None, Exchange.BINANCE) == b""
+
+
+_FEED_TYPES = [t for t in FrameType if t != FrameType.CONTROL]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cells=st.lists(st.tuples(st.sampled_from(_FEED_TYPES), st.sampled_from([0, 7, 8, 9])), min_size=1, max_size=16),
+    subs=st.lists(
+        st.tuples(
+            st.sampled_from([0, 7, 8]),  # symbol id (0: every symbol)
+            st.integers(0, 7),  # exchange mask (with symbol 0)
+            st.integers(0, (1 << 12) - 1),  # type mask
+            st.booleans(),  # subscribe or unsubscribe
+        ),
+        max_size=5,
+    ),
+    exchange=st.sampled_from([None, Exchange.KRAKEN, Exchange.BINANCE]),
+)
+def test_the_small_path_selects_exactly_what_the_numpy_path_does(
+    cells: list[tuple[FrameType, int]], subs: list[tuple[int, int, int, bool]], exchange: Exchange | None
+) -> None:
+    chunk = bytearray(trades(list(range(len(cells)))))
+    for i, (ftype, key) in enumerate(cells):
+        chunk[i * CELL_BYTES + 1] = ftype
+        chunk[i * CELL_BYTES + 4 : i * CELL_BYTES + 8] = key.to_bytes(4, "little")
+    f = ConsumerFilter()
+    f.apply(Control(ControlOp.RESET))
+    for sid, exchanges, mask, adding in subs:
+        op = ControlOp.SUBSCRIBE if adding else ControlOp.UNSUBSCRIBE
+        f.apply(Control(op, sid, mask, exchange_mask=exchanges))
+    data = bytes(chunk)
+    assert f.select(data, None, exchange) == f.select(data, np.frombuffer(data, dtype=CELL_DTYPE), exchange)
