@@ -139,7 +139,7 @@ async def _bridge(system: str, relay_path: str, pipe: Connection) -> None:
         relay = relay_client(core, [f"unix:{relay_path}"])  # the service's own subscriptions
 
         def events_written() -> int:
-            return int(core.metrics.messages_out._value.get())
+            return core.metrics.messages_out
     else:
         port, on_cells, close = await _broadcast_peer(written)
 

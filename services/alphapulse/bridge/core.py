@@ -448,7 +448,7 @@ class BridgeCore:
     def _count(self) -> None:
         m = self.metrics
         if self.events_out:
-            m.messages_out.inc(self.events_out)
+            m.messages_out += self.events_out
             self.events_out = 0
         if self._unknown:
             m.drop("unknown_instrument", self._unknown)

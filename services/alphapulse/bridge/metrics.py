@@ -1,6 +1,16 @@
-"""The bridge's Prometheus metrics (names from docs/metrics.md), updated once per tick, not per event."""
+"""The bridge's Prometheus metrics (names from docs/metrics.md), updated once per tick, not per event.
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+The two a tick touches (events out, the tick's send latency) are plain numbers read at scrape time
+(``alphapulse.plain_metrics``); the rest change on connections and refusals only.
+"""
+
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from alphapulse.plain_metrics import PlainHistogram, histogram_family
 
 __all__ = ("DROP_REASONS", "REJECT_REASONS", "BridgeMetrics")
 
@@ -50,23 +60,15 @@ class BridgeMetrics:
             "WebSocket connections open and not authenticated yet",
             registry=registry,
         )
-        self.messages_out = Counter(
-            "alphapulse_bridge_messages_out_total",
-            "Events written to clients (one per event per client)",
-            registry=registry,
-        )
+        self.messages_out = 0  # alphapulse_bridge_messages_out_total
         self.dropped = Counter(
             "alphapulse_bridge_dropped_total", "Events not delivered to a client", ["reason"], registry=registry
         )
         self.rejected = Counter(
             "alphapulse_bridge_rejected_total", "Connections or requests refused", ["reason"], registry=registry
         )
-        self.send_latency = Histogram(
-            "alphapulse_bridge_send_latency_seconds",
-            "From a relay read (tick) to the last client write of that tick",
-            buckets=_LATENCY_BUCKETS_S,
-            registry=registry,
-        )
+        self.send_latency = PlainHistogram(_LATENCY_BUCKETS_S)  # alphapulse_bridge_send_latency_seconds
+        registry.register(_PerTick(self))
         # Pre-create every label so dashboards see zeros, not missing series.
         self._dropped = {r: self.dropped.labels(reason=r) for r in DROP_REASONS}
         self._rejected = {r: self.rejected.labels(reason=r) for r in REJECT_REASONS}
@@ -77,3 +79,20 @@ class BridgeMetrics:
 
     def reject(self, reason: str) -> None:
         self._rejected[reason].inc()
+
+
+class _PerTick(Collector):
+    def __init__(self, metrics: BridgeMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "alphapulse_bridge_messages_out",
+            "Events written to clients (one per event per client)",
+            value=self.metrics.messages_out,
+        )
+        yield histogram_family(
+            "alphapulse_bridge_send_latency_seconds",
+            "From a relay read (tick) to the last client write of that tick",
+            [self.metrics.send_latency],
+        )

@@ -18,6 +18,7 @@ from typing import cast
 import numpy as np
 
 from alphapulse.clock import Clock, SystemClock
+from alphapulse.plain_metrics import PlainHistogram
 from alphapulse.protocol import (
     CELL_BYTES,
     Control,
@@ -264,7 +265,7 @@ class Relay:
         self.snapshot_coalescer = SnapshotCoalescer(snapshot_coalesce_s, self.clock.monotonic_s)
         self._coalesce_timer: asyncio.TimerHandle | None = None
         self.consumer_limit = consumer_limit or ConsumerLimit()
-        self.latency = metrics.ReadLatency()  # alphapulse_relay_latency_seconds (relay.metrics.HOT_PATH)
+        self.latency = PlainHistogram(metrics.LATENCY_BOUNDS_S)  # alphapulse_relay_latency_seconds (metrics.HOT_PATH)
         metrics.HOT_PATH.relays.add(self)
         self._refusals_logged_s = -LOG_INTERVAL_S
         self.consumers: set[_Consumer] = set()
