@@ -211,6 +211,9 @@ class ConsumerFilter:
         self.all_symbols: dict[int, int] = {}  # exchange code (0 = any) -> type mask
         self.by_symbol: dict[int, int] = {}  # symbol id -> type mask
         self._groups: list[tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint32]]] = []
+        # for small reads: per exchange, the types kept whatever the symbol; the types any symbol keeps
+        self._base: dict[int | None, int] = {}
+        self._any_symbol_mask = 0
 
     def apply(self, control: Control) -> None:
         if control.op == ControlOp.RESET:
@@ -242,6 +245,13 @@ class ConsumerFilter:
         for sid, mask in self.by_symbol.items():
             by_mask.setdefault(mask, []).append(sid)
         self._groups = [(_lut(mask), np.array(sorted(sids), dtype=np.uint32)) for mask, sids in by_mask.items()]
+        every = self.all_symbols.get(0, 0)
+        self._base = {None: _ALWAYS_BITS | every}
+        for e in Exchange:
+            self._base[e] = _ALWAYS_BITS | every | self.all_symbols.get(int(e), 0)
+        self._any_symbol_mask = 0
+        for mask in self.by_symbol.values():
+            self._any_symbol_mask |= mask
 
     def wants_book(self, symbol_id: int, exchange: Exchange | None) -> bool:
         bit = 1 << FrameType.BOOK
@@ -276,25 +286,20 @@ class ConsumerFilter:
         return bytes(arr[keep].tobytes())
 
     def _select_small(self, chunk: bytes, exchange: Exchange | None) -> bytes:
-        # plain Python on ints and bytes: for a few cells, NumPy's per-call cost (one scalar lookup in a
-        # table costs as much as the rest of a cell's decision) is most of the work
-        all_mask = self.all_symbols.get(0, 0) | (self.all_symbols.get(int(exchange), 0) if exchange else 0)
+        # plain Python on ints and bytes over masks compiled at subscription time: for a few cells,
+        # NumPy's per-call cost (one scalar table lookup costs as much as a cell's whole decision) and
+        # per-read dictionary work were most of the relay's instructions per read
+        base = self._base.get(exchange)
+        if base is None:  # an exchange code this build does not name
+            base = _ALWAYS_BITS | self.all_symbols.get(0, 0) | self.all_symbols.get(int(exchange or 0), 0)
+        by_symbol, any_symbol = self.by_symbol, self._any_symbol_mask
         keys = memoryview(chunk).cast("I")[1::12].tolist()
-        by_symbol = self.by_symbol
         kept: list[int] = []
         for i, ftype in enumerate(chunk[1::CELL_BYTES]):
             bit = 1 << ftype
-            if (
-                bit & _ALWAYS_BITS
-                or all_mask & bit
-                or (
-                    by_symbol.get(keys[i], 0) & bit
-                    if bit & _SYMBOL_KEYED_BITS
-                    else any(m & bit for m in by_symbol.values())
-                )
-            ):
+            if bit & base or (by_symbol.get(keys[i], 0) if bit & _SYMBOL_KEYED_BITS else any_symbol) & bit:
                 kept.append(i)
-        if len(kept) == len(keys):
+        if len(kept) * CELL_BYTES == len(chunk):
             return chunk
         return b"".join([chunk[i * CELL_BYTES : (i + 1) * CELL_BYTES] for i in kept])
 
