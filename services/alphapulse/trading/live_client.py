@@ -38,6 +38,7 @@ from nautilus_trader.model.identifiers import ClientId, InstrumentId
 from nautilus_trader.model.instruments import Instrument as NtInstrument
 
 from alphapulse.errors import RetryableError
+from alphapulse.plain_metrics import PlainHistogram
 from alphapulse.protocol import Control, ControlOp, FrameError, FrameType, type_mask
 from alphapulse.settings import relay_socket_path, sock_dir
 from alphapulse.trading import metrics
@@ -129,9 +130,9 @@ class RelayDataClient(LiveMarketDataClient):
         self._retry_task: asyncio.Task[None] | None = None
         self._last_instrument_s = 0.0
         self._warned: set[tuple[str, int]] = set()
-        self._frame_counters = {k: metrics.FRAMES.labels(k) for k in ("trade", "quote", "book", "book_snapshot")}
         self._nt_ts = clock.timestamp_ns
-        self._latency = metrics.LATENCY
+        self.latency = PlainHistogram(metrics.LATENCY_BOUNDS_S)  # alphapulse_trading_latency_seconds
+        metrics.PER_READ.clients.add(self)  # and the translator's counts: alphapulse_trading_frames_total
         self._deliver: Callable[[Any], None] = self._handle_data  # see hand_directly_to
         self.gaps_seen = 0
         self.rejected = 0
@@ -235,7 +236,6 @@ class RelayDataClient(LiveMarketDataClient):
     def _on_cells(self, data: bytes) -> None:
         self.reads += 1
         translator = self.translator
-        before = dict(translator.counts)
         try:
             out = translator.translate_cells(data, self._nt_ts())
         except (FrameError, struct.error, IndexError) as e:
@@ -254,17 +254,13 @@ class RelayDataClient(LiveMarketDataClient):
                 self._publish_instrument(obj)
             else:
                 handle(obj)
-        for key, counter in self._frame_counters.items():
-            n = translator.counts.get(key, 0) - before.get(key, 0)
-            if n:
-                counter.inc(n)
         if translator.events:
             self._drain_events()
         if out:
             # sampled once per read: the feed's receive time of the newest frame to its hand-off here
             ts_recv = int.from_bytes(data[-24:-16], "little", signed=True)  # ts_recv of the last cell, if any
             if data[-47] in _TIMED and ts_recv > 0:
-                self._latency.observe(max(0, time.time_ns() - ts_recv) / 1e9)
+                self.latency.observe(max(0, time.time_ns() - ts_recv) / 1e9)
 
     def _publish_instrument(self, inst: NtInstrument) -> None:
         self._provider.add(inst)

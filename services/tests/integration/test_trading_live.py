@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from nautilus_trader.model.identifiers import InstrumentId
+from prometheus_client import REGISTRY, generate_latest
 from relay_harness import Recorder, eventually, running_relay
 from trading_harness import BookProducer, RecordingConfig, RecordingStrategy
 
@@ -40,6 +41,11 @@ async def test_strategy_sees_what_the_relay_sends_frame_for_frame(sock_dir: Path
             book = strategy.book(BTC)
             assert book is not None and str(book.best_bid_price()) == "90000.00"
             assert str(book.best_ask_price()) == "90001.00"
+            # the node's /metrics: frames handed over and reads timed, read from the client at scrape time
+            text = generate_latest(REGISTRY).decode()
+            assert _sample(text, 'alphapulse_trading_frames_total{type="trade"}') >= 50
+            assert _sample(text, 'alphapulse_trading_frames_total{type="quote"}') >= 50
+            assert _sample(text, "alphapulse_trading_latency_seconds_count") >= 1
         await eventually(lambda: len(rec.of(Trade)) == 100, what="recorder")
         await rec.stop()
     await producer.server.close()
@@ -55,6 +61,10 @@ async def test_strategy_sees_what_the_relay_sends_frame_for_frame(sock_dir: Path
     assert [(str(q.bid_price), str(q.ask_price), q.ts_event) for q in strategy.quotes] == [
         (from_fixed(q.bid_price, 2), from_fixed(q.ask_price, 2), q.ts_exchange_ns) for q in seen_quotes
     ]
+
+
+def _sample(text: str, prefix: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix + " "))
 
 
 def _node(sock_dir: Path, strategy: RecordingStrategy):  # type: ignore[no-untyped-def]
