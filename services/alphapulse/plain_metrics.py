@@ -8,11 +8,11 @@ when ``/metrics`` is scraped (the collectors' ``CollectorMetrics`` does the same
 """
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
-__all__ = ("PlainHistogram", "histogram_family")
+__all__ = ("PlainHistogram", "counter_family", "histogram_family")
 
 
 class PlainHistogram:
@@ -45,3 +45,11 @@ def histogram_family(name: str, documentation: str, histograms: Iterable[PlainHi
         total += n
         buckets.append((bound, total))
     return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=sum(h.sum for h in hists))
+
+
+def counter_family(name: str, documentation: str, label: str, values: Mapping[str, int]) -> CounterMetricFamily:
+    """A counter family (``name`` without ``_total``) with one sample per ``label`` value."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, n in values.items():
+        family.add_metric([value], n)
+    return family

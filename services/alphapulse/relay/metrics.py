@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
 from prometheus_client import REGISTRY, Counter, Gauge
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from alphapulse.plain_metrics import PlainHistogram, histogram_family
+from alphapulse.plain_metrics import PlainHistogram, counter_family, histogram_family
 
 if TYPE_CHECKING:
     from alphapulse.relay.server import Relay
@@ -58,18 +58,8 @@ class _HotPath(Collector):
                 cells_in[track.name or track.source] += track.cells_in
             for consumer in list(relay.consumers):
                 cells_out[consumer.name] += consumer.cells_out
-        frames_in = CounterMetricFamily(
-            "alphapulse_relay_frames_in", "Cells received from feed sockets", labels=["feed"]
-        )
-        for feed, n in cells_in.items():
-            frames_in.add_metric([feed], n)
-        frames_out = CounterMetricFamily(
-            "alphapulse_relay_frames_out", "Cells written to consumers", labels=["consumer"]
-        )
-        for consumer_name, n in cells_out.items():
-            frames_out.add_metric([consumer_name], n)
-        yield frames_in
-        yield frames_out
+        yield counter_family("alphapulse_relay_frames_in", "Cells received from feed sockets", "feed", cells_in)
+        yield counter_family("alphapulse_relay_frames_out", "Cells written to consumers", "consumer", cells_out)
         yield histogram_family(
             "alphapulse_relay_latency_seconds",
             "Time from a chunk's arrival from a feed to its hand-off to every consumer's transport",

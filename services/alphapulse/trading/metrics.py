@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
 from prometheus_client import REGISTRY, Counter
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from alphapulse.plain_metrics import PlainHistogram, histogram_family
+from alphapulse.plain_metrics import PlainHistogram, counter_family, histogram_family
 
 if TYPE_CHECKING:
     from alphapulse.trading.live_client import RelayDataClient
@@ -38,12 +38,12 @@ class _PerRead(Collector):
 
     def collect(self) -> Iterator[Metric]:
         clients = list(self.clients)  # one per node; a test process may hold several: summed
-        frames = CounterMetricFamily(
-            "alphapulse_trading_frames", "Frames handed to NautilusTrader, by frame type", labels=["type"]
+        yield counter_family(
+            "alphapulse_trading_frames",
+            "Frames handed to NautilusTrader, by frame type",
+            "type",
+            {kind: sum(c.translator.counts.get(kind, 0) for c in clients) for kind in FRAME_TYPES},
         )
-        for kind in FRAME_TYPES:
-            frames.add_metric([kind], sum(c.translator.counts.get(kind, 0) for c in clients))
-        yield frames
         yield histogram_family(
             "alphapulse_trading_latency_seconds",
             "Feed receive time (collector) to hand-off into NautilusTrader's DataEngine, sampled once per relay read",
