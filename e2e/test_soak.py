@@ -21,6 +21,7 @@ async def test_short_soak_samples_every_process_and_stays_in_bound() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 300 s measured, plus the stack's start, the warm-up's settling and the audit
 async def test_five_minute_soak_memory_growth_within_bound() -> None:
     r = await run_soak(300, rate=500, interval_s=2.0, warmup_s=60, bound=GrowthBound())
     assert {p.process for p in r.processes} == PROCESSES
