@@ -30,16 +30,16 @@ class PlainHistogram:
         self.sum += value
 
 
-def histogram_family(name: str, documentation: str, histograms: Iterable[PlainHistogram]) -> HistogramMetricFamily:
-    """One histogram family from histograms with the same bounds (summed), with cumulative ``le`` buckets
-    written as prometheus_client writes them."""
+def histogram_family(
+    name: str, documentation: str, bounds: Sequence[float], histograms: Iterable[PlainHistogram]
+) -> HistogramMetricFamily:
+    """One histogram family with these ``bounds`` from the histograms (summed; none: all zeros), with cumulative
+    ``le`` buckets written as prometheus_client writes them."""
+    bounds = tuple(bounds)
     hists = list(histograms)
-    if not hists:
-        raise ValueError("histogram_family needs at least one histogram")
-    bounds = hists[0].bounds
     if any(h.bounds != bounds for h in hists):
         raise ValueError(f"{name}: histograms with different bounds cannot be summed")
-    counts = [sum(col) for col in zip(*(h.counts for h in hists), strict=True)]
+    counts = [sum(col) for col in zip(*(h.counts for h in hists), strict=True)] if hists else [0] * (len(bounds) + 1)
     buckets, total = [], 0
     for bound, n in zip((*[repr(b) for b in bounds], "+Inf"), counts, strict=True):
         total += n

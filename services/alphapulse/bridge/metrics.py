@@ -94,5 +94,6 @@ class _PerTick(Collector):
         yield histogram_family(
             "alphapulse_bridge_send_latency_seconds",
             "From a relay read (tick) to the last client write of that tick",
+            _LATENCY_BUCKETS_S,
             [self.metrics.send_latency],
         )

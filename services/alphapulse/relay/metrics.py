@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY, Counter, Gauge
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from alphapulse.plain_metrics import PlainHistogram, counter_family, histogram_family
+from alphapulse.plain_metrics import counter_family, histogram_family
 
 if TYPE_CHECKING:
     from alphapulse.relay.server import Relay
@@ -63,7 +63,8 @@ class _HotPath(Collector):
         yield histogram_family(
             "alphapulse_relay_latency_seconds",
             "Time from a chunk's arrival from a feed to its hand-off to every consumer's transport",
-            [r.latency for r in relays] or [PlainHistogram(LATENCY_BOUNDS_S)],
+            LATENCY_BOUNDS_S,
+            [r.latency for r in relays],
         )
 
 

@@ -95,16 +95,15 @@ class _Consumer(asyncio.Protocol):
             metrics.QUEUE_BYTES.remove(self.name)
 
     def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return  # refused on arrival: its bytes are not read
         try:
             frames = self._decoder.feed(data)
         except FrameError as e:
             metrics.MALFORMED.labels("consumer", "frame").inc()
             log.warning("consumer sent an invalid frame; closing it", extra={"consumer": self.name, "error": str(e)})
-            assert self.transport is not None
             self.transport.close()
             return
-        if self.transport is None:
-            return  # refused on arrival: its bytes are not read
         for frame in frames:
             if isinstance(frame, Control):
                 self.relay.on_consumer_control(self, frame)

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY, Counter
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from alphapulse.plain_metrics import PlainHistogram, counter_family, histogram_family
+from alphapulse.plain_metrics import counter_family, histogram_family
 
 if TYPE_CHECKING:
     from alphapulse.trading.live_client import RelayDataClient
@@ -47,7 +47,8 @@ class _PerRead(Collector):
         yield histogram_family(
             "alphapulse_trading_latency_seconds",
             "Feed receive time (collector) to hand-off into NautilusTrader's DataEngine, sampled once per relay read",
-            [c.latency for c in clients] or [PlainHistogram(LATENCY_BOUNDS_S)],
+            LATENCY_BOUNDS_S,
+            [c.latency for c in clients],
         )
 
 

@@ -28,7 +28,7 @@ class _One(Collector):
         self.hists = hists
 
     def collect(self) -> "list[Metric]":
-        return [histogram_family("x_seconds", "x", self.hists)]
+        return [histogram_family("x_seconds", "x", BOUNDS, self.hists)]
 
 
 @pytest.mark.parametrize("split", [1, 2])
@@ -47,7 +47,7 @@ def test_a_plain_histogram_scrapes_as_prometheus_clients_own(split: int) -> None
 
 def test_histograms_with_different_bounds_are_not_summed() -> None:
     with pytest.raises(ValueError, match="different bounds"):
-        histogram_family("x", "x", [PlainHistogram((1.0,)), PlainHistogram((2.0,))])
+        histogram_family("x", "x", (1.0,), [PlainHistogram((1.0,)), PlainHistogram((2.0,))])
 
 
 def test_the_bridges_per_tick_metrics_are_read_at_scrape_time() -> None:
