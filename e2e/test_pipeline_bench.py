@@ -34,6 +34,9 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
     floor = report["machine"]["hop_floor_ns"]
     assert report["machine"]["cpu_latency_us"] is None  # not asked for: the kernel's limit is left alone
     assert 0 < floor["same_cpu"]["p50"] <= floor["same_cpu"]["p99"]
+    cold = report["machine"]["cold_work_ns"]
+    assert cold["hot"]["p50"] > 0
+    assert cold["after_idle"]["p50"] > 0
     hops = ours["hops"]
     for hop in (
         "exchange_to_collector",

@@ -32,7 +32,8 @@ the medians), ``writer`` (True), ``peer`` (True when the cryptofeed environment 
 ``trading_node`` (True), ``probe`` (True: the strategy probe), ``feed_tap`` (False), ``pin`` (False),
 ``cpu_latency_us`` (None: hold the kernel's CPU latency limit at that many µs for the whole run,
 :mod:`alphapulse.bench._cpu_latency`), ``plot_dir`` (write one PNG per scenario there). The machine's one-hop floor
-(:mod:`alphapulse.bench.floor`) is measured first and reported with it.
+and the cost of one collector message hot and after 1 ms asleep (:mod:`alphapulse.bench.floor`) are measured first
+and reported with it.
 """
 
 import argparse
@@ -1114,8 +1115,9 @@ def _run(opts: argparse.Namespace) -> dict[str, Any]:
         run = f", run {i + 1} of {opts.repeat}" if opts.repeat > 1 else ""
         _progress(f"[{step}/{total}] {system}, {_label(rate)}, {n} clients{run}")
 
-    _progress("measuring this machine's one-hop floor")
+    _progress("measuring this machine's one-hop floor and a message's cost after an idle millisecond")
     hop_floor = floor.measure()  # first, on the machine as it is before any stack starts
+    work_floor = floor.cold_work()
     with tempfile.TemporaryDirectory(prefix="ap-bench-e2e-") as tmp:
         for k, (rate, n) in enumerate((r, c) for r in opts.rates for c in opts.clients):
             runs: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
@@ -1161,7 +1163,12 @@ def _run(opts: argparse.Namespace) -> dict[str, Any]:
                 _plot(opts.plot_dir / plot_name(rate, n), f"end to end, {_label(rate)}, {n} clients", pooled)
     return {
         "bench": "e2e",
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "hop_floor_ns": hop_floor},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "hop_floor_ns": hop_floor,
+            "cold_work_ns": work_floor,
+        },
         "duration_s": opts.duration_s,
         "repeat": opts.repeat,
         "results": results,

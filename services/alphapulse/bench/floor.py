@@ -11,9 +11,16 @@ the message is sent 1 ms apart, as the pipeline's are. Three cases, each with bo
 
 ``measure()`` reports p50/p99 of the one-way time in nanoseconds, both ends reading one clock;
 ``alphapulse bench e2e`` records it beside every run, since it bounds what any pipeline here can do.
+
+The other half of a woken hop is the work the woken process does with what its sleep left of the
+CPU's caches. ``cold_work()`` times one collector message (a Kraken trade: decode, exact numbers,
+the 48-byte frame, the write to a Unix socket) back to back and after 1 ms asleep, as at 1,000
+events/s: on a VM whose host runs other tenants while a vCPU idles, the second is several times the
+first, and every Python stage of a pipeline pays it on every wake.
 """
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import socket
@@ -25,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ("CASES", "add_arguments", "measure", "run")
+__all__ = ("CASES", "add_arguments", "cold_work", "measure", "run")
 
 CASES = ("same_cpu", "cross_cpu", "cross_cpu_busy_poll")
 _MESSAGE_BYTES = 48
@@ -98,15 +105,86 @@ def measure(n: int = 2000, interval_s: float = 0.001) -> dict[str, Any]:
     return out
 
 
+def _cold_worker(cpu: int, n: int, idle_s: float, pipe: Connection) -> None:
+    try:
+        pipe.send(_cold_times(cpu, n, idle_s))
+    except Exception as e:  # reported by the parent at once, not as a minute's silence
+        pipe.send({"error": f"{type(e).__name__}: {e}"})
+
+
+def _cold_times(cpu: int, n: int, idle_s: float) -> dict[str, Any]:
+    # imported here: the parent (bench e2e's) never needs the collector's parser
+    from alphapulse.bench.collector import prelude, trade_messages
+    from alphapulse.collectors.kraken import KrakenParser
+    from alphapulse.collectors.output import FrameWriter
+    from alphapulse.collectors.symbols import SymbolMap
+    from alphapulse.protocol import Exchange, feed_id
+
+    os.sched_setaffinity(0, {cpu})
+    out, sink = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    sink.setblocking(False)
+    writer = FrameWriter(feed_id("floor"), Exchange.KRAKEN, "floor", time.time_ns(), out.send)
+    parser = KrakenParser(writer, SymbolMap(Exchange.KRAKEN, ["BTC-USD"]))
+    parser.on_connect()
+    for message in prelude("kraken", None):
+        parser.feed(message, time.time_ns())
+    writer.flush()
+    messages = iter(trade_messages("kraken", 2 * n + 200))
+    report: dict[str, Any] = {}
+    for case, pause_s in (("hot", 0.0), ("after_idle", idle_s)):
+        times = np.empty(n + 100, dtype=np.int64)
+        for i in range(len(times)):
+            if pause_s:
+                time.sleep(pause_s)
+            t0 = time.perf_counter_ns()
+            parser.feed(next(messages), t0)
+            writer.flush()
+            times[i] = time.perf_counter_ns() - t0
+            with contextlib.suppress(BlockingIOError):
+                while sink.recv(65536):
+                    pass
+        p50, p99 = np.percentile(times[100:], [50, 99])  # the first 100 warm the path up
+        report[case] = {"p50": round(float(p50)), "p99": round(float(p99)), "count": n}
+    if parser.stats.errors or writer.trades != 2 * (n + 100):
+        raise RuntimeError(f"the collector work went wrong: {parser.stats.errors}, {writer.trades} trades")
+    return report
+
+
+def cold_work(n: int = 1000, idle_s: float = 0.001) -> dict[str, Any]:
+    """One collector message's CPU time, hot and after ``idle_s`` asleep (p50/p99 ns), in a fresh
+    process pinned to the last CPU."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_cold_worker, args=(sorted(os.sched_getaffinity(0))[-1], n, idle_s, child), daemon=True)
+    proc.start()
+    try:
+        if not parent.poll(60 + n * idle_s * 5):
+            raise RuntimeError("the floor's cold-work process did not report")
+        report: dict[str, Any] = parent.recv()
+    finally:
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+    if "error" in report:
+        raise RuntimeError(f"the floor's cold-work process failed: {report['error']}")
+    return report
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--messages", type=int, default=2000, help="messages per case (default 2000, 1 ms apart)")
 
 
 def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
-    floor = measure(int(getattr(args, "messages", None) or 2000))
+    n = int(getattr(args, "messages", None) or 2000)
+    floor = measure(n)
     results = [
         {"system": "unix socket hop", "scenario": case, "throughput_per_s": 1000, "latency_ns": floor[case]}
         for case in CASES
         if floor[case] is not None
+    ]
+    work = cold_work(n)
+    results += [
+        {"system": "collector message (Kraken trade)", "scenario": case, "throughput_per_s": 1000, "latency_ns": lat}
+        for case, lat in work.items()
     ]
     return {"bench": "floor", "machine": {"cpus": sorted(os.sched_getaffinity(0))}, "results": results}
