@@ -123,7 +123,11 @@ def _cold_times(cpu: int, n: int, idle_s: float) -> dict[str, Any]:
     os.sched_setaffinity(0, {cpu})
     out, sink = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     sink.setblocking(False)
-    writer = FrameWriter(feed_id("floor"), Exchange.KRAKEN, "floor", time.time_ns(), out.send)
+
+    def publish(data: bytes) -> None:
+        out.sendall(data)  # as the feed server writes to a reader: one send per flush
+
+    writer = FrameWriter(feed_id("floor"), Exchange.KRAKEN, "floor", time.time_ns(), publish)
     parser = KrakenParser(writer, SymbolMap(Exchange.KRAKEN, ["BTC-USD"]))
     parser.on_connect()
     for message in prelude("kraken", None):
