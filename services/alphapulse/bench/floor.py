@@ -1,4 +1,4 @@
-"""floor: this machine's cost of one hop (a 48-byte message between two processes), asleep, woken and busy-polling.
+"""floor: the cost of one hop (asleep, woken, busy-polling) and of one message's work after 1 ms idle.
 
 Every hop of the pipeline is one of these, and at 1,000 events/s the reader is asleep each time, so
 the message is sent 1 ms apart, as the pipeline's are. Three cases, each with both processes pinned:

@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""C versions of the collectors' three hottest primitives (see ``numbers.py``, which picks them).
+"""C versions of the collectors' hottest primitives (see ``speedups.py``, which picks them).
 
 Each function handles only the plain, valid case and returns -1 for anything else; the caller then
 runs the pure-Python function, which decides (a value, or a ``Reject`` with its reason). The compiled
@@ -9,6 +9,8 @@ both on the same inputs (``test_numbers.py``), and the fallback keeps every erro
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdint cimport int64_t, uint64_t
+
+from zlib import crc32 as _crc32
 
 
 cdef extern from "Python.h":
@@ -154,3 +156,57 @@ def digits_or_neg(str text not None):
             return -1
         v = v * 10 + (s[i] - 48)
     return v
+
+
+cdef enum:
+    CRC_MAX_LEVELS = 25  # per side; Kraken's checksum takes 10
+    CRC_BUF = CRC_MAX_LEVELS * 2 * 2 * 19  # levels x sides x (price, qty) x the digits of an int64
+
+
+cdef inline Py_ssize_t _put_digits(char* out, uint64_t v) noexcept nogil:
+    """``v`` in decimal, no leading zeros (``str(int)``); returns the length."""
+    cdef char tmp[20]
+    cdef Py_ssize_t n = 0, i
+    while True:
+        tmp[n] = <char>(48 + v % 10)
+        v //= 10
+        n += 1
+        if v == 0:
+            break
+    for i in range(n):
+        out[i] = tmp[n - 1 - i]
+    return n
+
+
+cdef Py_ssize_t _levels_text(char* out, list keys, dict levels, int64_t sign, Py_ssize_t n) except -2:
+    """The top ``n`` levels of one book side as ``{price}{qty}`` digits; -1 if a value is negative."""
+    cdef Py_ssize_t i, pos = 0
+    cdef int64_t price, qty
+    for i in range(min(n, len(keys))):
+        price = <int64_t>keys[i] * sign
+        qty = <int64_t>levels[price]
+        if price < 0 or qty < 0:
+            return -1
+        pos += _put_digits(out + pos, <uint64_t>price)
+        pos += _put_digits(out + pos, <uint64_t>qty)
+    return pos
+
+
+def kraken_crc_or_neg(list ask_keys not None, dict ask_levels not None, list bid_keys not None,
+                      dict bid_levels not None, int n):
+    """CRC32 of the top ``n`` asks then the top ``n`` bids, each level ``{price}{qty}`` in decimal (Kraken's
+    book checksum over a ``BookSide``'s ``keys`` and ``levels``); -1 for a negative value or an ``n`` past 25."""
+    cdef char buf[CRC_BUF]
+    cdef Py_ssize_t asks, bids
+    if not 0 <= n <= CRC_MAX_LEVELS:
+        return -1
+    try:
+        asks = _levels_text(buf, ask_keys, ask_levels, 1, n)
+        if asks < 0:
+            return -1
+        bids = _levels_text(buf + asks, bid_keys, bid_levels, -1, n)
+    except OverflowError:  # a value past int64: the Python function decides
+        return -1
+    if bids < 0:
+        return -1
+    return _crc32(buf[:asks + bids])

@@ -17,11 +17,12 @@ DEFAULT_MAX_LEVELS = 5000
 
 
 class BookSide:
-    __slots__ = ("_keys", "_sign", "levels")
+    __slots__ = ("_sign", "keys", "levels")
 
     def __init__(self, side: Side) -> None:
         self.levels: dict[int, int] = {}
-        self._keys: list[int] = []  # ascending from the best level: asks by price, bids by -price
+        # ascending from the best level: asks by price, bids by -price (read it, never change it outside)
+        self.keys: list[int] = []
         self._sign = -1 if side is Side.BUY else 1
 
     def set(self, price: int, qty: int) -> bool:
@@ -31,24 +32,24 @@ class BookSide:
         if qty == 0:
             if levels.pop(price, None) is None:
                 return False
-            keys = self._keys
+            keys = self.keys
             del keys[bisect_left(keys, key)]
             return True
         if price not in levels:
-            insort(self._keys, key)
+            insort(self.keys, key)
         levels[price] = qty
         return True
 
     def best(self) -> int | None:
-        return self._keys[0] * self._sign if self._keys else None
+        return self.keys[0] * self._sign if self.keys else None
 
     def top(self, n: int) -> list[tuple[int, int]]:
         sign, levels = self._sign, self.levels
-        return [(k * sign, levels[k * sign]) for k in self._keys[:n]]
+        return [(k * sign, levels[k * sign]) for k in self.keys[:n]]
 
     def truncate(self, depth: int) -> list[int]:
         """Drop levels beyond ``depth``; return their prices (worst last)."""
-        keys = self._keys
+        keys = self.keys
         if len(keys) <= depth:
             return []
         sign, levels = self._sign, self.levels
@@ -60,14 +61,14 @@ class BookSide:
 
     def clear(self) -> None:
         self.levels.clear()
-        self._keys.clear()
+        self.keys.clear()
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self.keys)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         sign, levels = self._sign, self.levels
-        for k in self._keys:
+        for k in self.keys:
             yield k * sign, levels[k * sign]
 
 

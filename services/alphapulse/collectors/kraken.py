@@ -19,7 +19,7 @@ import orjson
 
 from alphapulse.collectors.books import Book
 from alphapulse.collectors.parsing import InstrumentSpec, Reject, VenueParser, fixed_str
-from alphapulse.collectors.speedups import fixed_raw_or_neg, rfc3339_or_neg
+from alphapulse.collectors.speedups import fixed_raw_or_neg, kraken_crc_or_neg, rfc3339_or_neg
 from alphapulse.collectors.timestamps import parse_rfc3339_ns
 from alphapulse.protocol import Exchange, FeedState, FixedPointError, GapReason, Side, to_fixed
 
@@ -137,6 +137,10 @@ def kraken_checksum(book: Book) -> int:
     Each level contributes ``price`` then ``qty`` rendered at the pair precision without the dot and
     without leading zeros, which is exactly the decimal text of the scaled integers.
     """
+    asks, bids = book.asks, book.bids
+    crc = kraken_crc_or_neg(asks.keys, asks.levels, bids.keys, bids.levels, CHECKSUM_LEVELS)  # in C (speedups.py)
+    if crc >= 0:
+        return crc
     text = "".join(f"{p}{q}" for p, q in book.asks.top(CHECKSUM_LEVELS))
     text += "".join(f"{p}{q}" for p, q in book.bids.top(CHECKSUM_LEVELS))
     return zlib.crc32(text.encode())

@@ -5,10 +5,16 @@ function, which decides. The stand-ins handle nothing (always -1), so without a 
 collectors run exactly their Python code: same results, about a microsecond more per message.
 """
 
-__all__ = ("COMPILED", "digits_or_neg", "fixed_or_neg", "fixed_raw_or_neg", "rfc3339_or_neg")
+__all__ = ("COMPILED", "digits_or_neg", "fixed_or_neg", "fixed_raw_or_neg", "kraken_crc_or_neg", "rfc3339_or_neg")
 
 try:
-    from alphapulse.collectors._speedups import digits_or_neg, fixed_or_neg, fixed_raw_or_neg, rfc3339_or_neg
+    from alphapulse.collectors._speedups import (
+        digits_or_neg,
+        fixed_or_neg,
+        fixed_raw_or_neg,
+        kraken_crc_or_neg,
+        rfc3339_or_neg,
+    )
 
     COMPILED = True
 except ImportError:  # built without a C compiler (the extension is optional)
@@ -24,4 +30,9 @@ except ImportError:  # built without a C compiler (the extension is optional)
         return -1
 
     def digits_or_neg(text: str) -> int:
+        return -1
+
+    def kraken_crc_or_neg(
+        ask_keys: list[int], ask_levels: dict[int, int], bid_keys: list[int], bid_levels: dict[int, int], n: int
+    ) -> int:
         return -1

@@ -7,6 +7,7 @@ property to hold is: the C result is -1 or exactly the Python value, and the Pyt
 import datetime
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import msgspec
@@ -15,8 +16,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from alphapulse.collectors import speedups
+from alphapulse.collectors.books import Book
 from alphapulse.collectors.coinbase import _trade_id
-from alphapulse.collectors.kraken import _num
+from alphapulse.collectors.kraken import CHECKSUM_LEVELS, _num
 from alphapulse.collectors.parsing import Reject, _fixed_str_py
 from alphapulse.collectors.timestamps import TimestampError, _parse_rfc3339_ns_py
 from alphapulse.protocol.frames import TRADE_ID_MAX
@@ -108,6 +110,38 @@ def test_trade_ids_follow_the_rule(text: str) -> None:
     assert got == (int(text) if rule else None)
 
 
+INT64_MAX = (1 << 63) - 1
+LEVELS = st.dictionaries(st.integers(0, INT64_MAX), st.integers(1, INT64_MAX), max_size=30)
+
+
+def py_kraken_crc(book: Book, n: int) -> int:
+    """Kraken's documented checksum, spelled out: the top asks then the top bids, "{price}{qty}" each."""
+    text = "".join(f"{p}{q}" for p, q in book.asks.top(n)) + "".join(f"{p}{q}" for p, q in book.bids.top(n))
+    return zlib.crc32(text.encode())
+
+
+@given(LEVELS, LEVELS, st.integers(0, 25))
+@example({}, {}, CHECKSUM_LEVELS)
+@example({0: 1, INT64_MAX: INT64_MAX}, {INT64_MAX - 1: 10**18}, CHECKSUM_LEVELS)
+def test_the_kraken_checksum_agrees_with_its_definition(asks: dict[int, int], bids: dict[int, int], n: int) -> None:
+    book = Book(1)
+    for price, qty in asks.items():
+        book.asks.set(price, qty)
+    for price, qty in bids.items():
+        book.bids.set(price, qty)
+    a, b = book.asks, book.bids
+    assert speedups.kraken_crc_or_neg(a.keys, a.levels, b.keys, b.levels, n) == py_kraken_crc(book, n)
+
+
+def test_the_kraken_checksum_leaves_what_it_cannot_render_to_python() -> None:
+    crc = speedups.kraken_crc_or_neg
+    assert crc([5], {5: 1}, [], {}, 26) == -1  # past the C buffer's 25 levels a side
+    assert crc([5], {5: 1}, [], {}, -1) == -1
+    assert crc([5], {5: -1}, [], {}, 10) == -1  # negative: never in a book, not rendered the same way
+    assert crc([1 << 63], {1 << 63: 1}, [], {}, 10) == -1  # past int64
+    assert crc([5], {5: 1}, [-7], {7: 2}, 10) == zlib.crc32(b"5172")  # bids keyed by -price, as BookSide keeps them
+
+
 _RUN_SESSIONS = """
 import hashlib, sys
 from pathlib import Path
@@ -116,6 +150,7 @@ if sys.argv[1] == "blocked":
 sys.path.insert(0, sys.argv[3])
 from collector_harness import Harness, read_lines
 from alphapulse.collectors import speedups
+from alphapulse.collectors.books import Book
 fixtures = Path(sys.argv[2])
 digest, size = hashlib.sha256(), 0
 for venue in ("kraken", "coinbase", "binance"):
