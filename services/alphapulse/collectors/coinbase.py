@@ -285,13 +285,13 @@ class CoinbaseParser(VenueParser):
                 )
         return quotes
 
-    def _parse_l2(self, msg: _L2) -> list[tuple[InstrumentSpec, bool, int, list[tuple[int, int, int]]]]:
+    def _parse_l2(self, msg: _L2) -> list[tuple[InstrumentSpec, bool, int, list[tuple[Side, int, int]]]]:
         envelope_ts = parse_rfc3339_ns(msg.timestamp) if msg.timestamp else 0
         events = []
         for event in msg.events:
             spec = self.instrument(event.product_id)
             ps, qs = spec.price_scale, spec.qty_scale
-            levels: list[tuple[int, int, int]] = []
+            levels: list[tuple[Side, int, int]] = []
             ts = 0
             for u in event.updates:
                 side = _BOOK_SIDE.get(u.side)
@@ -312,7 +312,7 @@ class CoinbaseParser(VenueParser):
         return events
 
     def _apply_l2(
-        self, events: list[tuple[InstrumentSpec, bool, int, list[tuple[int, int, int]]]], recv_ns: int
+        self, events: list[tuple[InstrumentSpec, bool, int, list[tuple[Side, int, int]]]], recv_ns: int
     ) -> None:
         for spec, snapshot, ts, levels in events:
             sid = spec.info.symbol_id
@@ -320,7 +320,7 @@ class CoinbaseParser(VenueParser):
             if snapshot:
                 fresh = Book(sid, book.max_levels)
                 for side, price, qty in levels:
-                    fresh.side(Side(side)).set(price, qty)
+                    fresh.side(side).set(price, qty)
                 if fresh.crossed():
                     raise Reject("crossed_book", f"{spec.info.native} snapshot has best bid >= best ask")
                 book.clear()
@@ -337,9 +337,9 @@ class CoinbaseParser(VenueParser):
             if not book.synced:
                 self.count("book_unsynced")
                 continue
-            changes = []
+            changes: list[tuple[int, int, int]] = []
             for side, price, qty in levels:
-                if book.side(Side(side)).set(price, qty):
+                if book.side(side).set(price, qty):
                     changes.append((side, price, qty))
             changes += [(s, p, 0) for s, p in book.enforce_cap()]
             book.ts_exchange_ns = ts
