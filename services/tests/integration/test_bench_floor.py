@@ -24,3 +24,5 @@ def test_the_floor_times_one_collector_message_hot_and_after_an_idle_millisecond
         # 100 Kraken trades parsed, framed and written each way (the worker checks every one became a frame)
         assert lat["count"] == 100
         assert 0 < lat["p50"] <= lat["p99"] < 1_000_000_000
+    # back to back is faster than one message per idle millisecond can ever be
+    assert work["hot"]["per_s"] > 1000 > work["after_idle"]["per_s"] > 0
