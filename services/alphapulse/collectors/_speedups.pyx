@@ -4,7 +4,7 @@
 Each function handles only the plain, valid case and returns -1 for anything else; the caller then
 runs the pure-Python function, which decides (a value, or a ``Reject`` with its reason). The compiled
 path can therefore never accept what the Python one rejects, nor give another value: the tests check
-both on the same inputs (``test_numbers.py``), and the fallback keeps every error message.
+both on the same inputs (``test_collector_speedups.py``), and the fallback keeps every error message.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
