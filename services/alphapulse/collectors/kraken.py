@@ -141,8 +141,8 @@ def kraken_checksum(book: Book) -> int:
     crc = kraken_crc_or_neg(asks.keys, asks.levels, bids.keys, bids.levels, CHECKSUM_LEVELS)  # in C (speedups.py)
     if crc >= 0:
         return crc
-    text = "".join(f"{p}{q}" for p, q in book.asks.top(CHECKSUM_LEVELS))
-    text += "".join(f"{p}{q}" for p, q in book.bids.top(CHECKSUM_LEVELS))
+    text = "".join(f"{p}{q}" for p, q in asks.top(CHECKSUM_LEVELS))
+    text += "".join(f"{p}{q}" for p, q in bids.top(CHECKSUM_LEVELS))
     return zlib.crc32(text.encode())
 
 

@@ -150,7 +150,6 @@ if sys.argv[1] == "blocked":
 sys.path.insert(0, sys.argv[3])
 from collector_harness import Harness, read_lines
 from alphapulse.collectors import speedups
-from alphapulse.collectors.books import Book
 fixtures = Path(sys.argv[2])
 digest, size = hashlib.sha256(), 0
 for venue in ("kraken", "coinbase", "binance"):
