@@ -182,9 +182,12 @@ cdef Py_ssize_t _levels_text(char* out, list keys, dict levels, int64_t sign, Py
     """The top ``n`` levels of one book side as ``{price}{qty}`` digits; -1 if a value is negative."""
     cdef Py_ssize_t i, pos = 0
     cdef int64_t price, qty
+    cdef object key
     for i in range(min(n, len(keys))):
-        price = <int64_t>keys[i] * sign
-        qty = <int64_t>levels[price]
+        key = keys[i]
+        price = <int64_t>key * sign
+        # asks are keyed by their price: look the level up with the key itself, no new int
+        qty = <int64_t>(levels[key] if sign == 1 else levels[price])
         if price < 0 or qty < 0:
             return -1
         pos += _put_digits(out + pos, <uint64_t>price)
