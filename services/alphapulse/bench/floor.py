@@ -198,4 +198,35 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         }
         for case, lat in work.items()
     ]
-    return {"bench": "floor", "machine": {"cpus": sorted(os.sched_getaffinity(0))}, "results": results}
+    return {
+        "bench": "floor",
+        "machine": {"cpus": sorted(os.sched_getaffinity(0))},
+        "results": results,
+        "notes": verdict(floor, work),
+    }
+
+
+def verdict(floor: dict[str, Any], work: dict[str, Any]) -> list[str]:
+    """What the floor means for exchange -> strategy on this machine, in words."""
+    from alphapulse.bench.e2e import TARGETS_NS  # the issue's targets live with the benchmark that judges them
+
+    target_ns = TARGETS_NS[10][("exchange_to_strategy", "p50")]
+    hops = 3  # exchange -> collector -> relay -> strategy
+    woken_ns = hops * (floor.get("cross_cpu") or floor["same_cpu"])["p50"]
+    head = f"a trade to a strategy crosses {hops} hops: {woken_ns / 1000:.0f} µs of wake-ups alone, "
+    if woken_ns >= target_ns:
+        notes = [head + f"above the {target_ns // 1000} µs p50 target before any work"]
+    else:
+        notes = [
+            head
+            + f"leaving {(target_ns - woken_ns) / 1000:.0f} µs of the {target_ns // 1000} µs p50 target for the work"
+        ]
+    busy = floor.get("cross_cpu_busy_poll")
+    if busy is not None:
+        notes.append(f"busy-polling on dedicated cores: {hops * busy['p50'] / 1000:.0f} µs for the same hops")
+    ratio = work["after_idle"]["p50"] / work["hot"]["p50"]
+    notes.append(
+        f"a stage's work after an idle millisecond costs {ratio:.1f}x its hot cost"
+        + (" (its caches did not survive the idle time)" if ratio >= 2 else "")
+    )
+    return notes

@@ -26,3 +26,29 @@ def test_the_floor_times_one_collector_message_hot_and_after_an_idle_millisecond
         assert 0 < lat["p50"] <= lat["p99"] < 1_000_000_000
     # back to back is faster than one message per idle millisecond can ever be
     assert work["hot"]["per_s"] > 1000 > work["after_idle"]["per_s"] > 0
+
+
+def _lat(p50: int) -> dict[str, int]:
+    return {"p50": p50, "p99": 2 * p50, "count": 10}
+
+
+def test_the_verdict_says_whether_the_wake_ups_alone_exceed_the_strategy_target() -> None:
+    work = {"hot": _lat(5_000), "after_idle": _lat(40_000)}
+    slow = floor.verdict(
+        {"same_cpu": _lat(30_000), "cross_cpu": _lat(55_000), "cross_cpu_busy_poll": _lat(15_000)}, work
+    )
+    assert slow[0].endswith("165 µs of wake-ups alone, above the 150 µs p50 target before any work")
+    assert slow[1] == "busy-polling on dedicated cores: 45 µs for the same hops"
+    assert (
+        slow[2]
+        == "a stage's work after an idle millisecond costs 8.0x its hot cost (its caches did not survive the idle time)"
+    )
+    fast = floor.verdict(
+        {"same_cpu": _lat(5_000), "cross_cpu": _lat(20_000), "cross_cpu_busy_poll": None},
+        {"hot": _lat(5_000), "after_idle": _lat(6_000)},
+    )
+    assert fast == [
+        "a trade to a strategy crosses 3 hops: 60 µs of wake-ups alone, "
+        "leaving 90 µs of the 150 µs p50 target for the work",
+        "a stage's work after an idle millisecond costs 1.2x its hot cost",
+    ]
