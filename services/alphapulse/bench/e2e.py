@@ -514,6 +514,7 @@ class _Usage:
         }
         self.t0 = time.perf_counter()
         self.cpu0 = {name: self._cpu(ps) for name, ps in self.procs.items()}
+        self.waits0 = {name: run_queue_waits([p.pid for p in ps]) for name, ps in self.procs.items()}
 
     @staticmethod
     def _cpu(procs: list[psutil.Process]) -> float:
@@ -528,6 +529,7 @@ class _Usage:
         """The end of the window (the clients parse what they read afterwards: not counted)."""
         self.wall = time.perf_counter() - self.t0
         self.cpu = {name: self._cpu(ps) - self.cpu0[name] for name, ps in self.procs.items()}
+        self.waits = {name: run_queue_waits([p.pid for p in ps]) for name, ps in self.procs.items()}
         self.rss: dict[str, float] = {}
         for name, ps in self.procs.items():
             for p in ps:
@@ -544,8 +546,32 @@ class _Usage:
                 "cpu_pct": round(100 * cpu / wall, 1),
                 "cpu_us_per_msg": round(1e6 * cpu / max(1, messages), 2),
                 "rss_mib": round(rss, 1),
+                "run_queue_wait_us": run_queue_wait_us(self.waits0[name], self.waits[name]),
             }
         return out
+
+
+def run_queue_waits(pids: Sequence[int]) -> tuple[int, int] | None:
+    """Nanoseconds the threads of ``pids`` have waited runnable for a CPU, and how many times they
+    were put on one, summed (Linux's ``/proc/PID/task/TID/schedstat``: on-CPU ns, waiting ns, slices);
+    None where the kernel does not keep them."""
+    waited = slices = 0
+    for pid in pids:
+        for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            with contextlib.suppress(OSError, ValueError):
+                _, wait_ns, n = (int(x) for x in stat.read_text().split())
+                waited += wait_ns
+                slices += n
+    return (waited, slices) if slices else None
+
+
+def run_queue_wait_us(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The mean time a process's thread waited, runnable, before it got a CPU, per time it got one
+    over the window: on a machine with fewer CPUs than woken stages, the share of each hop that is
+    queueing for a CPU rather than the wake-up or the work."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round((after[0] - before[0]) / (after[1] - before[1]) / 1e3, 1)
 
 
 def pin_layout(

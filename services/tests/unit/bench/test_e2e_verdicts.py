@@ -2,6 +2,7 @@
 
 import argparse
 import math
+import os
 from typing import Any
 
 import pytest
@@ -146,3 +147,17 @@ def test_the_table_says_each_verdict_in_words() -> None:
     assert e2e.verdict_notes([flat_out]) == [
         f"{e2e.SATURATION:g} events/s, 10 clients: trades to browsers per second not above every peer's"
     ]
+
+
+def test_run_queue_wait_is_the_mean_wait_per_time_on_a_cpu() -> None:
+    # 3 ms waited over 3 slices in the window: 1,000 µs each
+    assert e2e.run_queue_wait_us((5_000_000, 10), (8_000_000, 13)) == 1000.0
+    assert e2e.run_queue_wait_us((5_000_000, 10), (5_000_000, 10)) is None  # never ran in the window
+    assert e2e.run_queue_wait_us(None, (5_000_000, 10)) is None  # the kernel keeps no schedstat
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="schedstat is Linux's")
+def test_run_queue_waits_reads_every_thread_of_a_process() -> None:
+    waits = e2e.run_queue_waits([os.getpid()])
+    assert waits is not None and waits[0] >= 0 and waits[1] > 0
+    assert e2e.run_queue_waits([2**22 + 12345]) is None  # no such process: nothing, not an error
