@@ -196,7 +196,7 @@ def test_api_and_migrations(rendered: dict[str, list[Obj]]) -> None:
 def test_api_trusts_x_forwarded_for_only_from_the_configured_proxies(
     rendered: dict[str, list[Obj]], helm: Path
 ) -> None:
-    from alphapulse.api.settings import parse_trusted_proxies
+    from alphapulse.proxies import parse_trusted_proxies
 
     # default: trust nobody (the variable is absent, and the API's own default is empty)
     assert "ALPHAPULSE_TRUSTED_PROXIES" not in env(container(by(rendered["default"], "Deployment", "-api")))
@@ -209,6 +209,16 @@ def test_api_trusts_x_forwarded_for_only_from_the_configured_proxies(
             kube_validate(obj)
     # what the chart renders, the API accepts as it is
     assert parse_trusted_proxies(value) == ("10.244.0.0/16", "192.168.10.5", "fd00::/8")
+
+
+def test_the_bridge_trusts_the_apis_proxies_unless_told_otherwise(rendered: dict[str, list[Obj]], helm: Path) -> None:
+    """Its per-address limit on connections waiting to authenticate counts the same client as the API's login limit."""
+    assert "ALPHAPULSE_TRUSTED_PROXIES" not in env(container(by(rendered["default"], "Deployment", "-bridge")))
+    production = env(container(by(rendered["production"], "Deployment", "-bridge")))
+    assert production["ALPHAPULSE_TRUSTED_PROXIES"] == "10.244.0.0/16"
+    objs = render(helm, "production", "--set", "bridge.trustedProxies={192.168.10.0/24}")
+    assert env(container(by(objs, "Deployment", "-bridge")))["ALPHAPULSE_TRUSTED_PROXIES"] == "192.168.10.0/24"
+    assert env(container(by(objs, "Deployment", "-api")))["ALPHAPULSE_TRUSTED_PROXIES"] == "10.244.0.0/16"
 
 
 def test_the_api_serves_metrics_on_a_port_the_ingress_does_not_route_to(rendered: dict[str, list[Obj]]) -> None:

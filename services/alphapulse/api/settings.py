@@ -4,16 +4,16 @@ Secrets have no defaults: :meth:`ApiSettings.from_env` raises :class:`ConfigErro
 ``ALPHAPULSE_SESSION_SECRET`` or ``ALPHAPULSE_BRIDGE_SECRET`` is missing or too short.
 """
 
-import ipaddress
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from alphapulse.errors import ConfigError
+from alphapulse.proxies import parse_trusted_proxies
 from alphapulse.settings import ENV_PREFIX, data_dir, env, env_float, env_int
 
-__all__ = ("MIN_SECRET_BYTES", "ApiSettings", "RiskLimits", "parse_trusted_proxies")
+__all__ = ("MIN_SECRET_BYTES", "ApiSettings", "RiskLimits")
 
 MIN_SECRET_BYTES = 32  # HS256 keys shorter than the hash output weaken the MAC (RFC 7518 §3.2)
 
@@ -122,37 +122,6 @@ class ApiSettings:
             raise ConfigError("session and token lifetimes must be positive")
         # overrides (flags, tests) skip the parser; uvicorn would silently ignore a malformed entry
         parse_trusted_proxies(",".join(self.trusted_proxies))
-
-
-def parse_trusted_proxies(raw: str, *, source: str = f"{ENV_PREFIX}TRUSTED_PROXIES") -> tuple[str, ...]:
-    """Comma- or space-separated IP addresses and CIDR networks, or ``*`` alone; "" trusts nobody.
-
-    Stricter than uvicorn, which keeps any entry it cannot parse as a literal string that silently
-    never matches: a typo here would leave the login limit shared by every user without a word.
-    """
-    entries = [e for e in raw.replace(",", " ").split() if e]
-    if entries == ["*"]:
-        return ("*",)
-    out: list[str] = []
-    for entry in entries:
-        if entry == "*":
-            raise ConfigError(f"{source}: '*' trusts every peer and cannot be combined with addresses")
-        out.append(_proxy_entry(entry, source))
-    return tuple(out)
-
-
-def _proxy_entry(entry: str, source: str) -> str:
-    try:
-        if "/" not in entry:
-            return str(ipaddress.ip_address(entry))
-        try:
-            return str(ipaddress.ip_network(entry))
-        except ValueError:
-            # 10.244.1.5/16: a valid network only without the host bits; say which one was meant
-            network = ipaddress.ip_network(entry, strict=False)
-            raise ConfigError(f"{source}: {entry!r} has host bits set; the network is {network}") from None
-    except ValueError as e:
-        raise ConfigError(f"{source}: {entry!r} is not an IP address or a CIDR network (e.g. 10.244.0.0/16)") from e
 
 
 def _required_secret(name: str) -> bytes:

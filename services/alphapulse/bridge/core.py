@@ -69,6 +69,9 @@ class BridgeLimits:
     # connections that have not authenticated yet (each may wait auth_timeout_s); more are refused at once (HTTP 503
     # before the upgrade), so unauthenticated sockets cannot pile up without bound
     max_pending: int = 200
+    # of those, from one client address (behind an Ingress, the address it forwards: --trusted-proxies), so that
+    # one peer cannot take every slot and keep everyone else from connecting
+    max_pending_per_address: int = 50
     max_subscriptions: int = 256  # (symbol, channel) pairs per client
     max_queue_events: int = 5000  # trades and notices held for a client that is behind
     high_water_bytes: int = 256 * 1024  # a client whose unsent bytes exceed this is "behind"

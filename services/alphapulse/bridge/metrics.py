@@ -28,6 +28,7 @@ REJECT_REASONS = (
     "subscription_limit",
     "client_limit",
     "pending_limit",
+    "address_pending_limit",
     "slow_client",
     "rate_limited",
 )

@@ -36,6 +36,7 @@ from alphapulse.bridge.messages import (
     parse_client_message,
 )
 from alphapulse.bridge.render import render_reply
+from alphapulse.proxies import TrustedProxies
 from alphapulse.ratelimit import TokenBucket
 from alphapulse.tokens import TokenError, verify_token
 
@@ -52,6 +53,7 @@ _BACKLOG_INTERVAL_S: Final = 0.01
 _CLOSE_TIMEOUT_S: Final = 2.0  # a closing handshake longer than this: the peer is gone or not reading
 _EXPIRY_INTERVAL_S: Final = 1.0
 _PENDING_FULL: Final = "too many connections waiting to authenticate (at most {}); try again later"
+_ADDRESS_PENDING_FULL: Final = "too many connections from {} waiting to authenticate (at most {}); try again later"
 _CLOSE_REASON_MAX_BYTES: Final = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
 _H1 = struct.Struct("!BB")
 _H2 = struct.Struct("!BBH")
@@ -123,6 +125,7 @@ class BridgeServer:
         allowed_origins: Sequence[str] = (),
         registry: CollectorRegistry = REGISTRY,
         health: HealthCheck | None = None,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         self.core = core
         self.host = host
@@ -138,6 +141,8 @@ class BridgeServer:
         self._someone_behind = asyncio.Event()
         core.on_behind = self._someone_behind.set
         self._pending = 0  # connections upgraded and not authenticated yet
+        self._pending_by_address: dict[str, int] = {}  # the same, per client address
+        self._proxies = trusted_proxies or TrustedProxies(())
 
     async def start(self) -> None:
         limits = self.core.limits
@@ -224,12 +229,30 @@ class BridgeServer:
         if not origin_allowed(origin, self._allowed_origins, request.headers.get("Host")):
             self.core.metrics.reject("origin")
             return conn.respond(HTTPStatus.FORBIDDEN, f"origin {origin} is not allowed (see --allowed-origin)\n")
-        if self._pending >= self.core.limits.max_pending:
-            # before the upgrade, the cheapest refusal; _handle keeps the exact bound for handshakes in flight
-            self.core.metrics.reject("pending_limit")
-            response = conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, _PENDING_FULL.format(self.core.limits.max_pending))
+        full = self._pending_full(self._address(conn, request))
+        if full is not None:
+            # before the upgrade, the cheapest refusal; _handle keeps the exact bounds for handshakes in flight
+            self.core.metrics.reject(full[0])
+            response = conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, full[1])
             response.headers["Retry-After"] = "1"
             return response
+        return None
+
+    def _address(self, conn: ServerConnection, request: Request | None) -> str:
+        """The client's address: the TCP peer's, or the one a trusted proxy forwarded for it."""
+        peer = conn.remote_address
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else "unix"
+        if not self._proxies or request is None:
+            return host
+        return self._proxies.client(host, request.headers.get_all("X-Forwarded-For"))
+
+    def _pending_full(self, address: str) -> tuple[str, str] | None:
+        """(metric label, reason) when a connection from ``address`` may not wait to authenticate now."""
+        limits = self.core.limits
+        if self._pending >= limits.max_pending:
+            return "pending_limit", _PENDING_FULL.format(limits.max_pending)
+        if self._pending_by_address.get(address, 0) >= limits.max_pending_per_address:
+            return "address_pending_limit", _ADDRESS_PENDING_FULL.format(address, limits.max_pending_per_address)
         return None
 
     async def _refuse(self, conn: ServerConnection, reason_label: str, code: int, reason: str) -> None:
@@ -239,11 +262,14 @@ class BridgeServer:
     async def _handle(self, conn: ServerConnection) -> None:
         limits, metrics = self.core.limits, self.core.metrics
         timeout_s = limits.auth_timeout_s
-        if self._pending >= limits.max_pending:
-            full = _PENDING_FULL.format(limits.max_pending)
-            await self._refuse(conn, "pending_limit", CloseCode.TRY_AGAIN_LATER, full)
+        address = self._address(conn, conn.request)
+        full = self._pending_full(address)
+        if full is not None:
+            await self._refuse(conn, full[0], CloseCode.TRY_AGAIN_LATER, full[1])
             return
         self._pending += 1
+        by_address = self._pending_by_address
+        by_address[address] = by_address.get(address, 0) + 1
         metrics.pending.set(self._pending)
         if limits.client_send_buffer_bytes:
             sock = conn.transport.get_extra_info("socket")
@@ -260,6 +286,10 @@ class BridgeServer:
             return
         finally:
             self._pending -= 1
+            if by_address[address] == 1:
+                del by_address[address]  # an address with none waiting costs nothing
+            else:
+                by_address[address] -= 1
             metrics.pending.set(self._pending)
         try:
             message = parse_client_message(first)

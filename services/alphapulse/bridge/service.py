@@ -11,6 +11,7 @@ from alphapulse.bridge.core import BOOK, QUOTES, BridgeCore, BridgeLimits
 from alphapulse.bridge.metrics import BridgeMetrics
 from alphapulse.bridge.server import BridgeServer
 from alphapulse.protocol import Control, ControlOp, FrameType, type_mask
+from alphapulse.proxies import TrustedProxies
 from alphapulse.transport import RelayClient
 
 __all__ = ("BRIDGE_TYPES", "WATCHED_TYPES", "Bridge", "BridgeSettings", "relay_client", "run_bridge")
@@ -59,6 +60,8 @@ class BridgeSettings:
     port: int = 8765
     allowed_origins: Sequence[str] = ()
     limits: BridgeLimits = field(default_factory=BridgeLimits)
+    # peers whose X-Forwarded-For names the client (alphapulse.proxies); () trusts nobody
+    trusted_proxies: Sequence[str] = ()
 
 
 class Bridge:
@@ -75,6 +78,7 @@ class Bridge:
             allowed_origins=settings.allowed_origins,
             registry=registry,
             health=self.health,
+            trusted_proxies=TrustedProxies(settings.trusted_proxies),
         )
 
     def health(self) -> tuple[bool, str]:

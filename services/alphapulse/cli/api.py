@@ -61,8 +61,9 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     from alphapulse.api.server import serve
-    from alphapulse.api.settings import ApiSettings, parse_trusted_proxies
+    from alphapulse.api.settings import ApiSettings
     from alphapulse.cli._runtime import run_service
+    from alphapulse.proxies import parse_trusted_proxies
 
     overrides: dict[str, Any] = {}
     if args.frontend_dir:

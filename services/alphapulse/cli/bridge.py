@@ -36,6 +36,19 @@ def register(subparsers: Any) -> None:
         help="connections not authenticated yet (each may wait 5 s for its auth message); more are refused "
         "(HTTP 503, or 1013 once upgraded) (default 200)",
     )
+    p.add_argument(
+        "--max-pending-per-address",
+        type=int,
+        default=50,
+        help="of those, from one client address, so one peer cannot take every slot (default 50)",
+    )
+    p.add_argument(
+        "--trusted-proxies",
+        metavar="ADDRESSES",
+        help="proxies (IP addresses, CIDR networks, or '*') whose X-Forwarded-For names the client address the "
+        "per-address limit counts: the Ingress controller's pods. Default: env ALPHAPULSE_TRUSTED_PROXIES, as the "
+        "API's; empty trusts nobody (the TCP peer is the client)",
+    )
     p.add_argument("--max-subscriptions", type=int, default=256, help="(symbol, channel) pairs per client")
     p.add_argument(
         "--client-send-buffer-kib",
@@ -85,14 +98,22 @@ def run(args: argparse.Namespace) -> int:
     from alphapulse.bridge.service import BridgeSettings, run_bridge
     from alphapulse.cli._runtime import run_service
     from alphapulse.errors import ConfigError
+    from alphapulse.proxies import parse_trusted_proxies
     from alphapulse.settings import relay_socket_path, sock_dir
     from alphapulse.tokens import require_secret
 
     key = require_secret(env("BRIDGE_SECRET"))
     if args.client_messages_per_s > 0 and args.client_messages_burst < 1:
         raise ConfigError("--client-messages-burst must be at least 1 (or --client-messages-per-s 0: no limit)")
-    if args.max_pending < 1:
-        raise ConfigError("--max-pending must be at least 1: every client is pending until it authenticates")
+    if args.max_pending < 1 or args.max_pending_per_address < 1:
+        raise ConfigError(
+            "--max-pending and --max-pending-per-address must be at least 1: every client is pending until it "
+            "authenticates"
+        )
+    if args.trusted_proxies is not None:  # "" on the command line trusts nobody, whatever the environment says
+        trusted = parse_trusted_proxies(args.trusted_proxies, source="--trusted-proxies")
+    else:
+        trusted = parse_trusted_proxies(env("TRUSTED_PROXIES") or "")
     origins = args.allowed_origins or [
         o.strip() for o in (env("BRIDGE_ALLOWED_ORIGINS") or _DEFAULT_ORIGINS).split(",") if o.strip()
     ]
@@ -102,9 +123,11 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         allowed_origins=origins,
+        trusted_proxies=trusted,
         limits=BridgeLimits(
             max_clients=args.max_clients,
             max_pending=args.max_pending,
+            max_pending_per_address=args.max_pending_per_address,
             client_send_buffer_bytes=max(0, args.client_send_buffer_kib) << 10,
             max_subscriptions=args.max_subscriptions,
             slow_client_timeout_s=args.slow_client_timeout_s,

@@ -16,6 +16,7 @@ from alphapulse.bridge.core import BridgeCore, BridgeLimits
 from alphapulse.bridge.metrics import BridgeMetrics
 from alphapulse.bridge.server import BridgeServer
 from alphapulse.bridge.service import relay_client
+from alphapulse.proxies import TrustedProxies
 from alphapulse.tokens import issue_token
 from alphapulse.transport import RelayClient
 
@@ -51,7 +52,11 @@ class RunningBridge:
 
 @contextlib.asynccontextmanager
 async def running_bridge(
-    relays: Sequence[str] = (), *, origins: Sequence[str] = ("http://good.example",), **limits: Any
+    relays: Sequence[str] = (),
+    *,
+    origins: Sequence[str] = ("http://good.example",),
+    trusted_proxies: Sequence[str] = (),
+    **limits: Any,
 ) -> AsyncIterator[RunningBridge]:
     registry = CollectorRegistry()
     relay: RelayClient | None = None
@@ -60,7 +65,9 @@ async def running_bridge(
     if relays:
         relay = relay_client(core, list(relays))  # the service's own wiring
         task = asyncio.create_task(relay.run(), name="test.bridge.relay")
-    server = BridgeServer(core, KEY, allowed_origins=origins, registry=registry)
+    server = BridgeServer(
+        core, KEY, allowed_origins=origins, registry=registry, trusted_proxies=TrustedProxies(trusted_proxies)
+    )
     await server.start()
     try:
         yield RunningBridge(core, server, registry, relay)

@@ -188,3 +188,49 @@ async def test_connections_waiting_to_authenticate_are_bounded() -> None:
         await b.close()
         await eventually_true(lambda: bridge.metric("alphapulse_bridge_pending_connections") == 0)
         await a.close()
+
+
+async def test_one_address_cannot_take_every_slot_waiting_to_authenticate() -> None:
+    """Past --max-pending-per-address, that address's next connection is refused (HTTP 503) while others
+    still get in; behind a trusted proxy the address counted is the one it forwards."""
+    origin = "http://good.example"
+
+    def via_proxy(client: str) -> list[tuple[str, str]]:
+        # what a proxy appends to whatever the client sent: a client cannot hide behind a name of its choosing
+        return [("X-Forwarded-For", f"203.0.113.99, {client}")]
+
+    async with running_bridge(max_pending=10, max_pending_per_address=2) as bridge:
+        held = [await connect(bridge.url, origin=origin, compression=None) for _ in range(2)]  # type: ignore[arg-type]
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(bridge.url, origin=origin):  # type: ignore[arg-type]
+                pass
+        assert info.value.response.status_code == 503
+        assert info.value.response.headers["Retry-After"] == "1"
+        assert b"too many connections from 127.0.0.1 waiting to authenticate (at most 2)" in info.value.response.body
+        assert bridge.metric("alphapulse_bridge_rejected_total", reason="address_pending_limit") == 1
+        assert bridge.metric("alphapulse_bridge_rejected_total", reason="pending_limit") == 0
+        # without a trusted proxy, X-Forwarded-For names nobody: still 127.0.0.1, still refused
+        with pytest.raises(InvalidStatus):
+            async with connect(bridge.url, origin=origin, additional_headers=via_proxy("198.51.100.1")):  # type: ignore[arg-type]
+                pass
+        await held[0].send(auth(token()))
+        assert orjson.loads(await held[0].recv())[0]["type"] == "welcome"  # authenticated: its slot is free
+        async with connect(bridge.url, origin=origin) as c:  # type: ignore[arg-type]
+            await c.send(auth(token()))
+            assert orjson.loads(await c.recv())[0]["type"] == "welcome"
+        for ws in held:
+            await ws.close()
+
+    async with running_bridge(max_pending=10, max_pending_per_address=1, trusted_proxies=("127.0.0.1",)) as bridge:
+        a = await connect(bridge.url, origin=origin, additional_headers=via_proxy("198.51.100.1"))  # type: ignore[arg-type]
+        # the same proxy, another client: counted apart
+        b = await connect(bridge.url, origin=origin, additional_headers=via_proxy("198.51.100.2"))  # type: ignore[arg-type]
+        await eventually_true(lambda: bridge.metric("alphapulse_bridge_pending_connections") == 2)
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(bridge.url, origin=origin, additional_headers=via_proxy("198.51.100.1")):  # type: ignore[arg-type]
+                pass
+        assert b"too many connections from 198.51.100.1 waiting" in info.value.response.body
+        await a.close()
+        await b.close()
+        await eventually_true(lambda: bridge.metric("alphapulse_bridge_pending_connections") == 0)
+        assert bridge.server._pending_by_address == {}  # nothing kept for addresses with none waiting

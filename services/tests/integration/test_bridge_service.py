@@ -78,3 +78,22 @@ def test_bridge_refuses_to_start_without_a_secret(
     monkeypatch.delenv("ALPHAPULSE_BRIDGE_SECRET", raising=False)
     assert main(["bridge", "--port", "0"]) == 2
     assert "ALPHAPULSE_BRIDGE_SECRET is not set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["--max-pending-per-address", "0"], None, "--max-pending-per-address must be at least 1"),
+        (["--trusted-proxies", "ingress-nginx"], None, "--trusted-proxies: 'ingress-nginx' is not an IP address"),
+        ([], "10.244.1.5/16", "ALPHAPULSE_TRUSTED_PROXIES: '10.244.1.5/16' has host bits set"),
+    ],
+)
+def test_bridge_refuses_limits_and_proxies_it_cannot_honour(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], env: str | None, needle: str
+) -> None:
+    """A typo in the trusted proxies would leave every browser sharing one address's slots without a word."""
+    monkeypatch.setenv("ALPHAPULSE_BRIDGE_SECRET", KEY.decode())
+    if env is not None:
+        monkeypatch.setenv("ALPHAPULSE_TRUSTED_PROXIES", env)
+    assert main(["bridge", "--port", "0", *args]) == 2
+    assert needle in capsys.readouterr().err

@@ -2,8 +2,9 @@
 
 import pytest
 
-from alphapulse.api.settings import ApiSettings, parse_trusted_proxies
+from alphapulse.api.settings import ApiSettings
 from alphapulse.errors import ConfigError
+from alphapulse.proxies import parse_trusted_proxies
 
 GOOD = {"ALPHAPULSE_SESSION_SECRET": "s" * 40, "ALPHAPULSE_BRIDGE_SECRET": "b" * 40}
 
