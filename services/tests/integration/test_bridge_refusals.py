@@ -35,6 +35,16 @@ def auth(tok: str) -> str:
     return orjson.dumps({"op": "auth", "token": tok}).decode()
 
 
+async def refused_before_upgrade(url: str, headers: list[tuple[str, str]] | None = None) -> bytes:
+    """Connect expecting the bridge's 503 before the WebSocket upgrade; return the reason it gives."""
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(url, origin="http://good.example", additional_headers=headers):  # type: ignore[arg-type]
+            pass
+    assert info.value.response.status_code == 503
+    assert info.value.response.headers["Retry-After"] == "1"
+    return bytes(info.value.response.body)
+
+
 async def test_bad_tokens_are_refused_with_4001_and_a_reason() -> None:
     async with running_bridge() as bridge:
         expired = jwt.encode(
@@ -172,12 +182,7 @@ async def test_connections_waiting_to_authenticate_are_bounded() -> None:
         a = await connect(bridge.url, origin=origin, compression=None)  # type: ignore[arg-type]
         b = await connect(bridge.url, origin=origin, compression=None)  # type: ignore[arg-type]
         await eventually_true(lambda: bridge.metric("alphapulse_bridge_pending_connections") == 2)
-        with pytest.raises(InvalidStatus) as info:
-            async with connect(bridge.url, origin=origin):  # type: ignore[arg-type]
-                pass
-        assert info.value.response.status_code == 503
-        assert info.value.response.headers["Retry-After"] == "1"
-        assert b"too many connections waiting to authenticate (at most 2)" in info.value.response.body
+        assert b"too many connections waiting to authenticate (at most 2)" in await refused_before_upgrade(bridge.url)
         assert bridge.metric("alphapulse_bridge_rejected_total", reason="pending_limit") == 1
         await a.send(auth(token()))
         assert orjson.loads(await a.recv())[0]["type"] == "welcome"  # authenticated: no longer pending
@@ -201,18 +206,12 @@ async def test_one_address_cannot_take_every_slot_waiting_to_authenticate() -> N
 
     async with running_bridge(max_pending=10, max_pending_per_address=2) as bridge:
         held = [await connect(bridge.url, origin=origin, compression=None) for _ in range(2)]  # type: ignore[arg-type]
-        with pytest.raises(InvalidStatus) as info:
-            async with connect(bridge.url, origin=origin):  # type: ignore[arg-type]
-                pass
-        assert info.value.response.status_code == 503
-        assert info.value.response.headers["Retry-After"] == "1"
-        assert b"too many connections from 127.0.0.1 waiting to authenticate (at most 2)" in info.value.response.body
+        reason = await refused_before_upgrade(bridge.url)
+        assert b"too many connections from 127.0.0.1 waiting to authenticate (at most 2)" in reason
         assert bridge.metric("alphapulse_bridge_rejected_total", reason="address_pending_limit") == 1
         assert bridge.metric("alphapulse_bridge_rejected_total", reason="pending_limit") == 0
         # without a trusted proxy, X-Forwarded-For names nobody: still 127.0.0.1, still refused
-        with pytest.raises(InvalidStatus):
-            async with connect(bridge.url, origin=origin, additional_headers=via_proxy("198.51.100.1")):  # type: ignore[arg-type]
-                pass
+        assert b"from 127.0.0.1 waiting" in await refused_before_upgrade(bridge.url, via_proxy("198.51.100.1"))
         await held[0].send(auth(token()))
         assert orjson.loads(await held[0].recv())[0]["type"] == "welcome"  # authenticated: its slot is free
         async with connect(bridge.url, origin=origin) as c:  # type: ignore[arg-type]
@@ -226,10 +225,8 @@ async def test_one_address_cannot_take_every_slot_waiting_to_authenticate() -> N
         # the same proxy, another client: counted apart
         b = await connect(bridge.url, origin=origin, additional_headers=via_proxy("198.51.100.2"))  # type: ignore[arg-type]
         await eventually_true(lambda: bridge.metric("alphapulse_bridge_pending_connections") == 2)
-        with pytest.raises(InvalidStatus) as info:
-            async with connect(bridge.url, origin=origin, additional_headers=via_proxy("198.51.100.1")):  # type: ignore[arg-type]
-                pass
-        assert b"too many connections from 198.51.100.1 waiting" in info.value.response.body
+        reason = await refused_before_upgrade(bridge.url, via_proxy("198.51.100.1"))
+        assert b"too many connections from 198.51.100.1 waiting" in reason
         await a.close()
         await b.close()
         await eventually_true(lambda: bridge.metric("alphapulse_bridge_pending_connections") == 0)
