@@ -536,7 +536,7 @@ class _Usage:
                 with contextlib.suppress(psutil.Error):
                     self.rss[name] = self.rss.get(name, 0.0) + p.memory_info().rss / 2**20
 
-    def finish(self, messages: int) -> dict[str, dict[str, float]]:
+    def finish(self, messages: int) -> dict[str, dict[str, float | None]]:
         wall = self.wall
         out = {}
         for name in self.procs:
