@@ -21,7 +21,7 @@ from alphapulse.protocol import (
     type_mask,
 )
 from alphapulse.protocol.bulk import CELL_DTYPE
-from alphapulse.relay.core import ConsumerFilter, FeedTrack, as_replay, ingest
+from alphapulse.relay.core import ConsumerFilter, FeedTrack, _member, as_replay, ingest
 
 
 def trades(seqs: list[int], sid: int = 7) -> bytes:
@@ -140,3 +140,14 @@ def test_the_small_path_selects_exactly_what_the_numpy_path_does(
         f.apply(Control(op, sid, mask, exchange_mask=exchanges))
     data = bytes(chunk)
     assert f.select(data, None, exchange) == f.select(data, np.frombuffer(data, dtype=CELL_DTYPE), exchange)
+
+
+@given(
+    st.lists(st.integers(0, 2**32 - 1), max_size=300),
+    st.sets(st.integers(0, 2**32 - 1), min_size=1, max_size=12),
+)
+def test_member_is_isin_for_sorted_ids(keys: list[int], ids: set[int]) -> None:
+    """The per-read membership test over symbol ids matches np.isin, past either end of the ids too."""
+    sorted_ids = np.array(sorted(ids), dtype=np.uint32)
+    arr = np.array(keys + sorted(ids) + [min(ids) - 1 if min(ids) else 0, 2**32 - 1], dtype=np.uint32)
+    assert (_member(arr, sorted_ids) == np.isin(arr, sorted_ids)).all()
