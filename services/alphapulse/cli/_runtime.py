@@ -28,7 +28,7 @@ def keep_polling(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     stops it.
 
     What it saves per message is the wake-up of a sleeping process (a halted vCPU woken through the
-    hypervisor: 24-72 us measured on the 2-vCPU VMs, docs/performance.md) and the cold caches of a
+    hypervisor: 24-73 us measured on the 2-vCPU VMs, docs/performance.md) and the cold caches of a
     process that slept; what it costs is the whole CPU it spins on. Only for a process with a core of
     its own (Guaranteed QoS and the kubelet's static CPU manager): on a shared core it takes time from
     everything else.
