@@ -66,6 +66,7 @@ class StackOptions:
     collectors: bool = True  # False: the simulator alone (a peer pipeline brings its own collectors)
     writer: bool = True
     bridge: bool = True
+    bridges: int = 1  # bridge processes when ``bridge``: "bridge", then "bridge:2", "bridge:3", ...
     api: bool = False
     trade: Path | None = None  # a strategy YAML for `alphapulse trade -f`
     sim_processes: bool = False  # one simulator process per venue (uses both cores)
@@ -140,6 +141,12 @@ class Stack:
     def http(self, name: str) -> str:
         port = self.procs[name].port
         return f"http://127.0.0.1:{port}"
+
+    def bridge_names(self) -> list[str]:
+        """The bridge processes' names, in the order the options start them."""
+        if not self.options.bridge:
+            return []
+        return ["bridge", *(f"bridge:{i}" for i in range(2, self.options.bridges + 1))]
 
     @property
     def bridge_url(self) -> str:
@@ -265,9 +272,10 @@ class Stack:
             port = free_port()
             self.spawn("writer", "writer", *relay, "--port", str(port), port=port)
         if o.bridge:
-            port = free_port()
             origins = [a for origin in o.bridge_origins for a in ("--allowed-origin", origin)]
-            self.spawn("bridge", "bridge", *relay, "--port", str(port), *origins, port=port)
+            for name in self.bridge_names():
+                port = free_port()
+                self.spawn(name, "bridge", *relay, "--port", str(port), *origins, port=port)
         self.wait_healthy([n for n in self.procs if n not in {"sim", "relay"}], timeout_s)
         if o.api:
             port = free_port()

@@ -208,3 +208,23 @@ def test_dedicated_processes_get_a_cpu_each_from_the_last_one_down() -> None:
         e2e.pin_layout(names, [0, 1], pin=False, dedicated=["relay", "bridge"])
     with pytest.raises(SystemExit, match="besides the dedicated ones"):
         e2e.pin_layout(names, [0, 1], dedicated=["relay"])
+
+
+def test_bench_e2e_spreads_the_clients_over_several_bridges(tmp_path: Path) -> None:
+    """--bridges 2: two bridge processes, the clients split between them as a load balancer would, every
+    client still getting every venue's trades."""
+    args = argparse.Namespace(
+        rates=[300.0], clients=[4], duration_s=1.0, warmup_s=1.0, writer=False, peer=False, trading_node=False,
+        probe=False, bridges=2,
+    )  # fmt: skip
+    report = e2e.run(args)
+    (ours,) = report["results"]
+    assert ours["clients_per_bridge"] == {"bridge": 2, "bridge:2": 2}
+    assert {"bridge", "bridge:2"} <= ours["processes"].keys()
+    assert set(ours["trades_to_browsers_by_venue"]) == VENUES
+    assert ours["browser_disconnects"] == 0
+
+
+def test_several_bridges_are_ours_alone() -> None:
+    with pytest.raises(SystemExit, match="--bridges needs --no-peer"):
+        e2e.run(argparse.Namespace(bridges=2))

@@ -202,8 +202,9 @@ def _frames(conn: _WsConn, stamps: tuple[int, int], recording: bool, out: list[t
                 conn.sock.send(pong(payload))
 
 
-def _clients_main(port: int, n: int, secret: bytes, keyed: bool, pipe: Connection) -> None:
-    conns = [_open_ws(port, i, secret) for i in range(n)]
+def _clients_main(ports: Sequence[int], n: int, secret: bytes, keyed: bool, pipe: Connection) -> None:
+    # several bridges (--bridges): client i to the (i mod N)-th, as a load balancer spreads browsers
+    conns = [_open_ws(ports[i % len(ports)], i, secret) for i in range(n)]
     by_fd = {c.sock.fileno(): c for c in conns}
     poller = select.epoll()
     for fd in by_fd:
@@ -627,6 +628,19 @@ def _recv(pipe: Connection, timeout_s: float, what: str) -> Any:
     return pipe.recv()
 
 
+def _bridge_clients(url: str) -> int:
+    """The clients a bridge has authenticated (its /metrics), to show where the browsers went."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "alphapulse_bridge_clients":
+                return int(sample.value)
+    raise RuntimeError(f"{url}/metrics has no alphapulse_bridge_clients")
+
+
 def _relay_counters(url: str) -> dict[str, float]:
     """Cells the relay took in from every feed, and cells it dropped for slow consumers (its /metrics)."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -708,13 +722,18 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
     ctx = mp.get_context("spawn")
     trade, arrivals = _trading_node_spec(root / "trading-node") if opts.trading_node else (None, None)
     options = stack_mod.StackOptions(
-        rate=rate, writer=opts.writer, bridge=True, trade=trade, busy_poll=opts.dedicate if opts.busy_poll else ()
+        rate=rate,
+        writer=opts.writer,
+        bridges=opts.bridges,
+        trade=trade,
+        busy_poll=opts.dedicate if opts.busy_poll else (),
     )
     stack = stack_mod.Stack(options, root=root).start()
     helpers: list[Any] = []
     try:
         secret = stack_mod.BRIDGE_SECRET.encode()
-        clients, cl = _start(ctx, _clients_main, stack.procs["bridge"].port, n, secret, True)
+        bridges = stack.bridge_names()
+        clients, cl = _start(ctx, _clients_main, [stack.procs[b].port for b in bridges], n, secret, True)
         helpers.append(clients)
         pipes = {"clients": cl}
         pids = {"clients": clients.pid}
@@ -732,6 +751,7 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
             pids["feed-tap"] = tap.pid
         for name, pipe in pipes.items():
             _recv(pipe, 60, name)
+        clients_per_bridge = {b: _bridge_clients(stack.http(b)) for b in bridges}
         pids |= {name: p.pid for name, p in stack.procs.items()}
         layout = _pin(pids, opts.pin, opts.dedicate)
         time.sleep(opts.warmup_s)
@@ -773,6 +793,7 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         "trades_to_browsers_per_s": round(browsers["events"] / opts.duration_s),
         "trades_to_browsers_by_venue": browsers["venues"],
         "browser_disconnects": browsers["disconnects"],
+        "clients_per_bridge": clients_per_bridge,
         "throughput_per_s": round(frames / opts.duration_s),
         "latency_ns": latency_summary(samples["exchange_to_browser"]),
         "hops": _summaries(samples),
@@ -798,7 +819,7 @@ def _cryptofeed(
         helpers.append(consumer)
         ws_port = _recv(co, 60, "peer consumer")
         # the clients subscribe before any data flows (as ours do: the bridge is up before they connect)
-        clients, cl = _start(ctx, _clients_main, ws_port, n, b"unused-by-the-peer-0123456789abcdef", probe)
+        clients, cl = _start(ctx, _clients_main, [ws_port], n, b"unused-by-the-peer-0123456789abcdef", probe)
         helpers.append(clients)
         _recv(cl, 60, "clients")
         pipes = {"clients": cl}
@@ -1069,6 +1090,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="hold the kernel's CPU latency limit (/dev/cpu_dma_latency, root) at US µs for the whole run, both "
         "systems alike: 0 keeps idle CPUs polling instead of halting, as a latency-tuned node does",
     )
+    parser.add_argument(
+        "--bridges",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="run N bridge processes, the clients spread over them as a load balancer would (the chart's "
+        "bridge.replicas); ours only, so it needs --no-peer: the peer's pipeline has one consumer (default 1)",
+    )
     parser.add_argument("--plot-dir", type=Path, default=None, help="write a latency CDF PNG per scenario here")
 
 
@@ -1102,10 +1131,16 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         dedicate=tuple(getattr(args, "dedicate", None) or ()),
         busy_poll=bool(getattr(args, "busy_poll", False)),
         cpu_latency_us=getattr(args, "cpu_latency_us", None),
+        bridges=int(getattr(args, "bridges", None) or 1),
         plot_dir=getattr(args, "plot_dir", None),
     )
     if opts.busy_poll and not opts.dedicate:
         raise SystemExit("--busy-poll needs --dedicate: a process spinning on a shared CPU takes it from the rest")
+    if opts.bridges > 1 and bool(getattr(args, "peer", True)):
+        raise SystemExit(
+            "--bridges needs --no-peer: the peer's pipeline has one consumer, so the comparison would not be "
+            "like for like"
+        )
     with cpu_latency_limit(opts.cpu_latency_us):
         report = _run(opts)
     report["machine"] |= {"cpu_latency_us": opts.cpu_latency_us, "cpuidle": idle_states()}
