@@ -164,6 +164,13 @@ class BridgeServer:
         self.port = sock.getsockname()[1]
         self._ticker = asyncio.create_task(self._tick_backlog(), name="bridge.backlog")
         log.info("bridge listening", extra={"url": f"ws://{self.host}:{self.port}{WS_PATH}"})
+        if self._proxies.entries == ("*",):
+            log.warning(
+                "trusting X-Forwarded-For from every peer: any client that reaches the bridge directly can pick the "
+                "address its connections are counted under (docs/security.md)"
+            )
+        elif self._proxies:
+            log.info("client address from X-Forwarded-For of %s", ", ".join(self._proxies.entries))
 
     async def close(self) -> None:
         if self._ticker is not None:
@@ -267,14 +274,15 @@ class BridgeServer:
         if full is not None:
             await self._refuse(conn, full[0], CloseCode.TRY_AGAIN_LATER, full[1])
             return
-        self._pending += 1
-        by_address = self._pending_by_address
-        by_address[address] = by_address.get(address, 0) + 1
-        metrics.pending.set(self._pending)
         if limits.client_send_buffer_bytes:
             sock = conn.transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limits.client_send_buffer_bytes)
+        # counted only where the finally below is sure to uncount it
+        self._pending += 1
+        by_address = self._pending_by_address
+        by_address[address] = by_address.get(address, 0) + 1
+        metrics.pending.set(self._pending)
         try:
             first = await asyncio.wait_for(conn.recv(), timeout_s)
         except TimeoutError:
