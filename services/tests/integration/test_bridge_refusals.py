@@ -206,6 +206,7 @@ async def test_one_address_cannot_take_every_slot_waiting_to_authenticate() -> N
 
     async with running_bridge(max_pending=10, max_pending_per_address=2) as bridge:
         held = [await connect(bridge.url, origin=origin, compression=None) for _ in range(2)]  # type: ignore[arg-type]
+        await eventually_true(lambda: bridge.metric("alphapulse_bridge_pending_connections") == 2)
         reason = await refused_before_upgrade(bridge.url)
         assert b"too many connections from 127.0.0.1 waiting to authenticate (at most 2)" in reason
         assert bridge.metric("alphapulse_bridge_rejected_total", reason="address_pending_limit") == 1
