@@ -37,6 +37,7 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
     cold = report["machine"]["cold_work_ns"]
     assert cold["hot"]["p50"] > 0
     assert cold["after_idle"]["p50"] > 0
+    assert cold["after_neighbour"]["p50"] > 0
     hops = ours["hops"]
     for hop in (
         "exchange_to_collector",

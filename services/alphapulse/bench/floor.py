@@ -14,9 +14,11 @@ the message is sent 1 ms apart, as the pipeline's are. Three cases, each with bo
 
 The other half of a woken hop is the work the woken process does with what its sleep left of the
 CPU's caches. ``cold_work()`` times one collector message (a Kraken trade: decode, exact numbers,
-the 48-byte frame, the write to a Unix socket) back to back and after 1 ms asleep, as at 1,000
-events/s: on a VM whose host runs other tenants while a vCPU idles, the second is several times the
-first, and every Python stage of a pipeline pays it on every wake.
+the 48-byte frame, the write to a Unix socket) back to back, after 1 ms asleep, as at 1,000
+events/s, and after 1 ms during which another process ran on the same CPU and walked a few MiB of
+memory, as the other stages of a pipeline sharing a node's cores do: on a VM whose host runs other
+tenants while a vCPU idles the second is several times the first; where the host leaves the core
+alone it is not, and the third is what the pipeline's stages still pay on every wake.
 """
 
 import argparse
@@ -26,16 +28,24 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # imported where used: the parent (bench e2e's) never needs the collector's parser
+    from alphapulse.collectors.kraken import KrakenParser
+    from alphapulse.collectors.output import FrameWriter
 
 __all__ = ("CASES", "add_arguments", "cold_work", "measure", "run")
 
 CASES = ("same_cpu", "cross_cpu", "cross_cpu_busy_poll")
 _MESSAGE_BYTES = 48
+# what the neighbour walks while the measured process waits: more than a core's L2 on the CPUs the
+# project runs on (1-2 MiB), less than their shared L3, as a few other Python stages' code and heaps are
+_NEIGHBOUR_BYTES = 4 << 20
 
 
 def _reader(path: str, cpu: int, spin: bool, n: int, pipe: Connection) -> None:
@@ -112,6 +122,20 @@ def _cold_worker(cpu: int, n: int, idle_s: float, pipe: Connection) -> None:
         pipe.send({"error": f"{type(e).__name__}: {e}"})
 
 
+def _neighbour(turns: socket.socket, idle_s: float) -> None:
+    """Another process on the measured process's CPU (forked from it, so pinned the same): on each turn
+    it is given (the measured one blocked, waiting for it), it walks ``_NEIGHBOUR_BYTES`` for ``idle_s``,
+    then hands the CPU back. An empty read ends it."""
+    memory = np.ones(_NEIGHBOUR_BYTES // 8, dtype=np.int64)
+    while turns.recv(1):
+        deadline = time.perf_counter() + idle_s
+        while True:
+            memory += 1  # reads and writes every line: the caches hold this, not the measured process
+            if time.perf_counter() >= deadline:
+                break
+        turns.sendall(b"\x01")
+
+
 def _cold_times(cpu: int, n: int, idle_s: float) -> dict[str, Any]:
     # imported here: the parent (bench e2e's) never needs the collector's parser
     from alphapulse.bench.collector import prelude, trade_messages
@@ -133,32 +157,61 @@ def _cold_times(cpu: int, n: int, idle_s: float) -> dict[str, Any]:
     for message in prelude("kraken", None):
         parser.feed(message, time.time_ns())
     writer.flush()
-    messages = iter(trade_messages("kraken", 2 * n + 200))
+    messages = iter(trade_messages("kraken", 3 * n + 300))
+    turn, their_turn = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()  # this process is multiprocessing's daemon, which may not start children of its own
+    if pid == 0:
+        try:
+            turn.close()
+            _neighbour(their_turn, idle_s)
+        finally:
+            os._exit(0)
+    their_turn.close()
     report: dict[str, Any] = {}
-    for case, pause_s in (("hot", 0.0), ("after_idle", idle_s)):
-        times = np.empty(n + 100, dtype=np.int64)
-        start = time.perf_counter_ns()
-        for i in range(len(times)):
-            if pause_s:
-                time.sleep(pause_s)
-            t0 = time.perf_counter_ns()
-            parser.feed(next(messages), t0)
-            writer.flush()
-            times[i] = time.perf_counter_ns() - t0
-            with contextlib.suppress(BlockingIOError):
-                while sink.recv(65536):
-                    pass
-        per_s = len(times) * 1e9 / (time.perf_counter_ns() - start)
-        p50, p99 = np.percentile(times[100:], [50, 99])  # the first 100 warm the path up
-        report[case] = {"p50": round(float(p50)), "p99": round(float(p99)), "count": n, "per_s": round(per_s)}
-    if parser.stats.errors or writer.trades != 2 * (n + 100):
+    try:
+        for case in ("hot", "after_idle", "after_neighbour"):
+            report[case] = _time_messages(case, n, idle_s, parser, writer, messages, sink, turn)
+    finally:
+        turn.close()  # the neighbour's read returns empty: it exits
+        os.waitpid(pid, 0)
+    if parser.stats.errors or writer.trades != 3 * (n + 100):
         raise RuntimeError(f"the collector work went wrong: {parser.stats.errors}, {writer.trades} trades")
     return report
 
 
+def _time_messages(
+    case: str,
+    n: int,
+    idle_s: float,
+    parser: "KrakenParser",
+    writer: "FrameWriter",
+    messages: Iterator[bytes],
+    sink: socket.socket,
+    turn: socket.socket,
+) -> dict[str, Any]:
+    times = np.empty(n + 100, dtype=np.int64)
+    start = time.perf_counter_ns()
+    for i in range(len(times)):
+        if case == "after_idle":
+            time.sleep(idle_s)
+        elif case == "after_neighbour":
+            turn.sendall(b"\x01")  # blocked until the neighbour has had the CPU for its millisecond
+            turn.recv(1)
+        t0 = time.perf_counter_ns()
+        parser.feed(next(messages), t0)
+        writer.flush()
+        times[i] = time.perf_counter_ns() - t0
+        with contextlib.suppress(BlockingIOError):
+            while sink.recv(65536):
+                pass
+    per_s = len(times) * 1e9 / (time.perf_counter_ns() - start)
+    p50, p99 = np.percentile(times[100:], [50, 99])  # the first 100 warm the path up
+    return {"p50": round(float(p50)), "p99": round(float(p99)), "count": n, "per_s": round(per_s)}
+
+
 def cold_work(n: int = 1000, idle_s: float = 0.001) -> dict[str, Any]:
-    """One collector message's CPU time, hot and after ``idle_s`` asleep (p50/p99 ns), in a fresh
-    process pinned to the last CPU."""
+    """One collector message's CPU time, hot, after ``idle_s`` asleep and after ``idle_s`` of another
+    process's run on the same CPU (p50/p99 ns), in a fresh process pinned to the last CPU."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_cold_worker, args=(sorted(os.sched_getaffinity(0))[-1], n, idle_s, child), daemon=True)
@@ -229,4 +282,11 @@ def verdict(floor: dict[str, Any], work: dict[str, Any]) -> list[str]:
         f"a stage's work after an idle millisecond costs {ratio:.1f}x its hot cost"
         + (" (its caches did not survive the idle time)" if ratio >= 2 else "")
     )
+    neighbour = work.get("after_neighbour")
+    if neighbour is not None:
+        notes.append(
+            f"after a millisecond in which another process ran on its CPU, "
+            f"{neighbour['p50'] / work['hot']['p50']:.1f}x: what each stage pays where the pipeline's processes "
+            "share the cores"
+        )
     return notes
