@@ -51,7 +51,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -628,32 +628,33 @@ def _recv(pipe: Connection, timeout_s: float, what: str) -> Any:
     return pipe.recv()
 
 
-def _bridge_clients(url: str) -> int:
-    """The clients a bridge has authenticated (its /metrics), to show where the browsers went."""
+def _metric_samples(url: str) -> Iterator[tuple[str, float]]:
+    """(name, value) of every sample a service's /metrics serves."""
     from prometheus_client.parser import text_string_to_metric_families
 
     with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
         text = r.read().decode()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "alphapulse_bridge_clients":
-                return int(sample.value)
+            yield sample.name, sample.value
+
+
+def _bridge_clients(url: str) -> int:
+    """The clients a bridge has authenticated (its /metrics), to show where the browsers went."""
+    for name, value in _metric_samples(url):
+        if name == "alphapulse_bridge_clients":
+            return int(value)
     raise RuntimeError(f"{url}/metrics has no alphapulse_bridge_clients")
 
 
 def _relay_counters(url: str) -> dict[str, float]:
     """Cells the relay took in from every feed, and cells it dropped for slow consumers (its /metrics)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
-        text = r.read().decode()
     out = {"frames_in": 0.0, "dropped": 0.0}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "alphapulse_relay_frames_in_total":
-                out["frames_in"] += sample.value
-            elif sample.name == "alphapulse_relay_dropped_frames_total":
-                out["dropped"] += sample.value
+    for name, value in _metric_samples(url):
+        if name == "alphapulse_relay_frames_in_total":
+            out["frames_in"] += value
+        elif name == "alphapulse_relay_dropped_frames_total":
+            out["dropped"] += value
     return out
 
 

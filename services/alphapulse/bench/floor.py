@@ -18,7 +18,9 @@ the 48-byte frame, the write to a Unix socket) back to back, after 1 ms asleep, 
 events/s, and after 1 ms during which another process ran on the same CPU and walked a few MiB of
 memory, as the other stages of a pipeline sharing a node's cores do: on a VM whose host runs other
 tenants while a vCPU idles the second is several times the first; where the host leaves the core
-alone it is not, and the third is what the pipeline's stages still pay on every wake.
+alone it is not, and the third is what the other stages' use of the caches adds. Neither includes
+the wake-up's own CPU (the event loop, the socket read), which at one message per wake can be most of
+a stage's cost (docs/performance.md, *Latest run*).
 """
 
 import argparse
