@@ -33,6 +33,7 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
     assert set(ours["trades_to_browsers_by_venue"]) == VENUES
     floor = report["machine"]["hop_floor_ns"]
     assert report["machine"]["cpu_latency_us"] is None  # not asked for: the kernel's limit is left alone
+    assert report["machine"]["keep_awake"] is False  # nor were the CPUs kept from halting
     assert 0 < floor["same_cpu"]["p50"] <= floor["same_cpu"]["p99"]
     cold = report["machine"]["cold_work_ns"]
     assert cold["hot"]["p50"] > 0

@@ -31,7 +31,8 @@ process come from psutil over the measured window.
 the medians), ``writer`` (True), ``peer`` (True when the cryptofeed environment exists),
 ``trading_node`` (True), ``probe`` (True: the strategy probe), ``feed_tap`` (False), ``pin`` (False),
 ``cpu_latency_us`` (None: hold the kernel's CPU latency limit at that many µs for the whole run,
-:mod:`alphapulse.bench._cpu_latency`), ``plot_dir`` (write one PNG per scenario there). The machine's one-hop floor
+:mod:`alphapulse.bench._cpu_latency`), ``keep_awake`` (False: keep idle CPUs from halting for the whole run,
+:mod:`alphapulse.keepawake`), ``plot_dir`` (write one PNG per scenario there). The machine's one-hop floor
 and the cost of one collector message hot and after 1 ms asleep (:mod:`alphapulse.bench.floor`) are measured first
 and reported with it.
 """
@@ -66,6 +67,7 @@ from alphapulse.bench._cpu_latency import cpu_latency_limit, idle_states
 from alphapulse.bench._peer_env import CRYPTOFEED_PYTHON
 from alphapulse.bench._wsclient import masked_text, pong, take_frames, upgrade_request
 from alphapulse.bench.stats import latency_summary
+from alphapulse.keepawake import keep_awake
 from alphapulse.protocol import Control, ControlOp, FrameType, cells_of, symbol_id, type_mask
 from alphapulse.protocol.wire import CELL, CELL_BYTES, TradeFlag
 from alphapulse.tokens import issue_token
@@ -1092,6 +1094,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "systems alike: 0 keeps idle CPUs polling instead of halting, as a latency-tuned node does",
     )
     parser.add_argument(
+        "--keep-awake",
+        action="store_true",
+        help="keep idle CPUs from halting for the whole run, both systems alike, with a SCHED_IDLE spinner per CPU "
+        "(alphapulse keep-awake: no root needed, and it works where the kernel has no cpuidle driver)",
+    )
+    parser.add_argument(
         "--bridges",
         type=_positive,
         default=1,
@@ -1132,6 +1140,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         dedicate=tuple(getattr(args, "dedicate", None) or ()),
         busy_poll=bool(getattr(args, "busy_poll", False)),
         cpu_latency_us=getattr(args, "cpu_latency_us", None),
+        keep_awake=bool(getattr(args, "keep_awake", False)),
         bridges=int(getattr(args, "bridges", None) or 1),
         plot_dir=getattr(args, "plot_dir", None),
     )
@@ -1142,9 +1151,13 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
             "--bridges needs --no-peer: the peer's pipeline has one consumer, so the comparison would not be "
             "like for like"
         )
-    with cpu_latency_limit(opts.cpu_latency_us):
+    with cpu_latency_limit(opts.cpu_latency_us), keep_awake(opts.keep_awake):
         report = _run(opts)
-    report["machine"] |= {"cpu_latency_us": opts.cpu_latency_us, "cpuidle": idle_states()}
+    report["machine"] |= {
+        "cpu_latency_us": opts.cpu_latency_us,
+        "keep_awake": opts.keep_awake,
+        "cpuidle": idle_states(),
+    }
     return report
 
 

@@ -1,13 +1,16 @@
-"""floor: the cost of one hop (asleep, woken, busy-polling) and of one message's work after 1 ms idle.
+"""floor: the cost of one hop (asleep, woken, busy-polling, kept awake) and of one message's work after 1 ms idle.
 
 Every hop of the pipeline is one of these, and at 1,000 events/s the reader is asleep each time, so
-the message is sent 1 ms apart, as the pipeline's are. Three cases, each with both processes pinned:
+the message is sent 1 ms apart, as the pipeline's are. Four cases, each with both processes pinned:
 
 * ``same_cpu``: writer and reader on one CPU (the reader runs once the writer blocks);
 * ``cross_cpu``: on two CPUs, the reader blocked in ``recv`` (an idle CPU must be woken: on a VM
   this is where the hypervisor shows, 12–70 µs seen on machines of the same kind);
 * ``cross_cpu_busy_poll``: on two CPUs, the reader spinning on a non-blocking ``recv``: the hop as
-  it is on a core dedicated to one stage (what the architecture's 15–35 µs assumes).
+  it is on a core dedicated to one stage (what the architecture's 15–35 µs assumes);
+* ``cross_cpu_kept_awake``: ``cross_cpu`` with both CPUs kept from halting by a ``SCHED_IDLE`` spinner
+  each (:mod:`alphapulse.keepawake`): the reader still sleeps and is still woken, on a CPU that is
+  running.
 
 ``measure()`` reports p50/p99 of the one-way time in nanoseconds, both ends reading one clock;
 ``alphapulse bench e2e`` records it beside every run, since it bounds what any pipeline here can do.
@@ -18,9 +21,11 @@ the 48-byte frame, the write to a Unix socket) back to back, after 1 ms asleep, 
 events/s, and after 1 ms during which another process ran on the same CPU and walked a few MiB of
 memory, as the other stages of a pipeline sharing a node's cores do: on a VM whose host runs other
 tenants while a vCPU idles the second is several times the first; where the host leaves the core
-alone it is not, and the third is what the other stages' use of the caches adds. Neither includes
-the wake-up's own CPU (the event loop, the socket read), which at one message per wake can be most of
-a stage's cost (docs/performance.md, *Latest run*).
+alone it is not, and the third is what the other stages' use of the caches adds. A fourth case
+sleeps as the second does on a CPU kept from halting (:mod:`alphapulse.keepawake`), where the host
+cannot run anything else on the core meanwhile. None includes the wake-up's own CPU (the event
+loop, the socket read), which at one message per wake can be most of a stage's cost
+(docs/performance.md, *Latest run*).
 """
 
 import argparse
@@ -37,13 +42,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from alphapulse.keepawake import keep_awake
+
 if TYPE_CHECKING:  # imported where used: the parent (bench e2e's) never needs the collector's parser
     from alphapulse.collectors.kraken import KrakenParser
     from alphapulse.collectors.output import FrameWriter
 
 __all__ = ("CASES", "add_arguments", "cold_work", "measure", "run")
 
-CASES = ("same_cpu", "cross_cpu", "cross_cpu_busy_poll")
+CASES = ("same_cpu", "cross_cpu", "cross_cpu_busy_poll", "cross_cpu_kept_awake")
 _MESSAGE_BYTES = 48
 # what the neighbour walks while the measured process waits: more than a core's L2 on the CPUs the
 # project runs on (1-2 MiB), less than their shared L3, as a few other Python stages' code and heaps are
@@ -107,19 +114,24 @@ def _one(cpus: tuple[int, int], spin: bool, n: int, interval_s: float) -> dict[s
 
 
 def measure(n: int = 2000, interval_s: float = 0.001) -> dict[str, Any]:
-    """The three cases (a case needing two CPUs is ``None`` on a machine with one available)."""
+    """The four cases (a case needing two CPUs is ``None`` on a machine with one available)."""
     cpus = sorted(os.sched_getaffinity(0))
     last = cpus[-1]
     out: dict[str, Any] = {"same_cpu": _one((last, last), False, n, interval_s)}
     two = len(cpus) >= 2
     out["cross_cpu"] = _one((cpus[0], last), False, n, interval_s) if two else None
     out["cross_cpu_busy_poll"] = _one((cpus[0], last), True, n, interval_s) if two else None
+    if two:
+        with keep_awake(cpus=(cpus[0], last)):
+            out["cross_cpu_kept_awake"] = _one((cpus[0], last), False, n, interval_s)
+    else:
+        out["cross_cpu_kept_awake"] = None
     return out
 
 
-def _cold_worker(cpu: int, n: int, idle_s: float, pipe: Connection) -> None:
+def _cold_worker(cpu: int, n: int, idle_s: float, cases: tuple[str, ...], pipe: Connection) -> None:
     try:
-        pipe.send(_cold_times(cpu, n, idle_s))
+        pipe.send(_cold_times(cpu, n, idle_s, cases))
     except Exception as e:  # reported by the parent at once, not as a minute's silence
         pipe.send({"error": f"{type(e).__name__}: {e}"})
 
@@ -138,7 +150,7 @@ def _neighbour(turns: socket.socket, idle_s: float) -> None:
         turns.sendall(b"\x01")
 
 
-def _cold_times(cpu: int, n: int, idle_s: float) -> dict[str, Any]:
+def _cold_times(cpu: int, n: int, idle_s: float, cases: tuple[str, ...]) -> dict[str, Any]:
     # imported here: the parent (bench e2e's) never needs the collector's parser
     from alphapulse.bench.collector import prelude, trade_messages
     from alphapulse.collectors.kraken import KrakenParser
@@ -159,7 +171,7 @@ def _cold_times(cpu: int, n: int, idle_s: float) -> dict[str, Any]:
     for message in prelude("kraken", None):
         parser.feed(message, time.time_ns())
     writer.flush()
-    messages = iter(trade_messages("kraken", 3 * n + 300))
+    messages = iter(trade_messages("kraken", len(cases) * (n + 100)))
     turn, their_turn = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()  # this process is multiprocessing's daemon, which may not start children of its own
     if pid == 0:
@@ -171,12 +183,12 @@ def _cold_times(cpu: int, n: int, idle_s: float) -> dict[str, Any]:
     their_turn.close()
     report: dict[str, Any] = {}
     try:
-        for case in ("hot", "after_idle", "after_neighbour"):
+        for case in cases:
             report[case] = _time_messages(case, n, idle_s, parser, writer, messages, sink, turn)
     finally:
         turn.close()  # the neighbour's read returns empty: it exits
         os.waitpid(pid, 0)
-    if parser.stats.errors or writer.trades != 3 * (n + 100):
+    if parser.stats.errors or writer.trades != len(cases) * (n + 100):
         raise RuntimeError(f"the collector work went wrong: {parser.stats.errors}, {writer.trades} trades")
     return report
 
@@ -212,14 +224,23 @@ def _time_messages(
 
 
 def cold_work(n: int = 1000, idle_s: float = 0.001) -> dict[str, Any]:
-    """One collector message's CPU time, hot, after ``idle_s`` asleep and after ``idle_s`` of another
-    process's run on the same CPU (p50/p99 ns), in a fresh process pinned to the last CPU."""
+    """One collector message's CPU time, hot, after ``idle_s`` asleep, after ``idle_s`` of another
+    process's run on the same CPU, and after ``idle_s`` asleep with the CPU kept from halting
+    (:mod:`alphapulse.keepawake`) (p50/p99 ns), in fresh processes pinned to the last CPU."""
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    report = _cold_process(cpu, n, idle_s, ("hot", "after_idle", "after_neighbour"))
+    with keep_awake(cpus=(cpu,)):
+        report["after_idle_kept_awake"] = _cold_process(cpu, n, idle_s, ("after_idle",))["after_idle"]
+    return report
+
+
+def _cold_process(cpu: int, n: int, idle_s: float, cases: tuple[str, ...]) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_cold_worker, args=(sorted(os.sched_getaffinity(0))[-1], n, idle_s, child), daemon=True)
+    proc = ctx.Process(target=_cold_worker, args=(cpu, n, idle_s, cases, child), daemon=True)
     proc.start()
     try:
-        if not parent.poll(60 + n * idle_s * 5):
+        if not parent.poll(60 + n * idle_s * 2 * len(cases)):
             raise RuntimeError("the floor's cold-work process did not report")
         report: dict[str, Any] = parent.recv()
     finally:
@@ -279,6 +300,12 @@ def verdict(floor: dict[str, Any], work: dict[str, Any]) -> list[str]:
     busy = floor.get("cross_cpu_busy_poll")
     if busy is not None:
         notes.append(f"busy-polling on dedicated cores: {hops * busy['p50'] / 1000:.0f} µs for the same hops")
+    awake = floor.get("cross_cpu_kept_awake")
+    if awake is not None:
+        notes.append(
+            f"with the CPUs kept from halting (alphapulse keep-awake): {hops * awake['p50'] / 1000:.0f} µs for the "
+            "same hops"
+        )
     ratio = work["after_idle"]["p50"] / work["hot"]["p50"]
     notes.append(
         f"a stage's work after an idle millisecond costs {ratio:.1f}x its hot cost"
@@ -291,4 +318,7 @@ def verdict(floor: dict[str, Any], work: dict[str, Any]) -> list[str]:
             f"{neighbour['p50'] / work['hot']['p50']:.1f}x: what each stage pays where the pipeline's processes "
             "share the cores"
         )
+    kept = work.get("after_idle_kept_awake")
+    if kept is not None:
+        notes.append(f"after an idle millisecond on a CPU kept from halting, {kept['p50'] / work['hot']['p50']:.1f}x")
     return notes

@@ -1,4 +1,4 @@
-"""``alphapulse bench floor``: one hop's cost on this machine, in the three ways a stage can wait."""
+"""``alphapulse bench floor``: one hop's cost on this machine, in the four ways a stage can wait."""
 
 import argparse
 import os
@@ -19,7 +19,7 @@ def test_the_floor_measures_each_case_with_real_processes() -> None:
 
 def test_the_floor_times_one_collector_message_hot_after_an_idle_millisecond_and_after_a_neighbour() -> None:
     work = floor.cold_work(n=100)
-    assert set(work) == {"hot", "after_idle", "after_neighbour"}
+    assert set(work) == {"hot", "after_idle", "after_neighbour", "after_idle_kept_awake"}
     for lat in work.values():
         # 100 Kraken trades parsed, framed and written each way (the worker checks every one became a frame)
         assert lat["count"] == 100
@@ -27,6 +27,7 @@ def test_the_floor_times_one_collector_message_hot_after_an_idle_millisecond_and
     # back to back is faster than one message per millisecond, idle or given to the neighbour, can ever be
     assert work["hot"]["per_s"] > 1000 > work["after_idle"]["per_s"] > 0
     assert 1000 > work["after_neighbour"]["per_s"] > 0
+    assert 1000 > work["after_idle_kept_awake"]["per_s"] > 0
 
 
 def _lat(p50: int) -> dict[str, int]:
@@ -36,17 +37,29 @@ def _lat(p50: int) -> dict[str, int]:
 def test_the_verdict_says_whether_the_wake_ups_alone_exceed_the_strategy_target() -> None:
     work = {"hot": _lat(5_000), "after_idle": _lat(40_000)}
     slow = floor.verdict(
-        {"same_cpu": _lat(30_000), "cross_cpu": _lat(55_000), "cross_cpu_busy_poll": _lat(15_000)}, work
+        {
+            "same_cpu": _lat(30_000),
+            "cross_cpu": _lat(55_000),
+            "cross_cpu_busy_poll": _lat(15_000),
+            "cross_cpu_kept_awake": _lat(8_000),
+        },
+        work,
     )
     assert slow[0].endswith("165 µs of wake-ups alone, above the 150 µs p50 target before any work")
     assert slow[1] == "busy-polling on dedicated cores: 45 µs for the same hops"
+    assert slow[2] == "with the CPUs kept from halting (alphapulse keep-awake): 24 µs for the same hops"
     assert (
-        slow[2]
+        slow[3]
         == "a stage's work after an idle millisecond costs 8.0x its hot cost (its caches did not survive the idle time)"
     )
     fast = floor.verdict(
         {"same_cpu": _lat(5_000), "cross_cpu": _lat(20_000), "cross_cpu_busy_poll": None},
-        {"hot": _lat(5_000), "after_idle": _lat(6_000), "after_neighbour": _lat(7_500)},
+        {
+            "hot": _lat(5_000),
+            "after_idle": _lat(6_000),
+            "after_neighbour": _lat(7_500),
+            "after_idle_kept_awake": _lat(5_500),
+        },
     )
     assert fast == [
         "a trade to a strategy crosses 3 hops: 60 µs of wake-ups alone, "
@@ -54,4 +67,5 @@ def test_the_verdict_says_whether_the_wake_ups_alone_exceed_the_strategy_target(
         "a stage's work after an idle millisecond costs 1.2x its hot cost",
         "after a millisecond in which another process ran on its CPU, 1.5x: what each stage pays where the "
         "pipeline's processes share the cores",
+        "after an idle millisecond on a CPU kept from halting, 1.1x",
     ]

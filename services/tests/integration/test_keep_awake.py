@@ -1,0 +1,111 @@
+"""``alphapulse keep-awake``: a SCHED_IDLE spinner per CPU, pinned, gone when it stops or its parent dies."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from alphapulse.cli.keep_awake import parse_cpu_list
+from alphapulse.errors import ConfigError
+from alphapulse.keepawake import KeepAwake, keep_awake
+
+
+def _spinning(pid: int, timeout_s: float = 10.0) -> None:
+    """Wait until ``pid`` has set its policy (it does so first thing, then spins)."""
+    deadline = time.monotonic() + timeout_s
+    while os.sched_getscheduler(pid) != os.SCHED_IDLE:
+        assert time.monotonic() < deadline, f"spinner {pid} never took SCHED_IDLE"
+        time.sleep(0.01)
+
+
+def _gone(pid: int, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_one_spinner_per_cpu_pinned_at_the_lowest_priority_and_stopped_on_exit() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    with keep_awake(cpus=cpus) as spinners:
+        assert spinners is not None
+        pids = [p.pid for p in spinners.spinners]
+        assert len(pids) == len(cpus)
+        for pid, cpu in zip(pids, cpus, strict=True):
+            _spinning(pid)
+            assert os.sched_getaffinity(pid) == {cpu}
+        # it spins: CPU time accrues while nothing else asks for the CPU
+        before = psutil.Process(pids[0]).cpu_times().user
+        time.sleep(0.3)
+        assert psutil.Process(pids[0]).cpu_times().user > before
+    assert all(_gone(pid) for pid in pids)
+
+
+def test_disabled_it_starts_nothing() -> None:
+    with keep_awake(False) as spinners:
+        assert spinners is None
+
+
+def test_cpus_it_may_not_use_are_refused_by_name() -> None:
+    missing = max(os.sched_getaffinity(0)) + 1
+    with pytest.raises(ConfigError, match=rf"CPUs \[{missing}\] are not available"):
+        KeepAwake([missing])
+
+
+def test_the_spinners_die_with_whoever_started_them() -> None:
+    # a parent killed with SIGKILL cannot stop them: PR_SET_PDEATHSIG does
+    code = (
+        "import sys, time\n"
+        "from alphapulse.keepawake import KeepAwake\n"
+        "k = KeepAwake([0]).start()\n"
+        "print(k.spinners[0].pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as parent:
+        try:
+            assert parent.stdout is not None
+            spinner = int(parent.stdout.readline())
+            _spinning(spinner)
+            parent.kill()
+            parent.wait(10)
+            assert _gone(spinner), "the spinner outlived its parent"
+        finally:
+            parent.kill()
+
+
+def test_the_command_spins_until_sigterm_and_leaves_nothing_behind() -> None:
+    argv = [sys.executable, "-m", "alphapulse", "keep-awake", "--cpus", "0"]
+    with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            deadline = time.monotonic() + 20
+            children: list[psutil.Process] = []
+            while not children:
+                assert time.monotonic() < deadline, "keep-awake started no spinner"
+                children = psutil.Process(proc.pid).children()
+                time.sleep(0.05)
+            (spinner,) = children
+            _spinning(spinner.pid)
+            assert os.sched_getaffinity(spinner.pid) == {0}
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(20) == 0
+            assert _gone(spinner.pid)
+            assert proc.stderr is not None
+            err = proc.stderr.read()
+            assert "keeping CPUs [0] awake" in err
+            assert "stopped on SIGTERM" in err
+        finally:
+            proc.kill()
+
+
+def test_cpu_lists_are_read_as_the_kernel_writes_them() -> None:
+    assert parse_cpu_list("0-3,6") == [0, 1, 2, 3, 6]
+    assert parse_cpu_list("2, 0") == [0, 2]
+    for bad in ("a", "3-1", "-1", "1-"):
+        with pytest.raises(ConfigError, match="not a CPU number or a range"):
+            parse_cpu_list(bad)
