@@ -168,6 +168,22 @@ def test_relay_busy_polls_only_on_a_core_of_its_own(helm: Path) -> None:
     assert proc.returncode != 0  # equal, but not a whole CPU: the static CPU manager gives no core
 
 
+def test_the_relay_pod_can_keep_its_nodes_cpus_awake(rendered: dict[str, list[Obj]], helm: Path) -> None:
+    default = by(rendered["default"], "DaemonSet", "-relay")
+    assert [c["name"] for c in default["spec"]["template"]["spec"]["containers"]] == ["relay"]  # off by default
+    ds = by(render(helm, "default", "--set", "relay.keepAwake.enabled=true"), "DaemonSet", "-relay")
+    sidecar = container(ds, "keep-awake")
+    assert sidecar["args"] == ["keep-awake"]
+    assert sidecar["image"] == container(ds, "relay")["image"]
+    assert "cpu" not in sidecar["resources"]["limits"]  # a throttled spinner would let the CPU halt again
+    assert sidecar["securityContext"]["capabilities"]["drop"] == ["ALL"]  # SCHED_IDLE needs no capability
+    kube_validate(ds)
+    sets = [a for s in ("relay.busyPoll=true", "relay.keepAwake.enabled=true", *GUARANTEED_RELAY) for a in ("--set", s)]
+    proc = run_helm(helm, "template", "ap", str(CHART), *sets)
+    assert proc.returncode != 0
+    assert "relay.keepAwake and relay.busyPoll are alternatives" in proc.stderr
+
+
 def test_consumers_reach_relays_through_the_headless_service(rendered: dict[str, list[Obj]]) -> None:
     objs = rendered["default"]
     relay = "tcp:ap-alphapulse-relay.alphapulse.svc:7700"
