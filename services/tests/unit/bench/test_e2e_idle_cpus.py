@@ -1,6 +1,8 @@
-"""``bench e2e --keep-awake``: the spinners run for the whole run, both systems alike, and the report says so."""
+"""How `bench e2e` keeps idle CPUs from halting: --keep-awake's spinners for the whole run, and a CPU latency limit
+the kernel cannot heed, called out."""
 
 import argparse
+import contextlib
 import os
 from typing import Any
 
@@ -33,3 +35,17 @@ def test_left_alone_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     report = e2e.run(argparse.Namespace(peer=False))
     assert report["machine"]["keep_awake"] is False
     assert report["machine"]["spinners"] == []
+
+
+def test_a_cpu_latency_limit_the_kernel_cannot_heed_is_called_out(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # no cpuidle driver: the limit is held (harmlessly) but the report says it did nothing
+    monkeypatch.setattr(e2e, "idle_states", lambda: {"driver": "none", "governor": "menu"})
+    monkeypatch.setattr(e2e, "cpu_latency_limit", lambda us: contextlib.nullcontext())
+    monkeypatch.setattr(e2e, "_run", lambda opts: {"machine": {}, "notes": []})
+    report = e2e.run(argparse.Namespace(peer=False, cpu_latency_us=0))
+    assert report["notes"] == [e2e.LIMIT_UNHEEDED]
+    assert e2e.LIMIT_UNHEEDED in capsys.readouterr().err
+    monkeypatch.setattr(e2e, "idle_states", lambda: {"driver": "haltpoll", "governor": "haltpoll"})
+    assert e2e.run(argparse.Namespace(peer=False, cpu_latency_us=0))["notes"] == []
