@@ -25,7 +25,7 @@ alone it is not, and the third is what the other stages' use of the caches adds.
 sleeps as the second does on a CPU kept from halting (:mod:`alphapulse.keepawake`), where the host
 cannot run anything else on the core meanwhile. None includes the wake-up's own CPU (the event
 loop, the socket read), which at one message per wake can be most of a stage's cost
-(docs/performance.md, *Latest run*).
+(docs/performance-history.md, the seventh session).
 """
 
 import argparse
