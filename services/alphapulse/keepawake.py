@@ -1,11 +1,11 @@
 """Keep idle CPUs from halting without root: one lowest-priority spinner per CPU.
 
 Every hop of the pipeline wakes a process that slept since the last message. Where its CPU was
-idle the kernel halts it, and on a VM waking a halted vCPU takes the host: 25–60 µs per hop on the
-project's VMs, against ~5 µs where the vCPU was still running. A node kept from halting (the CPU
-latency limit at 0 with a cpuidle driver that honours it, or ``idle=poll`` on the kernel command
-line) removes that, but both need root or the node's boot configuration, and a kernel without a
-cpuidle driver halts whatever the limit says.
+idle the kernel halts it, and on a VM waking a halted vCPU takes the host: 24–73 µs per hop on the
+project's VMs. Keeping the vCPUs from halting (the CPU latency limit at 0 with a cpuidle driver that
+honours it, or ``idle=poll`` on the kernel command line) took one VM's hop to 4.7 µs, but both need
+root or the node's boot configuration, and a kernel without a cpuidle driver halts whatever the
+limit says; there, this module took the hop from 50–63 to 23–43 µs (docs/performance.md).
 
 A process under ``SCHED_IDLE`` that never blocks does the same from user space: the CPU always has
 something to run, so it never halts; the kernel counts a CPU running only ``SCHED_IDLE`` work as idle

@@ -1123,6 +1123,14 @@ def _rate(text: str) -> float:
     return float(text)
 
 
+# The CPU latency limit is read by cpuidle's governor; with no cpuidle driver the kernel halts an idle CPU
+# whatever the limit (measured: the woken hop unchanged on such a VM, docs/performance.md)
+LIMIT_UNHEEDED = (
+    "this kernel has no cpuidle driver, so idle CPUs halt whatever the CPU latency limit says: "
+    "--cpu-latency-us changes nothing here (--keep-awake does the same job without one)"
+)
+
+
 def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
     clients = getattr(args, "clients", None) or [10, 100]
     opts = argparse.Namespace(
@@ -1155,20 +1163,16 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
     unheeded = opts.cpu_latency_us is not None and cpuidle.get("driver", "none") == "none"
     if unheeded:
         _progress(LIMIT_UNHEEDED)
-    with cpu_latency_limit(opts.cpu_latency_us), keep_awake(opts.keep_awake):
-        report = _run(opts)
+    with cpu_latency_limit(opts.cpu_latency_us):
+        # the floor first, on the machine as it is before any stack starts (it measures keep-awake's hop itself)
+        _progress("measuring this machine's one-hop floor and a message's cost after an idle millisecond")
+        machine = {"hop_floor_ns": floor.measure(), "cold_work_ns": floor.cold_work()}
+        with keep_awake(opts.keep_awake):
+            report = _run(opts, machine)
     report["machine"] |= {"cpu_latency_us": opts.cpu_latency_us, "keep_awake": opts.keep_awake, "cpuidle": cpuidle}
     if unheeded:
         report["notes"] = [*report.get("notes", []), LIMIT_UNHEEDED]
     return report
-
-
-# The CPU latency limit is read by cpuidle's governor; with no cpuidle driver the kernel halts an idle CPU
-# whatever the limit (measured: the woken hop unchanged on such a VM, docs/performance.md)
-LIMIT_UNHEEDED = (
-    "this kernel has no cpuidle driver, so idle CPUs halt whatever the CPU latency limit says: "
-    "--cpu-latency-us changes nothing here (--keep-awake does the same job without one)"
-)
 
 
 def _progress(text: str) -> None:
@@ -1189,7 +1193,7 @@ def _outcome(result: dict[str, Any]) -> str:
     return f"exchange → browser p50 / p99 / p99.9 {ms('exchange_to_browser')} ms{strategy}"
 
 
-def _run(opts: argparse.Namespace) -> dict[str, Any]:
+def _run(opts: argparse.Namespace, machine: dict[str, Any]) -> dict[str, Any]:
     results, verdicts = [], []
     systems = 1 + (2 if opts.peer else 0)
     total, step = len(opts.rates) * len(opts.clients) * opts.repeat * systems, 0
@@ -1200,9 +1204,6 @@ def _run(opts: argparse.Namespace) -> dict[str, Any]:
         run = f", run {i + 1} of {opts.repeat}" if opts.repeat > 1 else ""
         _progress(f"[{step}/{total}] {system}, {_label(rate)}, {n} clients{run}")
 
-    _progress("measuring this machine's one-hop floor and a message's cost after an idle millisecond")
-    hop_floor = floor.measure()  # first, on the machine as it is before any stack starts
-    work_floor = floor.cold_work()
     with tempfile.TemporaryDirectory(prefix="ap-bench-e2e-") as tmp:
         for k, (rate, n) in enumerate((r, c) for r in opts.rates for c in opts.clients):
             runs: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
@@ -1251,8 +1252,7 @@ def _run(opts: argparse.Namespace) -> dict[str, Any]:
         "machine": {
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
-            "hop_floor_ns": hop_floor,
-            "cold_work_ns": work_floor,
+            **machine,
         },
         "duration_s": opts.duration_s,
         "repeat": opts.repeat,

@@ -12,7 +12,8 @@ def register(subparsers: Any) -> None:
         "Ctrl-C. A CPU that always has something to run never halts, so a pipeline stage woken on it runs within "
         "microseconds instead of waiting for the host to wake a halted vCPU; any other task preempts the spinner "
         "at once. The same effect as idle=poll or a CPU latency limit of 0, without root, and on kernels with no "
-        "cpuidle driver. The price: those CPUs never rest (docs/deployment.md, keep the CPUs awake).",
+        "cpuidle driver. The price: those CPUs never rest, and tail latencies may rise (docs/performance.md, keeping "
+        "idle CPUs awake).",
     )
     p.add_argument(
         "--cpus",
