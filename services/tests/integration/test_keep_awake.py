@@ -42,9 +42,10 @@ def test_one_spinner_per_cpu_pinned_at_the_lowest_priority_and_stopped_on_exit()
         for pid, cpu in zip(pids, cpus, strict=True):
             _spinning(pid)
             assert os.sched_getaffinity(pid) == {cpu}
+
         # they spin: CPU time accrues whenever nothing else asks for a CPU
         def used() -> float:
-            return sum(psutil.Process(pid).cpu_times().user for pid in pids)
+            return float(sum(psutil.Process(pid).cpu_times().user for pid in pids))
 
         before, deadline = used(), time.monotonic() + 10
         while used() <= before:
