@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import psutil
 import pytest
@@ -16,21 +17,24 @@ from alphapulse.keepawake import KeepAwake, keep_awake
 FIRST_CPU = min(os.sched_getaffinity(0))  # CPU 0 need not be ours (a container's cpuset)
 
 
-def _spinning(pid: int, timeout_s: float = 10.0) -> None:
-    """Wait until ``pid`` has set its policy (it does so first thing, then spins)."""
+def _until(condition: Callable[[], object], what: str, timeout_s: float = 10.0) -> None:
+    """Wait for something another process does on its own time (the spinners start and die asynchronously)."""
     deadline = time.monotonic() + timeout_s
-    while os.sched_getscheduler(pid) != os.SCHED_IDLE:
-        assert time.monotonic() < deadline, f"spinner {pid} never took SCHED_IDLE"
-        time.sleep(0.01)
-
-
-def _gone(pid: int, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-            return True
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {timeout_s:.0f} s"
         time.sleep(0.02)
-    return False
+
+
+def _spinning(pid: int) -> None:
+    # it takes SCHED_IDLE first thing, then spins
+    _until(lambda: os.sched_getscheduler(pid) == os.SCHED_IDLE, f"spinner {pid} took SCHED_IDLE")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
 
 
 def test_one_spinner_per_cpu_pinned_at_the_lowest_priority_and_stopped_on_exit() -> None:
@@ -47,11 +51,9 @@ def test_one_spinner_per_cpu_pinned_at_the_lowest_priority_and_stopped_on_exit()
         def used() -> float:
             return float(sum(psutil.Process(pid).cpu_times().user for pid in pids))
 
-        before, deadline = used(), time.monotonic() + 10
-        while used() <= before:
-            assert time.monotonic() < deadline, "the spinners got no CPU time in 10 s"
-            time.sleep(0.05)
-    assert all(_gone(pid) for pid in pids)
+        before = used()
+        _until(lambda: used() > before, "the spinners got CPU time")
+    _until(lambda: all(_gone(pid) for pid in pids), "the spinners were stopped")
 
 
 def test_disabled_it_starts_nothing() -> None:
@@ -68,11 +70,11 @@ def test_cpus_it_may_not_use_are_refused_by_name() -> None:
 def test_the_spinners_die_with_whoever_started_them() -> None:
     # a parent killed with SIGKILL cannot stop them: PR_SET_PDEATHSIG does
     code = (
-        "import sys, time\n"
+        "import signal\n"
         "from alphapulse.keepawake import KeepAwake\n"
         f"k = KeepAwake([{FIRST_CPU}]).start()\n"
         "print(k.spinners[0].pid, flush=True)\n"
-        "time.sleep(60)\n"
+        "signal.pause()\n"  # until the test kills it
     )
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as parent:
         try:
@@ -81,7 +83,7 @@ def test_the_spinners_die_with_whoever_started_them() -> None:
             _spinning(spinner)
             parent.kill()
             parent.wait(10)
-            assert _gone(spinner), "the spinner outlived its parent"
+            _until(lambda: _gone(spinner), "the spinner died with its parent")
         finally:
             parent.kill()
 
@@ -90,18 +92,14 @@ def test_the_command_spins_until_sigterm_and_leaves_nothing_behind() -> None:
     argv = [sys.executable, "-m", "alphapulse", "keep-awake", "--cpus", str(FIRST_CPU)]
     with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) as proc:
         try:
-            deadline = time.monotonic() + 20
-            children: list[psutil.Process] = []
-            while not children:
-                assert time.monotonic() < deadline, "keep-awake started no spinner"
-                children = psutil.Process(proc.pid).children()
-                time.sleep(0.05)
-            (spinner,) = children
+            command = psutil.Process(proc.pid)
+            _until(command.children, "keep-awake started a spinner", timeout_s=20)
+            (spinner,) = command.children()
             _spinning(spinner.pid)
             assert os.sched_getaffinity(spinner.pid) == {FIRST_CPU}
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(20) == 0
-            assert _gone(spinner.pid)
+            _until(lambda: _gone(spinner.pid), "the spinner was stopped")
             assert proc.stderr is not None
             err = proc.stderr.read()
             assert f"keeping CPUs [{FIRST_CPU}] awake" in err
