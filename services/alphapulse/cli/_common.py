@@ -4,8 +4,16 @@ import argparse
 
 from alphapulse.errors import ConfigError
 from alphapulse.settings import env, env_int
+from alphapulse.timeslice import MAX_SLICE_US, MIN_SLICE_US
 
-__all__ = ("add_busy_poll_flag", "add_listen_flags", "add_relay_flag", "add_sock_dir_flag", "parse_host_port")
+__all__ = (
+    "add_busy_poll_flag",
+    "add_listen_flags",
+    "add_relay_flag",
+    "add_sock_dir_flag",
+    "add_time_slice_flag",
+    "parse_host_port",
+)
 
 
 def add_sock_dir_flag(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +37,18 @@ def add_busy_poll_flag(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="never sleep between reads: no wake-up per message and warm caches, for a whole CPU kept busy; "
         "only where the process has a core of its own (docs/performance.md, on dedicated cores)",
+    )
+
+
+def add_time_slice_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--time-slice-us",
+        type=int,
+        default=env_int("TIME_SLICE_US", 0) or None,
+        metavar="US",
+        help=f"ask the scheduler for a time slice of US microseconds ({MIN_SLICE_US}-{MAX_SLICE_US}; Linux 6.12+, "
+        "no privilege), so the process preempts longer-sliced work when a message wakes it instead of waiting "
+        "for the CPU (env ALPHAPULSE_TIME_SLICE_US; default: the kernel's; docs/performance.md)",
     )
 
 

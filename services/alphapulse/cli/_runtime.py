@@ -7,6 +7,8 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from alphapulse.timeslice import set_time_slice
+
 __all__ = ("FREEZE_AGAIN_AFTER_S", "keep_polling", "run_service")
 
 log = logging.getLogger(__name__)
@@ -47,9 +49,16 @@ def keep_polling(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     return stop
 
 
-def run_service(make: Callable[[], Awaitable[int | None]], *, use_uvloop: bool = True, busy_poll: bool = False) -> int:
+def run_service(
+    make: Callable[[], Awaitable[int | None]],
+    *,
+    use_uvloop: bool = True,
+    busy_poll: bool = False,
+    time_slice_us: int | None = None,
+) -> int:
     """Run ``make()`` until it returns or SIGINT/SIGTERM arrives; then cancel it and wait for cleanup.
-    ``busy_poll``: the loop never sleeps (:func:`keep_polling`)."""
+    ``busy_poll``: the loop never sleeps (:func:`keep_polling`); ``time_slice_us``: the loop's thread asks
+    the scheduler for that slice (:mod:`alphapulse.timeslice`), so it preempts longer-sliced work on waking."""
 
     async def guarded() -> int:
         loop = asyncio.get_running_loop()
@@ -72,6 +81,9 @@ def run_service(make: Callable[[], Awaitable[int | None]], *, use_uvloop: bool =
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
 
+    if time_slice_us is not None:
+        set_time_slice(time_slice_us)
+        log.info("time slice %d us: this process preempts longer-sliced work when it wakes", time_slice_us)
     gc.freeze()
     if use_uvloop:
         import uvloop

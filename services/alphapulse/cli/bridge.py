@@ -3,7 +3,13 @@
 import argparse
 from typing import Any
 
-from alphapulse.cli._common import add_busy_poll_flag, add_listen_flags, add_relay_flag, add_sock_dir_flag
+from alphapulse.cli._common import (
+    add_busy_poll_flag,
+    add_listen_flags,
+    add_relay_flag,
+    add_sock_dir_flag,
+    add_time_slice_flag,
+)
 from alphapulse.settings import env
 
 _DEFAULT_ORIGINS = "http://localhost:5173,http://127.0.0.1:5173"  # the Vite dev server
@@ -20,6 +26,7 @@ def register(subparsers: Any) -> None:
     add_relay_flag(p)
     add_listen_flags(p, default_port=8765, what="WebSocket /ws, /metrics and /healthz")
     add_busy_poll_flag(p)
+    add_time_slice_flag(p)
     p.add_argument(
         "--allowed-origin",
         action="append",
@@ -135,4 +142,4 @@ def run(args: argparse.Namespace) -> int:
             client_messages_per_s=args.client_messages_per_s,
         ),
     )
-    return run_service(lambda: run_bridge(settings), busy_poll=args.busy_poll)
+    return run_service(lambda: run_bridge(settings), busy_poll=args.busy_poll, time_slice_us=args.time_slice_us)

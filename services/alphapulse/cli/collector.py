@@ -3,7 +3,7 @@
 import argparse
 from typing import Any
 
-from alphapulse.cli._common import add_busy_poll_flag, add_listen_flags, add_sock_dir_flag
+from alphapulse.cli._common import add_busy_poll_flag, add_listen_flags, add_sock_dir_flag, add_time_slice_flag
 
 
 def register(subparsers: Any) -> None:
@@ -27,6 +27,7 @@ def register(subparsers: Any) -> None:
     add_sock_dir_flag(p)
     add_listen_flags(p, default_port=9102)
     add_busy_poll_flag(p)
+    add_time_slice_flag(p)
     p.set_defaults(handler=run)
 
 
@@ -56,4 +57,4 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> None:
         await collector.run()
 
-    return run_service(main, busy_poll=args.busy_poll)
+    return run_service(main, busy_poll=args.busy_poll, time_slice_us=args.time_slice_us)

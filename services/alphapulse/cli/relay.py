@@ -3,7 +3,13 @@
 import argparse
 from typing import Any
 
-from alphapulse.cli._common import add_busy_poll_flag, add_listen_flags, add_sock_dir_flag, parse_host_port
+from alphapulse.cli._common import (
+    add_busy_poll_flag,
+    add_listen_flags,
+    add_sock_dir_flag,
+    add_time_slice_flag,
+    parse_host_port,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -53,6 +59,7 @@ def register(subparsers: Any) -> None:
     )
     add_listen_flags(p, default_port=9101)
     add_busy_poll_flag(p)
+    add_time_slice_flag(p)
     p.set_defaults(handler=run)
 
 
@@ -92,4 +99,4 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await metrics.close()
 
-    return run_service(main, busy_poll=args.busy_poll)
+    return run_service(main, busy_poll=args.busy_poll, time_slice_us=args.time_slice_us)

@@ -4,7 +4,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from alphapulse.cli._common import add_busy_poll_flag, add_listen_flags, add_relay_flag, add_sock_dir_flag
+from alphapulse.cli._common import (
+    add_busy_poll_flag,
+    add_listen_flags,
+    add_relay_flag,
+    add_sock_dir_flag,
+    add_time_slice_flag,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -22,6 +28,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-orders", action="store_true", help="do not consume API orders from Redis")
     add_listen_flags(p, default_port=9107)
     add_busy_poll_flag(p)
+    add_time_slice_flag(p)
     p.set_defaults(handler=run)
 
 
@@ -58,4 +65,4 @@ def run(args: argparse.Namespace) -> int:
             await metrics.close()
 
     # NautilusTrader installs its own signal handling only in node.run(); run_service cancels main() cleanly
-    return run_service(main, busy_poll=args.busy_poll)
+    return run_service(main, busy_poll=args.busy_poll, time_slice_us=args.time_slice_us)
