@@ -36,16 +36,20 @@ if os.getppid() != int(sys.argv[2]):
     sys.exit(0)  # the parent died before the line above
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
 os.sched_setaffinity(0, {int(sys.argv[1])})
-os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+if sys.argv[3] == "idle":
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 while True:
     pass
 """
 
 
 class KeepAwake:
-    """Spinners on ``cpus`` (default: every CPU this process may use) from ``start()`` to ``stop()``."""
+    """Spinners on ``cpus`` (default: every CPU this process may use) from ``start()`` to ``stop()``.
 
-    def __init__(self, cpus: Iterable[int] | None = None) -> None:
+    ``sched_idle=False`` leaves them at normal priority: then they are not a way to keep CPUs awake but
+    CPU-bound neighbours that compete for the CPUs as any busy process does (``bench e2e --cpu-hog``)."""
+
+    def __init__(self, cpus: Iterable[int] | None = None, *, sched_idle: bool = True) -> None:
         allowed = os.sched_getaffinity(0)
         chosen = sorted(set(cpus) if cpus is not None else allowed)
         if not chosen:
@@ -56,12 +60,13 @@ class KeepAwake:
         if not hasattr(os, "SCHED_IDLE"):
             raise ConfigError("keep-awake needs Linux's SCHED_IDLE scheduling policy")
         self.cpus = chosen
+        self.policy = "idle" if sched_idle else "normal"
         self.spinners: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> "KeepAwake":
         parent = str(os.getpid())
         for cpu in self.cpus:
-            self.spinners.append(subprocess.Popen([sys.executable, "-c", SPINNER, str(cpu), parent]))
+            self.spinners.append(subprocess.Popen([sys.executable, "-c", SPINNER, str(cpu), parent, self.policy]))
         return self
 
     def stop(self) -> None:
@@ -74,12 +79,14 @@ class KeepAwake:
 
 
 @contextlib.contextmanager
-def keep_awake(enabled: bool = True, cpus: Iterable[int] | None = None) -> Iterator[KeepAwake | None]:
+def keep_awake(
+    enabled: bool = True, cpus: Iterable[int] | None = None, *, sched_idle: bool = True
+) -> Iterator[KeepAwake | None]:
     """Spinners for the block (none when ``enabled`` is false)."""
     if not enabled:
         yield None
         return
-    spinners = KeepAwake(cpus).start()
+    spinners = KeepAwake(cpus, sched_idle=sched_idle).start()
     try:
         yield spinners
     finally:

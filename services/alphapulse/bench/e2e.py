@@ -32,7 +32,9 @@ the medians), ``writer`` (True), ``peer`` (True when the cryptofeed environment 
 ``trading_node`` (True), ``probe`` (True: the strategy probe), ``feed_tap`` (False), ``pin`` (False),
 ``cpu_latency_us`` (None: hold the kernel's CPU latency limit at that many µs for the whole run,
 :mod:`alphapulse.bench._cpu_latency`), ``keep_awake`` (False: keep idle CPUs from halting for the whole run,
-:mod:`alphapulse.keepawake`), ``plot_dir`` (write one PNG per scenario there). The machine's one-hop floor
+:mod:`alphapulse.keepawake`), ``cpu_hog`` (False: a CPU-bound neighbour on every CPU the pipeline uses),
+``time_slice_us`` (None: the pipeline processes' time slice, :mod:`alphapulse.timeslice`), ``plot_dir`` (write one
+PNG per scenario there). The machine's one-hop floor
 and the cost of one collector message hot and after 1 ms asleep (:mod:`alphapulse.bench.floor`) are measured first
 and reported with it.
 """
@@ -70,12 +72,14 @@ from alphapulse.bench.stats import latency_summary
 from alphapulse.keepawake import keep_awake
 from alphapulse.protocol import Control, ControlOp, FrameType, cells_of, symbol_id, type_mask
 from alphapulse.protocol.wire import CELL, CELL_BYTES, TradeFlag
+from alphapulse.timeslice import MAX_SLICE_US, MIN_SLICE_US, set_time_slice, time_slice_us
 from alphapulse.tokens import issue_token
 from alphapulse.transport import RelayClient
 
 __all__ = (
     "SATURATION",
     "add_arguments",
+    "hog_cpus",
     "hop_samples",
     "median_result",
     "plot_name",
@@ -605,6 +609,12 @@ def pin_layout(
     return {name: own.get(name) or (outside if name in OUTSIDE_PROCESSES else pipeline) for name in names}
 
 
+def hog_cpus(cpus: list[int], pin: bool) -> list[int]:
+    """``--cpu-hog``: the CPUs the pipeline runs on, where a busy neighbour would compete with it (with ``--pin``
+    the outside world has the first to itself)."""
+    return pin_layout(["pipeline"], cpus)["pipeline"] if pin else cpus
+
+
 def _pin(pids: dict[str, int], pin: bool, dedicated: Sequence[str] = ()) -> dict[str, list[int]]:
     if not pin and not dedicated:
         return {}
@@ -615,6 +625,20 @@ def _pin(pids: dict[str, int], pin: bool, dedicated: Sequence[str] = ()) -> dict
             with contextlib.suppress(ProcessLookupError):
                 os.sched_setaffinity(int(task.name), layout[name])
     return layout
+
+
+def _shorten_slices(pids: dict[str, int], slice_us: int | None) -> None:
+    """``--time-slice-us``: every thread of every pipeline process, ours and the peer's alike (not the
+    outside world: the simulator, the browsers, the writer), asks for that slice, as the services'
+    ``--time-slice-us`` does for their loop's thread."""
+    if slice_us is None:
+        return
+    for name, pid in pids.items():
+        if name in OUTSIDE_PROCESSES:
+            continue
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+                set_time_slice(slice_us, int(task.name))
 
 
 def _start(ctx: Any, target: Any, *args: Any) -> tuple[Any, Connection]:
@@ -757,6 +781,7 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         clients_per_bridge = {b: _bridge_clients(stack.http(b)) for b in bridges}
         pids |= {name: p.pid for name, p in stack.procs.items()}
         layout = _pin(pids, opts.pin, opts.dedicate)
+        _shorten_slices(pids, opts.time_slice_us)
         time.sleep(opts.warmup_s)
         usage_pids: dict[str, int | list[int]] = {**pids}
         if opts.writer:
@@ -847,6 +872,7 @@ def _cryptofeed(
             )
         pids["cryptofeed"] = feed.pid
         layout = _pin(pids, opts.pin)
+        _shorten_slices(pids, opts.time_slice_us)
         time.sleep(opts.warmup_s + 2)  # cryptofeed connects and subscribes after its own start-up
         usage = _Usage(pids)
         for pipe in pipes.values():
@@ -1100,6 +1126,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(alphapulse keep-awake: no root needed, and it works where the kernel has no cpuidle driver)",
     )
     parser.add_argument(
+        "--cpu-hog",
+        action="store_true",
+        help="a CPU-bound process at normal priority on every CPU the pipeline runs on (with --pin, all but the "
+        "first) for the whole run, both systems alike: a node whose cores are shared with busy work (backtests, "
+        "other pods)",
+    )
+    parser.add_argument(
+        "--time-slice-us",
+        type=int,
+        default=None,
+        metavar="US",
+        help="every pipeline process, ours and the peer's alike (not the simulator, browsers or writer), asks the "
+        "scheduler for a US µs time slice (the services' --time-slice-us; Linux 6.12+, no root), so a woken stage "
+        "preempts the longer-sliced work around it",
+    )
+    parser.add_argument(
         "--bridges",
         type=_positive,
         default=1,
@@ -1149,16 +1191,22 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         busy_poll=bool(getattr(args, "busy_poll", False)),
         cpu_latency_us=getattr(args, "cpu_latency_us", None),
         keep_awake=bool(getattr(args, "keep_awake", False)),
+        time_slice_us=getattr(args, "time_slice_us", None),
+        cpu_hog=bool(getattr(args, "cpu_hog", False)),
         bridges=int(getattr(args, "bridges", None) or 1),
         plot_dir=getattr(args, "plot_dir", None),
     )
     if opts.busy_poll and not opts.dedicate:
         raise SystemExit("--busy-poll needs --dedicate: a process spinning on a shared CPU takes it from the rest")
+    if opts.cpu_hog and opts.dedicate:
+        raise SystemExit("--cpu-hog with --dedicate: a dedicated CPU has no neighbours; use --pin alone")
     if opts.bridges > 1 and bool(getattr(args, "peer", True)):
         raise SystemExit(
             "--bridges needs --no-peer: the peer's pipeline has one consumer, so the comparison would not be "
             "like for like"
         )
+    if opts.time_slice_us is not None:
+        _check_time_slice(opts.time_slice_us)
     cpuidle = idle_states()
     unheeded = opts.cpu_latency_us is not None and cpuidle.get("driver", "none") == "none"
     if unheeded:
@@ -1167,12 +1215,27 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         # the floor first, on the machine as it is before any stack starts (it measures keep-awake's hop itself)
         _progress("measuring this machine's one-hop floor and a message's cost after an idle millisecond")
         machine = {"hop_floor_ns": floor.measure(), "cold_work_ns": floor.cold_work()}
-        with keep_awake(opts.keep_awake):
+        hogs = hog_cpus(sorted(os.sched_getaffinity(0)), opts.pin) if opts.cpu_hog else []
+        with keep_awake(opts.keep_awake), keep_awake(bool(hogs), hogs, sched_idle=False):
             report = _run(opts, machine)
-    report["machine"] |= {"cpu_latency_us": opts.cpu_latency_us, "keep_awake": opts.keep_awake, "cpuidle": cpuidle}
+    report["machine"] |= {
+        "cpu_latency_us": opts.cpu_latency_us,
+        "keep_awake": opts.keep_awake,
+        "cpu_hog": hogs,
+        "time_slice_us": opts.time_slice_us,
+        "cpuidle": cpuidle,
+    }
     if unheeded:
         report["notes"] = [*report.get("notes", []), LIMIT_UNHEEDED]
     return report
+
+
+def _check_time_slice(us: int) -> None:
+    """Refuse ``--time-slice-us`` before anything runs where the kernel would refuse it for every process."""
+    if not MIN_SLICE_US <= us <= MAX_SLICE_US:
+        raise SystemExit(f"--time-slice-us {us}: the kernel takes {MIN_SLICE_US}-{MAX_SLICE_US} µs")
+    if time_slice_us() == 0:  # before 6.12 the kernel reports no slice for a fair-scheduled thread
+        raise SystemExit(f"--time-slice-us needs Linux 6.12 or later (this kernel: {os.uname().release})")
 
 
 def _progress(text: str) -> None:

@@ -61,6 +61,18 @@ def test_disabled_it_starts_nothing() -> None:
         assert spinners is None
 
 
+def test_at_normal_priority_they_are_cpu_bound_neighbours() -> None:
+    # bench e2e --cpu-hog: the same spinners competing for the CPU as any busy process does
+    with keep_awake(cpus=[FIRST_CPU], sched_idle=False) as hogs:
+        assert hogs is not None
+        (pid,) = [p.pid for p in hogs.spinners]
+        _until(lambda: os.sched_getaffinity(pid) == {FIRST_CPU}, "the hog pinned itself")
+        before = psutil.Process(pid).cpu_times().user
+        _until(lambda: psutil.Process(pid).cpu_times().user > before + 0.05, "the hog spun")
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+    _until(lambda: _gone(pid), "the hog was stopped")
+
+
 def test_cpus_it_may_not_use_are_refused_by_name() -> None:
     missing = max(os.sched_getaffinity(0)) + 1
     with pytest.raises(ConfigError, match=rf"CPUs \[{missing}\] are not available"):
