@@ -88,6 +88,11 @@ def render_configmap(feed: Obj) -> Obj:
     }
 
 
+def _time_slice_args(spec: Obj) -> list[str]:
+    us = (spec.get("resources") or {}).get("timeSliceUs")
+    return [] if us is None else ["--time-slice-us", str(int(us))]
+
+
 def _resources(spec: Obj, settings: OperatorSettings) -> Obj:
     res = spec.get("resources") or {}
     if res.get("dedicatedCpus"):
@@ -178,6 +183,7 @@ def render_deployment(feed: Obj, settings: OperatorSettings) -> Obj:
             str(port),
             # the CRD admits busyPoll only with dedicatedCpus: a core of the collector's own to spin on
             *(["--busy-poll"] if (spec.get("resources") or {}).get("busyPoll") else []),
+            *_time_slice_args(spec),
         ],
         "ports": [{"name": "metrics", "containerPort": port, "protocol": "TCP"}],
         "readinessProbe": {**probe, "failureThreshold": 3},

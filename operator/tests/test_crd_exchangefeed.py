@@ -109,6 +109,9 @@ HOSTILE = {
     "dedicated-without-cpus": (feed(resources={"dedicatedCpus": True}), "dedicatedCpus"),
     "busy-poll-on-shared-cpus": (feed(resources={"cpus": 2, "busyPoll": True}), "busyPoll"),
     "fractional-cpus": (feed(resources={"cpus": 1.5}), "cpus"),
+    "time-slice-below-the-kernels": (feed(resources={"timeSliceUs": 50}), "timeSliceUs"),
+    "time-slice-above-the-kernels": (feed(resources={"timeSliceUs": 200_000}), "timeSliceUs"),
+    "time-slice-string": (feed(resources={"timeSliceUs": "100"}), "timeSliceUs"),
     "memory-garbage": (feed(resources={"memory": "lots"}), "memory"),
     "exists-with-value": (
         feed(placement={"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}),

@@ -184,6 +184,19 @@ def test_the_relay_pod_can_keep_its_nodes_cpus_awake(rendered: dict[str, list[Ob
     assert "relay.keepAwake and relay.busyPoll are alternatives" in proc.stderr
 
 
+def test_relay_and_bridge_take_a_time_slice_only_when_asked(rendered: dict[str, list[Obj]], helm: Path) -> None:
+    for kind, name in (("DaemonSet", "-relay"), ("Deployment", "-bridge")):
+        assert "--time-slice-us" not in container(by(rendered["default"], kind, name))["args"]  # the kernel's
+    objs = render(helm, "default", "--set", "relay.timeSliceUs=100", "--set", "bridge.timeSliceUs=250")
+    assert container(by(objs, "DaemonSet", "-relay"), "relay")["args"][-2:] == ["--time-slice-us", "100"]
+    assert container(by(objs, "Deployment", "-bridge"))["args"][-2:] == ["--time-slice-us", "250"]
+    for obj in objs:
+        kube_validate(obj)
+    proc = run_helm(helm, "template", "ap", str(CHART), "--set", "relay.timeSliceUs=50")
+    assert proc.returncode != 0
+    assert "timeSliceUs" in proc.stderr  # the schema: the kernel takes 100-100000 µs
+
+
 def test_consumers_reach_relays_through_the_headless_service(rendered: dict[str, list[Obj]]) -> None:
     objs = rendered["default"]
     relay = "tcp:ap-alphapulse-relay.alphapulse.svc:7700"

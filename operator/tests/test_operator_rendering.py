@@ -46,6 +46,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "dedicated-cpus": {"resources": {"cpus": 2, "memory": "1Gi", "dedicatedCpus": True}},
     "busy-polling": {"resources": {"cpus": 1, "dedicatedCpus": True, "busyPoll": True}},
     "shared-cpus": {"resources": {"cpus": 1}},
+    "short-time-slice": {"resources": {"cpus": 1, "timeSliceUs": 100}},
     "simulator": {
         "url": "ws://sim.feeds.svc:9443/stream",
         "restUrl": "http://sim.feeds.svc:9444",
@@ -133,6 +134,16 @@ def test_busy_poll_is_passed_to_the_collector_and_only_when_asked() -> None:
     assert "--busy-poll" in args(cpus=1, dedicatedCpus=True, busyPoll=True)
     assert "--busy-poll" not in args(cpus=1, dedicatedCpus=True)
     assert "--busy-poll" not in args(cpus=1, dedicatedCpus=True, busyPoll=False)
+
+
+def test_a_time_slice_is_passed_to_the_collector_only_when_asked() -> None:
+    def args(**resources: object) -> list[str]:
+        (collector,) = pod_spec(render_deployment(feed(resources=resources), SETTINGS))["containers"]
+        return list(collector["args"])
+
+    assert args(timeSliceUs=100)[-2:] == ["--time-slice-us", "100"]
+    assert "--time-slice-us" not in args()
+    assert "--time-slice-us" not in args(cpus=1)
 
 
 def test_collector_waits_for_the_relay_to_prepare_the_socket_dir() -> None:
