@@ -10,7 +10,12 @@ the message is sent 1 ms apart, as the pipeline's are. Four cases, each with bot
   it is on a core dedicated to one stage (what the architecture's 15–35 µs assumes);
 * ``cross_cpu_kept_awake``: ``cross_cpu`` with both CPUs kept from halting by a ``SCHED_IDLE`` spinner
   each (:mod:`alphapulse.keepawake`): the reader still sleeps and is still woken, on a CPU that is
-  running.
+  running;
+* ``cross_cpu_beside_busy``: ``cross_cpu`` with a CPU-bound process at normal priority on both CPUs, as
+  on a node whose cores a stage shares with busy work: the woken reader waits for that work's time slice;
+* ``cross_cpu_beside_busy_short_slice``: the same with the reader's time slice at 100 µs (the services'
+  ``--time-slice-us``, :mod:`alphapulse.timeslice`), so it preempts the busy process when woken; ``None``
+  where the kernel keeps no slice per thread (before Linux 6.12).
 
 ``measure()`` reports p50/p99 of the one-way time in nanoseconds, both ends reading one clock;
 ``alphapulse bench e2e`` records it beside every run, since it bounds what any pipeline here can do.
@@ -43,22 +48,33 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from alphapulse.keepawake import keep_awake
+from alphapulse.timeslice import set_time_slice, time_slice_us
 
 if TYPE_CHECKING:  # imported where used: the parent (bench e2e's) never needs the collector's parser
     from alphapulse.collectors.kraken import KrakenParser
     from alphapulse.collectors.output import FrameWriter
 
-__all__ = ("CASES", "add_arguments", "cold_work", "measure", "run")
+__all__ = ("CASES", "SHORT_SLICE_US", "add_arguments", "cold_work", "measure", "run")
 
-CASES = ("same_cpu", "cross_cpu", "cross_cpu_busy_poll", "cross_cpu_kept_awake")
+CASES = (
+    "same_cpu",
+    "cross_cpu",
+    "cross_cpu_busy_poll",
+    "cross_cpu_kept_awake",
+    "cross_cpu_beside_busy",
+    "cross_cpu_beside_busy_short_slice",
+)
+SHORT_SLICE_US = 100  # the kernel's shortest
 _MESSAGE_BYTES = 48
 # what the neighbour walks while the measured process waits: more than a core's L2 on the CPUs the
 # project runs on (1-2 MiB), less than their shared L3, as a few other Python stages' code and heaps are
 _NEIGHBOUR_BYTES = 4 << 20
 
 
-def _reader(path: str, cpu: int, spin: bool, n: int, pipe: Connection) -> None:
+def _reader(path: str, cpu: int, spin: bool, n: int, pipe: Connection, slice_us: int | None = None) -> None:
     os.sched_setaffinity(0, {cpu})
+    if slice_us is not None:
+        set_time_slice(slice_us)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(1)
@@ -89,12 +105,12 @@ def _sender(path: str, cpu: int, n: int, interval_s: float) -> None:
     sock.close()
 
 
-def _one(cpus: tuple[int, int], spin: bool, n: int, interval_s: float) -> dict[str, float]:
+def _one(cpus: tuple[int, int], spin: bool, n: int, interval_s: float, slice_us: int | None = None) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="ap-floor-") as tmp:
         path = str(Path(tmp) / "hop.sock")
         parent, child = ctx.Pipe()
-        reader = ctx.Process(target=_reader, args=(path, cpus[1], spin, n, child), daemon=True)
+        reader = ctx.Process(target=_reader, args=(path, cpus[1], spin, n, child, slice_us), daemon=True)
         reader.start()
         try:
             if not parent.poll(30):
@@ -114,7 +130,7 @@ def _one(cpus: tuple[int, int], spin: bool, n: int, interval_s: float) -> dict[s
 
 
 def measure(n: int = 2000, interval_s: float = 0.001) -> dict[str, Any]:
-    """The four cases (a case needing two CPUs is ``None`` on a machine with one available)."""
+    """The cases (a case needing two CPUs is ``None`` on a machine with one available)."""
     cpus = sorted(os.sched_getaffinity(0))
     last = cpus[-1]
     out: dict[str, Any] = {"same_cpu": _one((last, last), False, n, interval_s)}
@@ -124,8 +140,13 @@ def measure(n: int = 2000, interval_s: float = 0.001) -> dict[str, Any]:
     if two:
         with keep_awake(cpus=(cpus[0], last)):
             out["cross_cpu_kept_awake"] = _one((cpus[0], last), False, n, interval_s)
+        with keep_awake(cpus=(cpus[0], last), sched_idle=False):
+            out["cross_cpu_beside_busy"] = _one((cpus[0], last), False, n, interval_s)
+            out["cross_cpu_beside_busy_short_slice"] = (
+                _one((cpus[0], last), False, n, interval_s, SHORT_SLICE_US) if time_slice_us() else None
+            )
     else:
-        out["cross_cpu_kept_awake"] = None
+        out |= dict.fromkeys(CASES[3:])
     return out
 
 
@@ -305,6 +326,17 @@ def verdict(floor: dict[str, Any], work: dict[str, Any]) -> list[str]:
         notes.append(
             f"with the CPUs kept from halting (alphapulse keep-awake): {hops * awake['p50'] / 1000:.0f} µs for the "
             "same hops"
+        )
+    busy_neighbour = floor.get("cross_cpu_beside_busy")
+    if busy_neighbour is not None:
+        short = floor.get("cross_cpu_beside_busy_short_slice")
+        notes.append(
+            f"beside a CPU-bound process the hop's p99 is {busy_neighbour['p99'] / 1000:.0f} µs"
+            + (
+                f", {short['p99'] / 1000:.0f} µs with a {SHORT_SLICE_US} µs time slice (--time-slice-us)"
+                if short is not None
+                else " (this kernel keeps no time slice per process: --time-slice-us needs Linux 6.12)"
+            )
         )
     ratio = work["after_idle"]["p50"] / work["hot"]["p50"]
     notes.append(

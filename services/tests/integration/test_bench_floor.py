@@ -4,12 +4,15 @@ import argparse
 import os
 
 from alphapulse.bench import floor
+from alphapulse.timeslice import time_slice_us
 
 
 def test_the_floor_measures_each_case_with_real_processes() -> None:
     report = floor.run(argparse.Namespace(messages=200))
     cases = {r["scenario"]: r["latency_ns"] for r in report["results"] if r["system"] == "unix socket hop"}
     expected = set(floor.CASES) if len(os.sched_getaffinity(0)) >= 2 else {"same_cpu"}
+    if not time_slice_us():  # before Linux 6.12: no slice per thread to shorten
+        expected.discard("cross_cpu_beside_busy_short_slice")
     assert set(cases) == expected
     for lat in cases.values():
         # every message arrived and took some time; a one-way hop over a Unix socket is well under a second
@@ -69,3 +72,21 @@ def test_the_verdict_says_whether_the_wake_ups_alone_exceed_the_strategy_target(
         "pipeline's processes share the cores",
         "after an idle millisecond on a CPU kept from halting, 1.1x",
     ]
+
+
+def test_the_verdict_gives_the_hop_beside_busy_work_with_and_without_a_short_slice() -> None:
+    work = {"hot": _lat(5_000), "after_idle": _lat(6_000)}
+    hops = {"same_cpu": _lat(5_000), "cross_cpu": _lat(60_000)}
+    shared = floor.verdict(
+        {**hops, "cross_cpu_beside_busy": _lat(900_000), "cross_cpu_beside_busy_short_slice": _lat(80_000)}, work
+    )
+    assert "beside a CPU-bound process the hop's p99 is 1800 µs, 160 µs with a 100 µs time slice (--time-slice-us)" in (
+        shared
+    )
+    old_kernel = floor.verdict(
+        {**hops, "cross_cpu_beside_busy": _lat(900_000), "cross_cpu_beside_busy_short_slice": None}, work
+    )
+    assert (
+        "beside a CPU-bound process the hop's p99 is 1800 µs (this kernel keeps no time slice per process: "
+        "--time-slice-us needs Linux 6.12)"
+    ) in old_kernel
