@@ -14,6 +14,7 @@ of microseconds per message gives nothing up by asking for the shortest.
 """
 
 import ctypes
+import errno
 import os
 import platform
 
@@ -53,18 +54,24 @@ def _syscalls() -> tuple[int, int]:
     return _SYSCALLS[machine]
 
 
+def _failed(call: str, tid: int) -> Exception:
+    err = ctypes.get_errno()
+    if err == errno.ESRCH:  # a thread that exited: the caller's to expect, as with any other call on a tid
+        return ProcessLookupError(err, f"{call}: no thread {tid}")
+    return ConfigError(f"{call}({tid}): {os.strerror(err)}")
+
+
 def _get(tid: int) -> _SchedAttr:
     libc = ctypes.CDLL(None, use_errno=True)
     attr = _SchedAttr()
     if libc.syscall(_syscalls()[1], tid, ctypes.byref(attr), ctypes.sizeof(attr), 0) != 0:
-        err = ctypes.get_errno()
-        raise ConfigError(f"sched_getattr({tid}): {os.strerror(err)}")
+        raise _failed("sched_getattr", tid)
     return attr
 
 
 def time_slice_us(tid: int = 0) -> int:
     """The thread's time slice, µs (0: the thread is not under the fair scheduler or the kernel keeps no
-    slice per thread). ``tid`` 0 is the calling thread."""
+    slice per thread). ``tid`` 0 is the calling thread; one that has exited raises ProcessLookupError."""
     attr = _get(tid)
     return int(attr.sched_runtime) // 1000 if attr.sched_policy == _SCHED_OTHER else 0
 
@@ -84,8 +91,7 @@ def set_time_slice(us: int, tid: int = 0) -> int:
     attr.sched_runtime = us * 1000
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.syscall(_syscalls()[0], tid, ctypes.byref(attr), 0) != 0:
-        err = ctypes.get_errno()
-        raise ConfigError(f"sched_setattr({tid}): {os.strerror(err)}")
+        raise _failed("sched_setattr", tid)
     taken = time_slice_us(tid)
     if taken != us:
         raise ConfigError(

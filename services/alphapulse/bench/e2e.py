@@ -637,7 +637,7 @@ def _shorten_slices(pids: dict[str, int], slice_us: int | None) -> None:
         if name in OUTSIDE_PROCESSES:
             continue
         for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
                 set_time_slice(slice_us, int(task.name))
 
 

@@ -1,7 +1,7 @@
 """floor: the cost of one hop (asleep, woken, busy-polling, kept awake) and of one message's work after 1 ms idle.
 
 Every hop of the pipeline is one of these, and at 1,000 events/s the reader is asleep each time, so
-the message is sent 1 ms apart, as the pipeline's are. Four cases, each with both processes pinned:
+the message is sent 1 ms apart, as the pipeline's are. Six cases, each with both processes pinned:
 
 * ``same_cpu``: writer and reader on one CPU (the reader runs once the writer blocks);
 * ``cross_cpu``: on two CPUs, the reader blocked in ``recv`` (an idle CPU must be woken: on a VM
@@ -48,13 +48,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from alphapulse.keepawake import keep_awake
-from alphapulse.timeslice import set_time_slice, time_slice_us
+from alphapulse.timeslice import MIN_SLICE_US, set_time_slice, time_slice_us
 
 if TYPE_CHECKING:  # imported where used: the parent (bench e2e's) never needs the collector's parser
     from alphapulse.collectors.kraken import KrakenParser
     from alphapulse.collectors.output import FrameWriter
 
-__all__ = ("CASES", "SHORT_SLICE_US", "add_arguments", "cold_work", "measure", "run")
+__all__ = ("CASES", "add_arguments", "cold_work", "measure", "run")
 
 CASES = (
     "same_cpu",
@@ -64,7 +64,6 @@ CASES = (
     "cross_cpu_beside_busy",
     "cross_cpu_beside_busy_short_slice",
 )
-SHORT_SLICE_US = 100  # the kernel's shortest
 _MESSAGE_BYTES = 48
 # what the neighbour walks while the measured process waits: more than a core's L2 on the CPUs the
 # project runs on (1-2 MiB), less than their shared L3, as a few other Python stages' code and heaps are
@@ -143,7 +142,7 @@ def measure(n: int = 2000, interval_s: float = 0.001) -> dict[str, Any]:
         with keep_awake(cpus=(cpus[0], last), sched_idle=False):
             out["cross_cpu_beside_busy"] = _one((cpus[0], last), False, n, interval_s)
             out["cross_cpu_beside_busy_short_slice"] = (
-                _one((cpus[0], last), False, n, interval_s, SHORT_SLICE_US) if time_slice_us() else None
+                _one((cpus[0], last), False, n, interval_s, MIN_SLICE_US) if time_slice_us() else None
             )
     else:
         out |= dict.fromkeys(CASES[3:])
@@ -333,7 +332,7 @@ def verdict(floor: dict[str, Any], work: dict[str, Any]) -> list[str]:
         notes.append(
             f"beside a CPU-bound process the hop's p99 is {busy_neighbour['p99'] / 1000:.0f} µs"
             + (
-                f", {short['p99'] / 1000:.0f} µs with a {SHORT_SLICE_US} µs time slice (--time-slice-us)"
+                f", {short['p99'] / 1000:.0f} µs with a {MIN_SLICE_US} µs time slice (--time-slice-us)"
                 if short is not None
                 else " (this kernel keeps no time slice per process: --time-slice-us needs Linux 6.12)"
             )

@@ -4,6 +4,7 @@ clear error where the kernel cannot give one."""
 import os
 import platform
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -93,11 +94,18 @@ def test_a_thread_outside_the_fair_scheduler_is_refused() -> None:
     assert isinstance(err, ConfigError) and "not SCHED_OTHER" in str(err)
 
 
-def test_a_thread_that_is_gone_is_a_clear_error() -> None:
+def test_a_thread_that_is_gone_is_a_lookup_error_as_for_any_call_on_a_tid() -> None:
     t = threading.Thread(target=threading.get_native_id)
     t.start()
     gone = t.native_id
     t.join()
     assert gone is not None
-    with pytest.raises(ConfigError, match="No such process"):
+    # join() returns when the thread's Python work ends, a moment before the kernel's thread does
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/self/task/{gone}"):
+        assert time.monotonic() < deadline, f"thread {gone} still exists"
+        time.sleep(0.001)
+    with pytest.raises(ProcessLookupError, match=f"no thread {gone}"):
         time_slice_us(gone)
+    with pytest.raises(ProcessLookupError):
+        set_time_slice(MIN_SLICE_US, gone)
