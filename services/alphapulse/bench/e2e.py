@@ -872,7 +872,7 @@ def _cryptofeed(
             )
         pids["cryptofeed"] = feed.pid
         layout = _pin(pids, opts.pin)
-        _shorten_slices(pids, opts.time_slice_us)
+        _shorten_slices(pids, getattr(opts, "time_slice_us", None))
         time.sleep(opts.warmup_s + 2)  # cryptofeed connects and subscribes after its own start-up
         usage = _Usage(pids)
         for pipe in pipes.values():
