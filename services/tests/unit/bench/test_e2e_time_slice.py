@@ -26,8 +26,8 @@ KERNEL_KEEPS_SLICES = tuple(int(p) for p in platform.release().split(".")[:2]) >
 def processes() -> Iterator[dict[str, int]]:
     """Stand-ins named as the bench names its processes, each with a second thread."""
     program = (
-        "import threading, time; threading.Thread(target=time.sleep, args=(60,)).start(); "
-        "print(1, flush=True); time.sleep(60)"
+        "import signal, threading; threading.Thread(target=threading.Event().wait, daemon=True).start(); "
+        "print(1, flush=True); signal.pause()"  # until the fixture kills it
     )
     names = ["relay", "consumer", "sim", "clients", "writer"]
     procs = [subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE) for _ in names]
