@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import random
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -37,6 +38,8 @@ from alphapulse.sim.framing import text_frame
 from alphapulse.sim.http import RestResponse, RestServer
 from alphapulse.sim.market import Instrument, MarketEvent, MarketModel, instrument_for
 from alphapulse.sim.replay import ReplaySource, default_fixtures_dir, load_lines
+from alphapulse.sim.schedule import Arrivals
+from alphapulse.sim.timer import PreciseTimer
 
 __all__ = ("Conn", "SimStats", "VenueSimulator")
 
@@ -174,6 +177,7 @@ class VenueSimulator[C: Conn]:
             raise ValueError(f"{self.venue} simulator cannot replay a {replay.venue} session")
         self.replay = replay
         self.rate = rate
+        self.seed = seed
         self.symbols: tuple[str, ...] = tuple(symbols) if symbols else self.default_symbols
         self.host = host
         self.port = port
@@ -492,29 +496,27 @@ class VenueSimulator[C: Conn]:
     async def _generate(self) -> None:
         model = self.model
         assert model is not None
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        carry = 0.0
-        while True:
-            await asyncio.sleep(self.tick_s)
-            now = loop.time()
-            due = (now - last) * self.rate + carry
-            last = now
-            n = int(due)
-            carry = due - n
-            if n > self.max_batch_events:
-                n, carry = self.max_batch_events, 0.0  # cannot keep up: run flat out
-            if not self.conns:
-                n, carry = 0, 0.0  # nobody watching: the market pauses instead of burning a core
-            tick_ns = time.time_ns() if n else None
-            if tick_ns is not None:
-                events = model.step(n, tick_ns)
-                self.stats.events_generated += n
-                self.publish(events)
-            self.on_tick(now)
-            for conn in list(self.conns):
-                conn.flush(tick_ns)
-            await self._backpressure()
+        timer = PreciseTimer()
+        arrivals = Arrivals(self.rate, random.Random(f"arrivals:{self.seed}"), time.monotonic(), self.tick_s)
+        try:
+            while True:
+                await timer.sleep_until(arrivals.wake_at())
+                now = time.monotonic()
+                n = arrivals.due(now, self.rate)
+                n = min(n, self.max_batch_events)  # cannot keep up: run flat out, the backlog dropped
+                if not self.conns:
+                    n = 0  # nobody watching: the market pauses instead of burning a core
+                tick_ns = time.time_ns() if n else None
+                if tick_ns is not None:
+                    events = model.step(n, tick_ns)
+                    self.stats.events_generated += n
+                    self.publish(events)
+                self.on_tick(now)
+                for conn in list(self.conns):
+                    conn.flush(tick_ns)
+                await self._backpressure()
+        finally:
+            timer.close()
 
     async def _backpressure(self) -> None:
         """Wait for every connection to drain below the high-water mark; cut off the hopeless."""
