@@ -1172,6 +1172,11 @@ LIMIT_UNHEEDED = (
     "--cpu-latency-us changes nothing here (--keep-awake does the same job without one)"
 )
 
+PEER_MISSING = (
+    "the peer pipeline is left out: no cryptofeed environment at {python} (`make peer` builds it; "
+    "ALPHAPULSE_CRYPTOFEED_PYTHON points elsewhere; --no-peer says you meant it)"
+)
+
 
 def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
     clients = getattr(args, "clients", None) or [10, 100]
@@ -1182,7 +1187,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         warmup_s=float(getattr(args, "warmup_s", None) or 2.0),
         repeat=int(getattr(args, "repeat", None) or 1),
         writer=bool(getattr(args, "writer", True)),
-        peer=bool(getattr(args, "peer", True)) and CRYPTOFEED_PYTHON.exists(),
+        peer=bool(getattr(args, "peer", True)),
         feed_tap=bool(getattr(args, "feed_tap", False)),
         trading_node=bool(getattr(args, "trading_node", True)),
         probe=bool(getattr(args, "probe", True)),
@@ -1207,9 +1212,15 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         )
     if opts.time_slice_us is not None:
         _check_time_slice(opts.time_slice_us)
+    notes = []
+    if opts.peer and not CRYPTOFEED_PYTHON.exists():
+        opts.peer = False
+        notes.append(PEER_MISSING.format(python=CRYPTOFEED_PYTHON))
+        _progress(notes[-1])
     cpuidle = idle_states()
     unheeded = opts.cpu_latency_us is not None and cpuidle.get("driver", "none") == "none"
     if unheeded:
+        notes.append(LIMIT_UNHEEDED)
         _progress(LIMIT_UNHEEDED)
     with cpu_latency_limit(opts.cpu_latency_us):
         # the floor first, on the machine as it is before any stack starts (it measures keep-awake's hop itself)
@@ -1225,8 +1236,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         "time_slice_us": opts.time_slice_us,
         "cpuidle": cpuidle,
     }
-    if unheeded:
-        report["notes"] = [*report.get("notes", []), LIMIT_UNHEEDED]
+    report["notes"] = [*report.get("notes", []), *notes]
     return report
 
 

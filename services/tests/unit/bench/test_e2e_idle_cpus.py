@@ -4,6 +4,7 @@ the kernel cannot heed, called out."""
 import argparse
 import contextlib
 import os
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -66,3 +67,22 @@ def test_a_cpu_latency_limit_the_kernel_cannot_heed_is_called_out(
     assert e2e.LIMIT_UNHEEDED in capsys.readouterr().err
     monkeypatch.setattr(e2e, "idle_states", lambda: {"driver": "haltpoll", "governor": "haltpoll"})
     assert e2e.run(argparse.Namespace(peer=False, cpu_latency_us=0))["notes"] == []
+
+
+def test_a_missing_peer_environment_is_said_not_skipped_in_silence(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[bool] = []
+
+    def run_ours(opts: argparse.Namespace, machine: dict[str, Any]) -> dict[str, Any]:
+        seen.append(opts.peer)
+        return {"machine": {}, "notes": []}
+
+    monkeypatch.setattr(e2e, "_run", run_ours)
+    monkeypatch.setattr(e2e, "CRYPTOFEED_PYTHON", tmp_path / "nowhere" / "python")
+    report = e2e.run(argparse.Namespace())
+    assert seen == [False]
+    [note] = report["notes"]
+    assert str(tmp_path / "nowhere" / "python") in note and "make peer" in note
+    assert note in capsys.readouterr().err
+    assert e2e.run(argparse.Namespace(peer=False))["notes"] == []  # asked for no peer: nothing to say
