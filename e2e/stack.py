@@ -69,7 +69,6 @@ class StackOptions:
     bridges: int = 1  # bridge processes when ``bridge``: "bridge", then "bridge:2", "bridge:3", ...
     api: bool = False
     trade: Path | None = None  # a strategy YAML for `alphapulse trade -f`
-    sim_processes: bool = False  # one simulator process per venue (uses both cores)
     bridge_origins: Sequence[str] = ("*",)
     seed: int = 1
     log_level: str = "INFO"
@@ -200,8 +199,6 @@ class Stack:
         argv = [sys.executable, "-m", "alphapulse", "--log-level", self.options.log_level, "sim"]
         argv += ["--venue", "all" if len(venues) == 3 else venues[0], "--rate", repr(float(self.options.rate))]
         argv += ["--seed", str(self.options.seed), "--host", "127.0.0.1"]
-        if self.options.sim_processes and len(venues) == 3:
-            argv.append("--processes")
         log = self.log_dir / "sim.log"
         err = log.open("ab")
         self._logs.append(err)
