@@ -26,13 +26,19 @@ def register(subparsers: Any) -> None:
         help="a session .jsonl, a venue directory, or (with --venue all) a fixtures root with <venue>/",
     )
     p.add_argument("--gap", action="store_true", help="replay gap_session.jsonl instead of session.jsonl")
-    p.add_argument("--rate", type=float, default=1000.0, help="synthetic market events per second, across venues")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=1000.0,
+        help="synthetic market events per second, split evenly across venues; each venue's arrive as a Poisson "
+        "process of its own",
+    )
     p.add_argument("--symbols", help="normalized symbols, comma-separated (default: each venue's three)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="WebSocket port (with --venue all: port, port+1, ...)")
     p.add_argument("--rest-port", type=int, default=0, help="REST port (with --venue all: same scheme)")
     p.add_argument("--fixtures", help="fixtures directory (malformed.jsonl for the malformed fault)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="seeds the market and its arrival times (venue k: SEED + k)")
     p.add_argument("--ping-interval-s", type=float, default=None, help="Binance protocol ping interval (20)")
     p.add_argument("--subscribe-timeout-s", type=float, default=5.0, help="Coinbase: close if no subscribe")
     p.add_argument("--replay-delay-ms", type=float, default=0.0, help="pace replayed frames (0 = at once)")
