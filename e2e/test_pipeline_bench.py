@@ -73,6 +73,8 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
     if Path("/proc/self/task").is_dir():  # Linux keeps the run-queue wait per thread (schedstat)
         waits = {name: procs[name]["run_queue_wait_us"] for name in ("relay", "bridge", "collector:kraken")}
         assert all(isinstance(w, float) and w >= 0 for w in waits.values()), waits
+        per_wake = {name: procs[name]["cpu_us_per_wake"] for name in ("relay", "bridge", "collector:kraken")}
+        assert all(isinstance(c, float) and c > 0 for c in per_wake.values()), per_wake
     (verdict,) = report["verdicts"]
     assert (
         set(verdict["targets"])

@@ -57,7 +57,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -521,7 +521,7 @@ class _Usage:
         }
         self.t0 = time.perf_counter()
         self.cpu0 = {name: self._cpu(ps) for name, ps in self.procs.items()}
-        self.waits0 = {name: run_queue_waits([p.pid for p in ps]) for name, ps in self.procs.items()}
+        self.sched0 = {name: sched_counters([p.pid for p in ps]) for name, ps in self.procs.items()}
 
     @staticmethod
     def _cpu(procs: list[psutil.Process]) -> float:
@@ -536,7 +536,7 @@ class _Usage:
         """The end of the window (the clients parse what they read afterwards: not counted)."""
         self.wall = time.perf_counter() - self.t0
         self.cpu = {name: self._cpu(ps) - self.cpu0[name] for name, ps in self.procs.items()}
-        self.waits = {name: run_queue_waits([p.pid for p in ps]) for name, ps in self.procs.items()}
+        self.sched = {name: sched_counters([p.pid for p in ps]) for name, ps in self.procs.items()}
         self.rss: dict[str, float] = {}
         for name, ps in self.procs.items():
             for p in ps:
@@ -553,32 +553,52 @@ class _Usage:
                 "cpu_pct": round(100 * cpu / wall, 1),
                 "cpu_us_per_msg": round(1e6 * cpu / max(1, messages), 2),
                 "rss_mib": round(rss, 1),
-                "run_queue_wait_us": run_queue_wait_us(self.waits0[name], self.waits[name]),
+                "run_queue_wait_us": run_queue_wait_us(self.sched0[name], self.sched[name]),
+                "cpu_us_per_wake": cpu_us_per_wake(self.sched0[name], self.sched[name]),
             }
         return out
 
 
-def run_queue_waits(pids: Sequence[int]) -> tuple[int, int] | None:
-    """Nanoseconds the threads of ``pids`` have waited runnable for a CPU, and how many times they
-    were put on one, summed (Linux's ``/proc/PID/task/TID/schedstat``: on-CPU ns, waiting ns, slices);
-    None where the kernel does not keep them."""
-    waited = slices = 0
+class SchedCounters(NamedTuple):
+    """What Linux counts per thread of a process, summed over its threads: nanoseconds on a CPU and waiting
+    runnable for one, the times it was put on one (``/proc/PID/task/TID/schedstat``), and the times it went to
+    sleep of its own accord (``voluntary_ctxt_switches`` in its ``status``: each one ends in a wake-up)."""
+
+    on_cpu_ns: int
+    waited_ns: int
+    slices: int
+    sleeps: int
+
+
+def sched_counters(pids: Sequence[int]) -> SchedCounters | None:
+    """The :class:`SchedCounters` of ``pids``, summed; None where the kernel does not keep them."""
+    on_cpu = waited = slices = sleeps = 0
     for pid in pids:
-        for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        for task in Path(f"/proc/{pid}/task").glob("*"):
             with contextlib.suppress(OSError, ValueError):
-                _, wait_ns, n = (int(x) for x in stat.read_text().split())
-                waited += wait_ns
-                slices += n
-    return (waited, slices) if slices else None
+                ran_ns, wait_ns, n = (int(x) for x in (task / "schedstat").read_text().split())
+                status = (task / "status").read_text()
+                voluntary = int(status.partition("voluntary_ctxt_switches:")[2].split()[0])
+                on_cpu, waited, slices, sleeps = on_cpu + ran_ns, waited + wait_ns, slices + n, sleeps + voluntary
+    return SchedCounters(on_cpu, waited, slices, sleeps) if slices else None
 
 
-def run_queue_wait_us(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+def run_queue_wait_us(before: SchedCounters | None, after: SchedCounters | None) -> float | None:
     """The mean time a process's thread waited, runnable, before it got a CPU, per time it got one
     over the window: on a machine with fewer CPUs than woken stages, the share of each hop that is
     queueing for a CPU rather than the wake-up or the work."""
-    if before is None or after is None or after[1] <= before[1]:
+    if before is None or after is None or after.slices <= before.slices:
         return None
-    return round((after[0] - before[0]) / (after[1] - before[1]) / 1e3, 1)
+    return round((after.waited_ns - before.waited_ns) / (after.slices - before.slices) / 1e3, 1)
+
+
+def cpu_us_per_wake(before: SchedCounters | None, after: SchedCounters | None) -> float | None:
+    """The CPU time a process used per wake-up over the window (its CPU time over the times it went to sleep):
+    what each woken stage costs, its caches cold, against the same work hot in a loop (``bench collector``,
+    ``bench relay``) — on the 2-vCPU VMs the larger part of a hop (docs/performance.md)."""
+    if before is None or after is None or after.sleeps <= before.sleeps:
+        return None
+    return round((after.on_cpu_ns - before.on_cpu_ns) / (after.sleeps - before.sleeps) / 1e3, 1)
 
 
 def pin_layout(

@@ -3,6 +3,8 @@
 import argparse
 import math
 import os
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -151,13 +153,39 @@ def test_the_table_says_each_verdict_in_words() -> None:
 
 def test_run_queue_wait_is_the_mean_wait_per_time_on_a_cpu() -> None:
     # 3 ms waited over 3 slices in the window: 1,000 µs each
-    assert e2e.run_queue_wait_us((5_000_000, 10), (8_000_000, 13)) == 1000.0
-    assert e2e.run_queue_wait_us((5_000_000, 10), (5_000_000, 10)) is None  # never ran in the window
-    assert e2e.run_queue_wait_us(None, (5_000_000, 10)) is None  # the kernel keeps no schedstat
+    before = e2e.SchedCounters(on_cpu_ns=0, waited_ns=5_000_000, slices=10, sleeps=0)
+    assert e2e.run_queue_wait_us(before, before._replace(waited_ns=8_000_000, slices=13)) == 1000.0
+    assert e2e.run_queue_wait_us(before, before) is None  # never ran in the window
+    assert e2e.run_queue_wait_us(None, before) is None  # the kernel keeps no schedstat
+
+
+def test_cpu_per_wake_is_the_cpu_time_over_the_sleeps() -> None:
+    # 6 ms on a CPU in the window, over 40 sleeps (and so 40 wakes), preempted twice besides: 150 µs a wake
+    before = e2e.SchedCounters(on_cpu_ns=1_000_000, waited_ns=0, slices=100, sleeps=90)
+    after = e2e.SchedCounters(on_cpu_ns=7_000_000, waited_ns=0, slices=142, sleeps=130)
+    assert e2e.cpu_us_per_wake(before, after) == 150.0
+    assert e2e.cpu_us_per_wake(before, before) is None  # never slept in the window
+    assert e2e.cpu_us_per_wake(before, None) is None
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="schedstat is Linux's")
-def test_run_queue_waits_reads_every_thread_of_a_process() -> None:
-    waits = e2e.run_queue_waits([os.getpid()])
-    assert waits is not None and waits[0] >= 0 and waits[1] > 0
-    assert e2e.run_queue_waits([2**22 + 12345]) is None  # no such process: nothing, not an error
+def test_sched_counters_read_every_thread_of_a_process() -> None:
+    slept, finish = threading.Event(), threading.Event()
+
+    def sleeper() -> None:
+        for _ in range(20):
+            time.sleep(0.001)  # twenty sleeps of its own accord, each ended by a wake-up
+        slept.set()
+        finish.wait()
+
+    first = e2e.sched_counters([os.getpid()])
+    thread = threading.Thread(target=sleeper)
+    thread.start()
+    slept.wait()
+    counters = e2e.sched_counters([os.getpid()])
+    finish.set()
+    thread.join()
+    assert first is not None and counters is not None
+    assert counters.on_cpu_ns > first.on_cpu_ns and counters.slices > first.slices
+    assert counters.sleeps - first.sleeps >= 20  # the sleeping thread's count is in the sum
+    assert e2e.sched_counters([2**22 + 12345]) is None  # no such process: nothing, not an error
