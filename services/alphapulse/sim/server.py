@@ -499,8 +499,9 @@ class VenueSimulator[C: Conn]:
         timer = PreciseTimer()
         arrivals = Arrivals(self.rate, random.Random(f"arrivals:{self.seed}"), time.monotonic(), self.tick_s)
         try:
+            alarm = timer.arm(arrivals.wake_at())
             while True:
-                await timer.sleep_until(arrivals.wake_at())
+                await alarm
                 now = time.monotonic()
                 n = arrivals.due(now, self.rate)
                 n = min(n, self.max_batch_events)  # cannot keep up: run flat out, the backlog dropped
@@ -512,9 +513,12 @@ class VenueSimulator[C: Conn]:
                     self.stats.events_generated += n
                     self.publish(events)
                 self.on_tick(now)
+                await self._backpressure()
+                # everything for the next wake-up is done before this tick's frames go out: a venue is another
+                # machine, so nothing it does after its write should hold up a reader woken on this CPU
+                alarm = timer.arm(arrivals.wake_at())
                 for conn in list(self.conns):
                     conn.flush(tick_ns)
-                await self._backpressure()
         finally:
             timer.close()
 

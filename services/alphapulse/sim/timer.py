@@ -41,6 +41,11 @@ def _libc() -> ctypes.CDLL | None:
     return libc
 
 
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class PreciseTimer:
     """One task's alarm clock: ``await timer.sleep_until(t)``, ``t`` read off :func:`time.monotonic`.
 
@@ -71,25 +76,36 @@ class PreciseTimer:
         except BlockingIOError:  # disarmed (re-armed for later) after it became readable
             return
         waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            _resolve(waiter)
 
-    async def sleep_until(self, at: float) -> None:
+    def arm(self, at: float) -> asyncio.Future[None]:
+        """Set the alarm for ``at`` and return the future it resolves. Arming before the work that comes ahead of
+        the sleep leaves only the wait after that work: the simulator arms before it writes a tick's frames, so that
+        the write is the last thing it does before it sleeps. A new alarm cancels one still pending."""
+        if self._waiter is not None:
+            self._waiter.cancel()  # replaced: whoever awaits it learns so instead of waiting for nothing
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiter = waiter
         delay = at - time.monotonic()
         if delay <= 0:
-            await asyncio.sleep(0)  # let the loop run, as a zero-length sleep would
-            return
+            loop.call_soon(_resolve, waiter)  # let the loop run once, as a zero-length sleep would
+            return waiter
         if self._fd < 0 or self._libc is None:
-            await asyncio.sleep(delay)
-            return
+            handle = loop.call_later(delay, _resolve, waiter)
+            waiter.add_done_callback(lambda _: handle.cancel())
+            return waiter
         sec = int(at)
         value = self._spec.it_value
         value.tv_sec, value.tv_nsec = sec, int((at - sec) * 1e9)
         if self._libc.timerfd_settime(self._fd, _TFD_TIMER_ABSTIME, ctypes.byref(self._spec), None) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"timerfd_settime: {os.strerror(err)}")
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
-        await waiter
+        return waiter
+
+    async def sleep_until(self, at: float) -> None:
+        await self.arm(at)
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -46,3 +46,20 @@ async def test_an_alarm_in_the_past_returns_at_once_and_a_cancelled_sleep_leaves
     finally:
         timer.close()
     timer.close()  # twice is harmless
+
+
+@pytest.mark.parametrize("precise", [True, False], ids=["timerfd", "asyncio-timer"])
+async def test_an_armed_alarm_runs_while_the_caller_works_and_a_new_one_replaces_it(precise: bool) -> None:
+    timer = PreciseTimer()
+    if not precise:
+        timer.close()  # without its timerfd the timer falls back to asyncio's, as on another OS
+    try:
+        replaced = timer.arm(time.monotonic() + 60.0)
+        alarm = timer.arm(time.monotonic() + 0.05)
+        time.sleep(0.1)  # the caller's work, longer than the alarm's delay: the alarm is due when it is awaited
+        started = time.monotonic()
+        await alarm
+        assert time.monotonic() - started < 0.05  # it was not started by the await
+        assert replaced.cancelled()
+    finally:
+        timer.close()
