@@ -56,7 +56,9 @@ async def test_an_armed_alarm_runs_while_the_caller_works_and_a_new_one_replaces
     try:
         replaced = timer.arm(time.monotonic() + 60.0)
         alarm = timer.arm(time.monotonic() + 0.05)
-        time.sleep(0.1)  # the caller's work, longer than the alarm's delay: the alarm is due when it is awaited
+        busy_until = time.monotonic() + 0.1  # the caller's work, longer than the alarm's delay, the loop held all along
+        while time.monotonic() < busy_until:
+            pass
         started = time.monotonic()
         await alarm
         assert time.monotonic() - started < 0.05  # it was not started by the await
