@@ -502,6 +502,9 @@ class VenueSimulator[C: Conn]:
             alarm = timer.arm(arrivals.wake_at())
             while True:
                 await alarm
+                # the wait for slow connections comes before rendering: between the render and the write nothing
+                # may yield to the loop, or another flush (a heartbeat, a reply) could send the frames unstamped
+                await self._backpressure()
                 now = time.monotonic()
                 n = arrivals.due(now, self.rate)
                 n = min(n, self.max_batch_events)  # cannot keep up: run flat out, the backlog dropped
@@ -513,7 +516,6 @@ class VenueSimulator[C: Conn]:
                     self.stats.events_generated += n
                     self.publish(events)
                 self.on_tick(now)
-                await self._backpressure()
                 # everything for the next wake-up is done before this tick's frames go out: a venue is another
                 # machine, so nothing it does after its write should hold up a reader woken on this CPU
                 alarm = timer.arm(arrivals.wake_at())
