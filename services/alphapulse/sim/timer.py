@@ -47,7 +47,7 @@ def _resolve(waiter: asyncio.Future[None]) -> None:
 
 
 class PreciseTimer:
-    """One task's alarm clock: ``await timer.sleep_until(t)``, ``t`` read off :func:`time.monotonic`.
+    """One task's alarm clock: ``await timer.arm(t)``, ``t`` read off :func:`time.monotonic`.
 
     Not shared between tasks (one alarm at a time); ``close()`` releases the timerfd.
     """
@@ -103,9 +103,6 @@ class PreciseTimer:
             err = ctypes.get_errno()
             raise OSError(err, f"timerfd_settime: {os.strerror(err)}")
         return waiter
-
-    async def sleep_until(self, at: float) -> None:
-        await self.arm(at)
 
     def close(self) -> None:
         if self._fd >= 0:

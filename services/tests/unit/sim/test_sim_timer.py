@@ -15,7 +15,7 @@ async def _sleeps(timer: PreciseTimer) -> list[float]:
     late = []
     for k in range(50):
         at = time.monotonic() + 50e-6 + (k % 8) * 250e-6
-        await timer.sleep_until(at)
+        await timer.arm(at)
         late.append(time.monotonic() - at)
     return late
 
@@ -36,8 +36,8 @@ def test_on_linux_a_timerfd_keeps_the_time_and_never_wakes_early_on_uvloop() -> 
 async def test_an_alarm_in_the_past_returns_at_once_and_a_cancelled_sleep_leaves_the_timer_usable() -> None:
     timer = PreciseTimer()
     try:
-        await timer.sleep_until(time.monotonic() - 1.0)
-        sleeper = asyncio.ensure_future(timer.sleep_until(time.monotonic() + 60.0))
+        await timer.arm(time.monotonic() - 1.0)
+        sleeper = timer.arm(time.monotonic() + 60.0)
         await asyncio.sleep(0.01)
         sleeper.cancel()
         with pytest.raises(asyncio.CancelledError):
