@@ -93,10 +93,10 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
 
 def test_bench_e2e_without_the_probe_feeds_the_bridge_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--no-probe (like for like with the peer's one consumer): no strategy probe runs beside the bridge, and no
-    exchange → strategy hop is claimed."""
+    exchange → strategy hop is claimed. With --sched-trace, who woke whom along the way."""
     args = argparse.Namespace(
         rates=[300.0], clients=[2], duration_s=1.0, warmup_s=1.0, writer=False, peer=False, trading_node=False,
-        probe=False,
+        probe=False, sched_trace=True,
     )  # fmt: skip
     report = e2e.run(args)
     progress = capsys.readouterr().err  # one line per step on stderr, what was measured after each
@@ -110,6 +110,13 @@ def test_bench_e2e_without_the_probe_feeds_the_bridge_alone(tmp_path: Path, caps
         "exchange_to_collector", "exchange_to_browser", "exchange_to_browser_socket", "collector_to_browser"
     }  # fmt: skip
     assert ours["hops"]["exchange_to_browser"]["count"] > 0
+    assert ours["sched_trace"]["events"] > 0 and ours["sched_trace"]["lost_events"] == 0
+    sched = {name: p["sched"] for name, p in ours["processes"].items()}
+    # each stage is woken by the one before it: the venue's writes, the collectors' cells, the relay's
+    assert max(sched["collector:kraken"]["woken_by"], key=sched["collector:kraken"]["woken_by"].get) == "sim"
+    assert set(sched["relay"]["woken_by"]) >= {f"collector:{v}" for v in VENUES}
+    assert max(sched["bridge"]["woken_by"], key=sched["bridge"]["woken_by"].get) == "relay"
+    assert max(sched["clients"]["woken_by"], key=sched["clients"]["woken_by"].get) == "bridge"
 
 
 def test_bench_e2e_dedicates_a_cpu_to_the_busy_polling_relay(tmp_path: Path) -> None:

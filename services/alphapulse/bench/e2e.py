@@ -68,6 +68,7 @@ from alphapulse.bench import floor
 from alphapulse.bench._cpu_latency import cpu_latency_limit, idle_states
 from alphapulse.bench._peer_env import CRYPTOFEED_PYTHON
 from alphapulse.bench._wsclient import masked_text, pong, take_frames, upgrade_request
+from alphapulse.bench.sched_trace import SchedTrace, check_available
 from alphapulse.bench.stats import latency_summary
 from alphapulse.keepawake import keep_awake
 from alphapulse.protocol import Control, ControlOp, FrameType, cells_of, symbol_id, type_mask
@@ -515,10 +516,12 @@ class _Usage:
     """CPU seconds and resident memory of named processes over a window; a name may stand for several
     processes (PostgreSQL's backends serving the writer), whose CPU and resident memory are summed."""
 
-    def __init__(self, pids: Mapping[str, int | list[int]]) -> None:
+    def __init__(self, pids: Mapping[str, int | list[int]], trace: bool = False) -> None:
         self.procs = {
             name: [psutil.Process(p) for p in (pid if isinstance(pid, list) else [pid])] for name, pid in pids.items()
         }
+        self.trace = SchedTrace(pids).start() if trace else None
+        self.traced: dict[str, Any] | None = None
         self.t0 = time.perf_counter()
         self.cpu0 = {name: self._cpu(ps) for name, ps in self.procs.items()}
         self.sched0 = {name: sched_counters([p.pid for p in ps]) for name, ps in self.procs.items()}
@@ -537,15 +540,17 @@ class _Usage:
         self.wall = time.perf_counter() - self.t0
         self.cpu = {name: self._cpu(ps) - self.cpu0[name] for name, ps in self.procs.items()}
         self.sched = {name: sched_counters([p.pid for p in ps]) for name, ps in self.procs.items()}
+        if self.trace is not None:
+            self.traced = self.trace.stop()
         self.rss: dict[str, float] = {}
         for name, ps in self.procs.items():
             for p in ps:
                 with contextlib.suppress(psutil.Error):
                     self.rss[name] = self.rss.get(name, 0.0) + p.memory_info().rss / 2**20
 
-    def finish(self, messages: int) -> dict[str, dict[str, float | None]]:
+    def finish(self, messages: int) -> dict[str, dict[str, Any]]:
         wall = self.wall
-        out = {}
+        out: dict[str, dict[str, Any]] = {}
         for name in self.procs:
             cpu = self.cpu[name]
             rss = self.rss.get(name, 0.0)
@@ -556,7 +561,15 @@ class _Usage:
                 "run_queue_wait_us": run_queue_wait_us(self.sched0[name], self.sched[name]),
                 "cpu_us_per_wake": cpu_us_per_wake(self.sched0[name], self.sched[name]),
             }
+            if self.traced is not None:
+                out[name]["sched"] = self.traced["processes"].get(name)
         return out
+
+    def trace_summary(self) -> dict[str, int] | None:
+        """The trace's own counts (``--sched-trace``): events read and events lost to a full buffer."""
+        if self.traced is None:
+            return None
+        return {"events": self.traced["events"], "lost_events": self.traced["lost_events"]}
 
 
 class SchedCounters(NamedTuple):
@@ -809,7 +822,7 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
             usage_pids["postgres"] = stack.database_backends()
         relay_url = stack.http("relay")
         before = _relay_counters(relay_url)
-        usage = _Usage(usage_pids)
+        usage = _Usage(usage_pids, opts.sched_trace)
         t0 = time.time_ns()
         for pipe in pipes.values():
             pipe.send(opts.duration_s)
@@ -846,6 +859,7 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         "latency_ns": latency_summary(samples["exchange_to_browser"]),
         "hops": _summaries(samples),
         "processes": usage.finish(int(frames)),
+        "sched_trace": usage.trace_summary(),
         "cpus": layout,
         "busy_polling": list(options.busy_poll),
     }, samples
@@ -894,7 +908,7 @@ def _cryptofeed(
         layout = _pin(pids, opts.pin)
         _shorten_slices(pids, getattr(opts, "time_slice_us", None))
         time.sleep(opts.warmup_s + 2)  # cryptofeed connects and subscribes after its own start-up
-        usage = _Usage(pids)
+        usage = _Usage(pids, getattr(opts, "sched_trace", False))
         for pipe in pipes.values():
             pipe.send(opts.duration_s)
         time.sleep(opts.duration_s)
@@ -925,6 +939,7 @@ def _cryptofeed(
         "latency_ns": latency_summary(samples["exchange_to_browser"]),
         "hops": _summaries(samples),
         "processes": processes,
+        "sched_trace": usage.trace_summary(),
         "cpus": layout,
     }, samples
 
@@ -1169,6 +1184,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run N bridge processes, the clients spread over them as a load balancer would (the chart's "
         "bridge.replicas); ours only, so it needs --no-peer: the peer's pipeline has one consumer (default 1)",
     )
+    parser.add_argument(
+        "--sched-trace",
+        action="store_true",
+        help="record the scheduler's wake-ups and switches of every process in each measured window, ours and the "
+        "peer's (the kernel's tracefs; root): per process, wake-up to running p50/p90/p99, how often it ran on its "
+        "waker's CPU, how long it stayed on a CPU until it slept, and who woke it (processes.<name>.sched)",
+    )
     parser.add_argument("--plot-dir", type=Path, default=None, help="write a latency CDF PNG per scenario here")
 
 
@@ -1220,6 +1242,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         cpu_hog=bool(getattr(args, "cpu_hog", False)),
         bridges=int(getattr(args, "bridges", None) or 1),
         plot_dir=getattr(args, "plot_dir", None),
+        sched_trace=bool(getattr(args, "sched_trace", False)),
     )
     if opts.busy_poll and not opts.dedicate:
         raise SystemExit("--busy-poll needs --dedicate: a process spinning on a shared CPU takes it from the rest")
@@ -1232,6 +1255,8 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         )
     if opts.time_slice_us is not None:
         _check_time_slice(opts.time_slice_us)
+    if opts.sched_trace:
+        check_available()  # a ConfigError saying what is missing, before anything starts
     notes = []
     if opts.peer and not CRYPTOFEED_PYTHON.exists():
         opts.peer = False
