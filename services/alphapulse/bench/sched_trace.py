@@ -204,6 +204,7 @@ class SchedTrace:
 
     def start(self) -> "SchedTrace":
         inst = self.instance
+        _remove_stale(inst.parent)
         inst.mkdir()
         try:
             (inst / "buffer_size_kb").write_text(str(self.buffer_kb))
@@ -244,6 +245,15 @@ class SchedTrace:
             (self.instance / "tracing_on").write_text("0")
         with contextlib.suppress(OSError):
             self.instance.rmdir()  # tracefs removes the whole instance, buffers and all
+
+
+def _remove_stale(instances: Path) -> None:
+    """Instances left by a run that died before it could remove its own (its pid is gone), and our own."""
+    for inst in instances.glob("alphapulse-*"):
+        pid = inst.name.removeprefix("alphapulse-")
+        if pid.isdigit() and (int(pid) == os.getpid() or not Path(f"/proc/{pid}").exists()):
+            with contextlib.suppress(OSError):
+                inst.rmdir()
 
 
 def _lines(path: Path) -> Iterator[str]:

@@ -11,6 +11,8 @@ ROUNDS = 300
 
 def test_a_ping_pong_is_traced_and_the_instance_removed() -> None:
     root = check_available()  # root, as CI runs: tracefs is root's
+    stale = root / "instances" / "alphapulse-999999999"  # left by a run that died (no such pid)
+    stale.mkdir()
     ping_r, ping_w = os.pipe()
     pong_r, pong_w = os.pipe()
     child = os.fork()
@@ -31,6 +33,7 @@ def test_a_ping_pong_is_traced_and_the_instance_removed() -> None:
         os.write(ping_w, b"q")
         os.waitpid(child, 0)
     assert not instance.exists() and instance.parent == root / "instances"
+    assert not stale.exists()
     assert result["lost_events"] == 0 and result["events"] > 2 * ROUNDS
     child_stats = result["processes"]["child"]
     # every ping woke the child (the parent's write), and nothing else did
