@@ -198,7 +198,6 @@ class SchedTrace:
 
     def __init__(self, pids: Mapping[str, int | list[int]], root: Path = TRACEFS, buffer_kb: int = BUFFER_KB) -> None:
         self.names = threads_of(pids)
-        self.root = root
         self.buffer_kb = buffer_kb
         self.instance = root / "instances" / f"alphapulse-{os.getpid()}"
 
