@@ -15,6 +15,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._generation = 0  # one per start(): a connection accepted before a cut must not outlive it
 
     @property
     def stalled(self) -> bool:
@@ -29,11 +30,17 @@ class TcpProxy:
             self._flowing.set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        generation = self._generation
+
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self._accept(reader, writer, generation)
+
+        self._server = await asyncio.start_server(accept, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def cut(self) -> None:
         """The server disappears: open connections are reset and new ones refused."""
+        self._generation += 1
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -52,13 +59,25 @@ class TcpProxy:
     async def close(self) -> None:
         await self.cut()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, generation: int) -> None:
+        # The kernel completes a client's connect before this runs, and the upstream connect yields: a cut in
+        # either gap would otherwise leave a connection that works through the whole outage.
+        if generation != self._generation:
+            writer.transport.abort()
+            return
+        self._writers.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
+            self._writers.discard(writer)
             writer.transport.abort()
             return
-        self._writers |= {writer, up_writer}
+        if generation != self._generation:
+            self._writers.discard(writer)
+            writer.transport.abort()
+            up_writer.transport.abort()
+            return
+        self._writers.add(up_writer)
         for src, dst in ((reader, up_writer), (up_reader, writer)):
             task = asyncio.create_task(self._pipe(src, dst), name="proxy.pipe")
             self._pipes.add(task)

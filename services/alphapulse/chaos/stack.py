@@ -103,7 +103,7 @@ class ChaosStack:
         self.observers: list[BridgeObserver] = []
         self._pool: asyncpg.Pool | None = None
         self.stalled_dropped_after_s: float | None = None  # set by the stall-client scenario
-        self.api_unready_seen = False  # set by the redis-outage scenario
+        self.readyz_while_down: list[tuple[int, str]] = []  # set by the redis-outage scenario
         self.trading_orders: dict[str, str] = {}  # role -> order id, set by the kill-trading scenario
 
     # -- life cycle ----------------------------------------------------------------------
@@ -347,18 +347,22 @@ class ChaosStack:
 
     async def api_ready(self) -> bool:
         """GET /readyz answers 200 (PostgreSQL and Redis reachable from the API)."""
+        return (await self.api_readyz())[0] == 200
+
+    async def api_readyz(self) -> tuple[int, str]:
+        """GET /readyz: the status and the body (which check failed); 0 and the error when nothing answered."""
         try:
-            return await asyncio.to_thread(self._http_status, f"http://127.0.0.1:{self.api_port}/readyz") == 200
-        except OSError:
-            return False
+            return await asyncio.to_thread(self._http_get, f"http://127.0.0.1:{self.api_port}/readyz")
+        except OSError as e:
+            return 0, repr(e)
 
     @staticmethod
-    def _http_status(url: str) -> int:
+    def _http_get(url: str) -> tuple[int, str]:
         try:
             with urllib.request.urlopen(url, timeout=3) as r:
-                return int(r.status)
+                return int(r.status), r.read().decode(errors="replace")
         except urllib.error.HTTPError as e:
-            return int(e.code)
+            return int(e.code), e.read().decode(errors="replace")
 
     # -- internals -------------------------------------------------------------------------
 
