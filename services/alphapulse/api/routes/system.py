@@ -5,6 +5,7 @@ Ingress, which routes every path of the API's port to it, does not publish it (d
 """
 
 import asyncio
+from collections.abc import Awaitable
 
 from litestar import Response, get
 
@@ -27,10 +28,15 @@ async def healthz() -> StatusOut:
     return StatusOut(status="ok", checks={})
 
 
-async def _check(name: str, probe: asyncio.Future[object] | object) -> tuple[str, str]:
+class UnexpectedReplyError(Exception):
+    """The dependency answered, but not what it answers when it is itself (something else on its port)."""
+
+
+async def _check(name: str, probe: Awaitable[object], expected: object) -> tuple[str, str]:
     try:
         async with asyncio.timeout(_READY_TIMEOUT_S):
-            await probe  # type: ignore[misc]
+            if await probe != expected:
+                raise UnexpectedReplyError
     except Exception as e:  # a readiness probe reports every failure, whatever it is
         return name, f"down: {type(e).__name__}"
     return name, "ok"
@@ -40,8 +46,8 @@ async def _check(name: str, probe: asyncio.Future[object] | object) -> tuple[str
 async def readyz(ctx: Ctx) -> Response[StatusOut]:
     checks = dict(
         await asyncio.gather(
-            _check("database", ctx.pool.fetchval("SELECT 1")),
-            _check("redis", ctx.redis.ping()),
+            _check("database", ctx.pool.fetchval("SELECT 1"), 1),
+            _check("redis", ctx.redis.ping(), True),  # redis-py maps the reply to `reply == "PONG"`
         )
     )
     ok = all(v == "ok" for v in checks.values())
