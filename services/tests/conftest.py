@@ -1,5 +1,6 @@
 """Fixtures shared by the whole services suite."""
 
+import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -7,6 +8,17 @@ from pathlib import Path
 import pytest
 
 from alphapulse.sim.replay import default_fixtures_dir
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A test that runs the CLI in-process points the root logger at its captured stderr; put it back after,
+    or every later log line meets a closed file ("--- Logging error ---" in a later test's output)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
