@@ -69,7 +69,7 @@ def test_bench_e2e_measures_every_hop_and_process(tmp_path: Path) -> None:
     procs = ours["processes"]
     expected = {"sim", "relay", "writer", "postgres", "bridge", "clients", "strategy-probe", "feed-tap", "trade"}
     assert expected | {f"collector:{v}" for v in ("kraken", "coinbase", "binance")} <= procs.keys()
-    assert all(p["rss_mib"] > 0 for p in procs.values())
+    assert all(p["rss_mib"] > 0 for p in procs.values()), {name: p["rss_mib"] for name, p in procs.items()}
     if Path("/proc/self/task").is_dir():  # Linux keeps the run-queue wait per thread (schedstat)
         waits = {name: procs[name]["run_queue_wait_us"] for name in ("relay", "bridge", "collector:kraken")}
         assert all(isinstance(w, float) and w >= 0 for w in waits.values()), waits
