@@ -12,7 +12,7 @@ continuity per pair (a jump: Gap(EXCHANGE) with the missing range).
 
 import zlib
 from decimal import Decimal
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 import orjson
@@ -149,9 +149,10 @@ def kraken_checksum(book: Book) -> int:
 class KrakenParser(VenueParser):
     exchange: ClassVar[Exchange] = Exchange.KRAKEN
 
-    @property
-    def book_depth(self) -> int:
-        return next((d for d in BOOK_DEPTHS if d >= self.depth), BOOK_DEPTHS[-1])
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # the book depth Kraken serves for ours: read on every book message, so worked out once
+        self.book_depth = next((d for d in BOOK_DEPTHS if d >= self.depth), BOOK_DEPTHS[-1])
 
     def url(self) -> str:
         return DEFAULT_URL
