@@ -528,6 +528,7 @@ class _Usage:
         self.trace = SchedTrace(pids).start() if trace else None
         self.traced: dict[str, Any] | None = None
         self.t0 = time.perf_counter()
+        self.stat0 = cpu_time_ticks()
         self.cpu0 = {name: self._cpu(ps) for name, ps in self.procs.items()}
         self.sched0 = {name: sched_counters([p.pid for p in ps]) for name, ps in self.procs.items()}
 
@@ -543,6 +544,7 @@ class _Usage:
     def stop(self) -> None:
         """The end of the window (the clients parse what they read afterwards: not counted)."""
         self.wall = time.perf_counter() - self.t0
+        self.stat1 = cpu_time_ticks()
         self.cpu = {name: self._cpu(ps) - self.cpu0[name] for name, ps in self.procs.items()}
         self.sched = {name: sched_counters([p.pid for p in ps]) for name, ps in self.procs.items()}
         if self.trace is not None:
@@ -569,6 +571,9 @@ class _Usage:
             if self.traced is not None:
                 out[name]["sched"] = self.traced["processes"].get(name)
         return out
+
+    def steal_pct(self) -> float | None:
+        return steal_pct(self.stat0, self.stat1)
 
     def trace_summary(self) -> dict[str, int] | None:
         """The trace's own counts (``--sched-trace``): events read and events lost to a full buffer."""
@@ -599,6 +604,30 @@ def sched_counters(pids: Sequence[int]) -> SchedCounters | None:
                 voluntary = int(status.partition("voluntary_ctxt_switches:")[2].split()[0])
                 on_cpu, waited, slices, sleeps = on_cpu + ran_ns, waited + wait_ns, slices + n, sleeps + voluntary
     return SchedCounters(on_cpu, waited, slices, sleeps) if slices else None
+
+
+def cpu_time_ticks(stat: str | None = None) -> tuple[int, int] | None:
+    """(the CPUs' time, the part of it stolen) since boot, in clock ticks summed over CPUs, from the
+    first line of ``/proc/stat`` (or ``stat``, its text); None where it cannot be read."""
+    try:
+        text = Path("/proc/stat").read_text() if stat is None else stat
+        name, *values = text.split("\n", 1)[0].split()
+        # user nice system idle iowait irq softirq steal (guest time is already inside user and nice)
+        ticks = [int(v) for v in values[:8]]
+    except (OSError, ValueError):
+        return None
+    if name != "cpu" or len(ticks) < 8:
+        return None
+    return sum(ticks), ticks[7]
+
+
+def steal_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of the CPUs' time over the window that the hypervisor gave to something else (``steal``):
+    the host's own noise, which stretches every stage's hop and both systems alike, and shows as
+    milliseconds-long tails (a vCPU taken away for a few ms at a time); 0 on bare metal."""
+    if before is None or after is None or after[0] <= before[0]:
+        return None
+    return round(100 * (after[1] - before[1]) / (after[0] - before[0]), 2)
 
 
 def run_queue_wait_us(before: SchedCounters | None, after: SchedCounters | None) -> float | None:
@@ -872,6 +901,7 @@ def _alphapulse(rate: float, n: int, opts: argparse.Namespace, root: Path) -> tu
         "latency_ns": latency_summary(samples["exchange_to_browser"]),
         "hops": _summaries(samples),
         "processes": usage.finish(int(frames)),
+        "steal_pct": usage.steal_pct(),
         "sched_trace": usage.trace_summary(),
         "cpus": layout,
         "busy_polling": list(options.busy_poll),
@@ -952,6 +982,7 @@ def _cryptofeed(
         "latency_ns": latency_summary(samples["exchange_to_browser"]),
         "hops": _summaries(samples),
         "processes": processes,
+        "steal_pct": usage.steal_pct(),
         "sched_trace": usage.trace_summary(),
         "cpus": layout,
     }, samples
@@ -1321,7 +1352,9 @@ def _outcome(result: dict[str, Any]) -> str:
     strategy = (
         f", exchange → strategy {ms('exchange_to_strategy')} ms" if "exchange_to_strategy" in result["hops"] else ""
     )
-    return f"exchange → browser p50 / p99 / p99.9 {ms('exchange_to_browser')} ms{strategy}"
+    steal = result.get("steal_pct")
+    host = "" if steal is None else f" (the host took {steal:g} % of the CPUs' time)"
+    return f"exchange → browser p50 / p99 / p99.9 {ms('exchange_to_browser')} ms{strategy}{host}"
 
 
 def _run(opts: argparse.Namespace, machine: dict[str, Any]) -> dict[str, Any]:

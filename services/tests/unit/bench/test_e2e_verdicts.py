@@ -189,3 +189,18 @@ def test_sched_counters_read_every_thread_of_a_process() -> None:
     assert counters.on_cpu_ns > first.on_cpu_ns and counters.slices > first.slices
     assert counters.sleeps - first.sleeps >= 20  # the sleeping thread's count is in the sum
     assert e2e.sched_counters([2**22 + 12345]) is None  # no such process: nothing, not an error
+
+
+def test_steal_is_the_share_of_the_cpus_time_the_host_took() -> None:
+    # /proc/stat's first line: user nice system idle iowait irq softirq steal guest guest_nice
+    before = e2e.cpu_time_ticks("cpu  1000 0 200 700 0 0 0 100 50 0\ncpu0 500 0 100 350 0 0 0 50 25 0\n")
+    after = e2e.cpu_time_ticks("cpu  1500 0 300 1170 0 0 0 130 80 0\ncpu0 750 0 150 585 0 0 0 65 40 0\n")
+    assert before == (2000, 100) and after == (3100, 130)  # guest time is inside user already: not added again
+    assert e2e.steal_pct(before, after) == round(100 * 30 / 1100, 2)
+    assert e2e.steal_pct(before, before) is None  # no time passed
+    assert e2e.steal_pct(None, after) is None
+    assert e2e.cpu_time_ticks("intr 1 2 3\n") is None  # not the CPU line
+    assert e2e.cpu_time_ticks("cpu  1 2 3\n") is None  # a kernel too old to count steal
+    assert e2e.cpu_time_ticks("cpu  a b c d e f g h\n") is None
+    live = e2e.cpu_time_ticks()
+    assert live is None or live[0] > live[1] >= 0  # this machine's own counters, where it has /proc
