@@ -622,9 +622,10 @@ def cpu_time_ticks(stat: str | None = None) -> tuple[int, int] | None:
 
 
 def steal_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
-    """The share of the CPUs' time over the window that the hypervisor gave to something else (``steal``):
-    the host's own noise, which stretches every stage's hop and both systems alike, and shows as
-    milliseconds-long tails (a vCPU taken away for a few ms at a time); 0 on bare metal."""
+    """The share of the CPUs' time over the window that the hypervisor gave to something else while a vCPU
+    had work (``steal``): the host's own noise, which stretches whichever hop it falls on in both systems
+    alike (a vCPU taken away for milliseconds gives milliseconds-long tails); 0 on bare metal. A halted
+    vCPU waiting for the host to wake it is not counted: that is the woken hop (``bench floor``)."""
     if before is None or after is None or after[0] <= before[0]:
         return None
     return round(100 * (after[1] - before[1]) / (after[0] - before[0]), 2)
