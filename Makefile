@@ -10,7 +10,7 @@ PEER_STAMP := $(PEER_VENV)/.installed
 
 .PHONY: up test install peer lint bench clean dashboard dashboard-test audit
 
-$(STAMP): pyproject.toml constraints.txt setup.py services/alphapulse/collectors/_speedups.pyx
+$(STAMP): pyproject.toml constraints.txt setup.py services/alphapulse/collectors/_speedups.pyx services/alphapulse/relay/_fastpath.pyx
 	@test -x $(PY) || "$$(bash .ci/find-python)" -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'

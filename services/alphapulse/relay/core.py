@@ -29,6 +29,7 @@ from alphapulse.protocol import (
 )
 from alphapulse.protocol.bulk import CELL_DTYPE
 from alphapulse.protocol.wire import FLAG_REPLAY
+from alphapulse.relay.fastpath import live_run_next_seq, select_cells
 
 __all__ = ("ConsumerFilter", "FeedTrack", "as_replay", "ingest", "ingest_fast")
 
@@ -104,9 +105,8 @@ def _absorb_state(track: FeedTrack, cells: bytes, now_ns: int, gaps: list[Gap]) 
         track.status_cells = cells
 
 
-_VALID_TYPE_BYTES = bytes(t for t in range(256) if _VALID_FROM_FEED[t])
-_PLAIN_TYPE_BYTES = bytes(t for t in range(256) if _VALID_FROM_FEED[t] and not _STATE_TYPES[t])
-_NO_REPLAY_FLAG_BYTES = bytes(f for f in range(256) if not f & FLAG_REPLAY)
+# per type byte: 1 for a live market-data type the fast path takes (valid from a feed, not state)
+_PLAIN_TYPES = bytes(int(_VALID_FROM_FEED[t] and not _STATE_TYPES[t]) for t in range(256))
 # below this size, bytes slicing beats NumPy's fixed per-call overhead when filtering per consumer
 _SMALL_SELECT_CELLS = 16
 
@@ -120,17 +120,11 @@ def ingest_fast(track: FeedTrack, chunk: bytes) -> bool:
     span longer than the count and any repeat makes it shorter; only a loss exactly cancelled by a
     repeat inside one read would pass, which the collector cannot produce.
     """
-    n = len(chunk) // CELL_BYTES
-    if chunk[0::CELL_BYTES].count(VERSION) != n or chunk[1::CELL_BYTES].translate(None, _PLAIN_TYPE_BYTES):
-        return False  # a foreign version, a state frame or an invalid type: the full path decides
-    if chunk[2::CELL_BYTES].translate(None, _NO_REPLAY_FLAG_BYTES):
-        return False  # replayed state (REPLAY flag set) is accounted for on the full path
-    first = int.from_bytes(chunk[8:12], "little")
-    last = int.from_bytes(chunk[len(chunk) - CELL_BYTES + 8 : len(chunk) - CELL_BYTES + 12], "little")
-    if (track.next_seq is not None and first != track.next_seq) or (last - first) % SEQ_MOD != n - 1:
-        return False
-    track.next_seq = (last + 1) % SEQ_MOD
-    track.cells_in += n
+    nxt = live_run_next_seq(chunk, -1 if track.next_seq is None else track.next_seq, VERSION, _PLAIN_TYPES, FLAG_REPLAY)
+    if nxt < 0:
+        return False  # a foreign version, a state frame, an invalid type, replayed state or a break: the full path
+    track.next_seq = nxt
+    track.cells_in += len(chunk) // CELL_BYTES
     return True
 
 
@@ -286,22 +280,13 @@ class ConsumerFilter:
         return bytes(arr[keep].tobytes())
 
     def _select_small(self, chunk: bytes, exchange: Exchange | None) -> bytes:
-        # plain Python on ints and bytes over masks compiled at subscription time: for a few cells,
-        # NumPy's per-call cost (one scalar table lookup costs as much as a cell's whole decision) and
-        # per-read dictionary work were most of the relay's instructions per read
+        # per cell over masks compiled at subscription time (fastpath: in C where compiled): for a few
+        # cells, NumPy's per-call cost (one scalar table lookup costs as much as a cell's whole decision)
+        # and per-read dictionary work were most of the relay's instructions per read
         base = self._base.get(exchange)
         if base is None:  # an exchange code this build does not name
             base = _ALWAYS_BITS | self.all_symbols.get(0, 0) | self.all_symbols.get(int(exchange or 0), 0)
-        by_symbol, any_symbol = self.by_symbol, self._any_symbol_mask
-        keys = memoryview(chunk).cast("I")[1::12].tolist()
-        kept: list[int] = []
-        for i, ftype in enumerate(chunk[1::CELL_BYTES]):
-            bit = 1 << ftype
-            if bit & base or (by_symbol.get(keys[i], 0) if bit & _SYMBOL_KEYED_BITS else any_symbol) & bit:
-                kept.append(i)
-        if len(kept) * CELL_BYTES == len(chunk):
-            return chunk
-        return b"".join([chunk[i * CELL_BYTES : (i + 1) * CELL_BYTES] for i in kept])
+        return select_cells(chunk, base, self.by_symbol, self._any_symbol_mask, _SYMBOL_KEYED_BITS)
 
 
 def _member(keys: npt.NDArray[np.uint32], sorted_ids: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:

@@ -33,7 +33,7 @@ from alphapulse.protocol import (
     encode,
 )
 from alphapulse.protocol.bulk import CELL_DTYPE
-from alphapulse.relay import metrics
+from alphapulse.relay import fastpath, metrics
 from alphapulse.relay.core import ConsumerFilter, FeedTrack, ingest, ingest_fast
 from alphapulse.relay.limits import (
     LOG_INTERVAL_S,
@@ -413,6 +413,11 @@ class Relay:
                 del self.pending_resumes[fid]
 
     async def start(self) -> None:
+        if not fastpath.COMPILED:
+            log.warning(
+                "the relay's per-read checks were not built (no C compiler at install): running their "
+                "pure-Python equivalents, same results, a few microseconds more per read (docs/architecture.md)"
+            )
         loop = asyncio.get_running_loop()
         self.feeds_dir.mkdir(parents=True, exist_ok=True)
         sock = bind_unix_socket(self.socket_path)
