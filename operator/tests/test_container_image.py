@@ -101,7 +101,8 @@ def test_python_stage_builds_a_wheel_with_the_crd(tmp_path: Path) -> None:
         names = set(zf.namelist())
         assert "alphapulse/exchangefeed.crd.yaml" in names
         assert "alphapulse_operator/handlers.py" in names
-        assert any(n.startswith("alphapulse/collectors/_speedups.") and n.endswith(".so") for n in names), names
+        for ext in ("alphapulse/collectors/_speedups.", "alphapulse/relay/_fastpath."):
+            assert any(n.startswith(ext) and n.endswith(".so") for n in names), (ext, names)
         crd = zf.read("alphapulse/exchangefeed.crd.yaml").decode()
     assert crd == (ROOT / "crds" / "exchangefeeds.alphapulse.io.yaml").read_text()
 
