@@ -15,11 +15,7 @@ __all__ = ("COMPILED", "live_run_next_seq", "live_run_next_seq_py", "select_cell
 def live_run_next_seq_py(chunk: bytes, next_seq: int, version: int, plain_types: bytes, replay_flag: int) -> int:
     """The feed's next sequence number after ``chunk`` if it is a run of plain live cells (``version``,
     a type marked in the 256-byte table ``plain_types``, no ``replay_flag``) whose numbers continue
-    ``next_seq`` (-1: any start); -1 otherwise.
-
-    Continuity is checked from the first and last cells and the cell count: over one ordered, reliable
-    stream whose cells are numbered consecutively, any loss makes the span longer than the count and any
-    repeat makes it shorter."""
+    ``next_seq`` (-1: any start); -1 otherwise. Why the first and last cells suffice: ``core.ingest_fast``."""
     n = len(chunk) // CELL_BYTES
     if not n or len(plain_types) != 256:
         return -1
